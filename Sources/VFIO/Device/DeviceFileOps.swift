@@ -1,0 +1,54 @@
+/// The device file's operations (`vfio_device_fops`, SPEC §7.5).
+extension VFIODevice {
+    /// Kernel: vfio_device_fops_release(): close through the group, then drop the registration
+    /// reference the file held (which may let a blocked unregister finish).
+    func fopsRelease(_ file: DeviceFile) {
+        groupClose()
+        putRegistration()
+    }
+
+    /// Kernel: vfio_device_fops_unl_ioctl(): VFIO_DEVICE_FEATURE is the core's; the rest go to the
+    /// driver's `ioctl`, EINVAL without one.
+    func fopsIoctl(cmd: UInt32, arg: UInt) throws(Errno) -> Int {
+        if cmd == VFIOIoctl.deviceFeature { return try ioctlDeviceFeature(arg: arg) }
+        guard let ioctl = ops.ioctl else { throw .EINVAL }
+        return try ioctl(self, cmd, arg)
+    }
+
+    /// Kernel: vfio_ioctl_device_feature(). The migration and dirty-logging features need
+    /// `mig_ops`/`log_ops`, which no modelled driver has: ENOTTY, as the kernel answers then.
+    func ioctlDeviceFeature(arg: UInt) throws(Errno) -> Int {
+        struct Header: BitwiseCopyable { var argsz: UInt32; var flags: UInt32 }
+        let mask: UInt32 = 0xffff, get: UInt32 = 1 << 16, set: UInt32 = 1 << 17, probe: UInt32 = 1 << 18
+        let h = try UserMemory.read(Header.self, from: arg)
+        guard h.argsz >= 8 else { throw .EINVAL }
+        guard h.flags & ~(mask | get | set | probe) == 0 else { throw .EINVAL }
+        // GET and SET are mutually exclusive except with PROBE.
+        if h.flags & probe == 0 && h.flags & set != 0 && h.flags & get != 0 { throw .EINVAL }
+        switch h.flags & mask {
+        case 1, 2, 6, 7, 8:   // MIGRATION, MIG_DEVICE_STATE, DMA_LOGGING_START/STOP/REPORT
+            throw .ENOTTY
+        default:
+            guard let feature = ops.deviceFeature else { throw .EINVAL }
+            return try feature(self, h.flags, arg + 8, Int(h.argsz) - 8)
+        }
+    }
+
+    /// Kernel: vfio_device_fops_read(): the driver's `read`, EINVAL without one.
+    func fopsRead(buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
+        guard let read = ops.read else { throw .EINVAL }
+        return try read(self, buffer, count, &offset)
+    }
+
+    /// Kernel: vfio_device_fops_write(): the driver's `write`, EINVAL without one.
+    func fopsWrite(buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
+        guard let write = ops.write else { throw .EINVAL }
+        return try write(self, buffer, count, &offset)
+    }
+
+    /// Kernel: vfio_device_fops_mmap(): the driver's `mmap`, EINVAL without one.
+    func fopsMmap(offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
+        guard let mmap = ops.mmap else { throw .EINVAL }
+        return try mmap(self, offset, length, prot)
+    }
+}

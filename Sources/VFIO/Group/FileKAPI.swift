@@ -1,0 +1,58 @@
+/// The file kAPI group.c exports to KVM and vfio-pci (SPEC §5.27), on a `VFIOFile`.
+extension VFIOFile {
+    /// The group behind a group file (`vfio_group_from_file`), or nil.
+    var groupFromFile: VFIOGroup? {
+        kind == .group ? privateData as? VFIOGroup : nil
+    }
+
+    /// Kernel: vfio_file_is_group(): an identity test on the operations table.
+    public var isGroup: Bool { kind == .group }
+
+    /// Kernel: vfio_file_iommu_group(): NULL unless CONFIG_SPAPR_TCE_IOMMU; then the IOMMU group
+    /// with a new reference (the caller's to put), or nil once the group was unregistered.
+    /// "Deprecated, only SPAPR KVM path."
+    public func iommuGroup() -> IOMMUGroup? {
+        guard subsystem.config.spaprTCEIOMMU, let group = groupFromFile else { return nil }
+        return group.groupLock.withLock {
+            guard let g = group.iommuGroup else { return nil }
+            g.get()
+            return g
+        }
+    }
+
+    /// Kernel: vfio_file_enforced_coherent(): true for a non-group file (Q8); for a group, false if
+    /// any registered device lacks IOMMU_CAP_ENFORCE_CACHE_COHERENCY. Devices of fake groups have no
+    /// IOMMU driver to enforce anything, so a non-empty fake group answers false.
+    public var enforcedCoherent: Bool {
+        guard let group = groupFromFile else { return true }
+        return group.deviceLock.withLock {
+            for device in group.deviceList {
+                if group.type != .iommu || !device.busDevice.enforceCacheCoherency { return false }
+            }
+            return true
+        }
+    }
+
+    /// Kernel: vfio_file_set_kvm(): stores the pointer under the KVM leaf lock only (never the group
+    /// mutex: a driver's open_device may take the VM lock while group_lock is held, and KVM calls
+    /// this with the VM lock held). No reference is taken. Ignored for a non-group file.
+    public func setKVM(_ kvm: UnsafeMutableRawPointer?) {
+        guard let group = groupFromFile else { return }
+        group.kvmRefLock.withLock { group.kvm = kvm }
+    }
+
+    /// Kernel: vfio_file_has_dev(): whether `device` belongs to this group file's group (proof of
+    /// ownership for a PCI hot reset). False for a non-group file.
+    public func hasDevice(_ device: VFIODevice) -> Bool {
+        guard let group = groupFromFile else { return false }
+        return device.group === group
+    }
+
+    /// The device behind a device file, or nil.
+    public var device: VFIODevice? {
+        kind == .device ? (privateData as? DeviceFile)?.device : nil
+    }
+
+    /// The group behind a group file, or nil.
+    public var group: VFIOGroup? { groupFromFile }
+}

@@ -1,0 +1,160 @@
+import Synchronization
+
+/// A VFIO group (`struct vfio_group`, SPEC §3.2): the user-visible face of one IOMMU group.
+///
+/// Created by the first VFIO registration of a device of an IOMMU group, it owns the node
+/// `/dev/vfio/<name>`, allows one open file at a time, and is attached to at most one container or
+/// iommufd context. Its state is guarded by its own locks, so unrelated groups never contend:
+/// `groupLock` (the group's main mutex), `deviceLock` (the device list), and `kvmRefLock`, a leaf
+/// lock that `vfio_file_set_kvm` takes alone (the v6.3 deadlock fix, commit 2b48f52f2bff).
+public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
+    unowned let subsystem: VFIOSubsystem
+    /// The group type, fixed at creation.
+    public let type: VFIOGroupType
+    /// The char-dev minor, from the group IDA (2^20 minors).
+    public let minor: Int
+    /// The node name under /dev/vfio: "<id>" or "noiommu-<id>".
+    public let name: String
+    /// The IOMMU group id at creation (kept for messages after removal clears `iommuGroup`).
+    public let iommuGroupID: Int
+
+    /// `group->group_lock`: the container/iommufd attachment, `opened_file`, `iommu_group`.
+    let groupLock = KernelMutex("group->group_lock")
+    /// `group->device_lock`: the device list.
+    let deviceLock = KernelMutex("group->device_lock")
+    /// `group->kvm_ref_lock`: the raw KVM pointer. A leaf: nothing is taken inside it but the
+    /// KVM get-safe call, and `vfio_file_set_kvm` takes nothing else.
+    let kvmRefLock = KernelMutex("group->kvm_ref_lock")
+
+    /// `group->drivers`: registered VFIO devices using this group; 0 means it is being removed.
+    /// Transitions to 0 under the registry lock; once 0 it stays 0.
+    let drivers = Atomic<Int>(1)
+    /// The embedded `struct device`'s references: one for the registration, one per open file.
+    /// The last put frees the minor (`vfio_group_release`).
+    let deviceRefs = Atomic<Int>(1)
+
+    // Guarded by groupLock.
+    /// The IOMMU group, cleared by removal ("blocks all new users").
+    var iommuGroup: IOMMUGroup?
+    /// The attached legacy container.
+    var container: Container?
+    /// 0 iff `container == nil`; else 1 + devices of this group open through the container.
+    var containerUsers = 0
+    /// The attached iommufd context; the group holds a reference on its file.
+    var iommufd: IOMMUFDContext?
+    /// The single open group file.
+    var openedFile: VFIOFile?
+
+    // Guarded by deviceLock.
+    /// Registered devices, oldest first (the kernel's head insertion, read backwards).
+    var deviceList: [VFIODevice] = []
+    /// Name index for O(1) lookup when no device has a `match` op.
+    var devicesByName: [String: VFIODevice] = [:]
+    /// How many registered devices have a `match` op (then lookup must walk, newest first).
+    var matchOpDevices = 0
+
+    // Guarded by kvmRefLock.
+    /// The raw KVM pointer set by the KVM side; no reference held (Q7: only the KVM side clears it).
+    var kvm: UnsafeMutableRawPointer?
+
+    init(subsystem: VFIOSubsystem, iommuGroup: IOMMUGroup, type: VFIOGroupType, minor: Int) {
+        self.subsystem = subsystem
+        self.type = type
+        self.minor = minor
+        self.iommuGroup = iommuGroup
+        self.iommuGroupID = iommuGroup.id
+        self.name = type == .noIOMMU ? "noiommu-\(iommuGroup.id)" : "\(iommuGroup.id)"
+        subsystem.census.groupCreated()
+    }
+
+    public var description: String { "vfio group \(name)" }
+
+    /// The device path, `/dev/vfio/<name>`.
+    public var path: String { "/dev/vfio/\(name)" }
+
+    // MARK: observation (tests, C ABI, census)
+
+    /// `group->container_users`.
+    public var containerUserCount: Int { groupLock.withLock { containerUsers } }
+    /// Whether a container is attached.
+    public var hasContainer: Bool { groupLock.withLock { container != nil } }
+    /// Whether an iommufd context is attached.
+    public var hasIOMMUFD: Bool { groupLock.withLock { iommufd != nil } }
+    /// Whether the group file is open.
+    public var isOpen: Bool { groupLock.withLock { openedFile != nil } }
+    /// Whether the group was removed (its last device unregistered).
+    public var isRemoved: Bool { groupLock.withLock { iommuGroup == nil } }
+    /// The `drivers` count.
+    public var driverCount: Int { drivers.load(ordering: .relaxed) }
+    /// The registered devices, newest first (lookup order).
+    public var devices: [VFIODevice] { deviceLock.withLock { deviceList.reversed() } }
+    /// The KVM pointer last set by `vfio_file_set_kvm`.
+    public var kvmPointer: UnsafeMutableRawPointer? { kvmRefLock.withLock { kvm } }
+
+    // MARK: group.c helpers
+
+    /// Kernel: vfio_group_has_iommu(). Caller holds groupLock.
+    func hasIOMMU() -> Bool {
+        groupLock.assertHeld()
+        subsystem.log.warnOn((container == nil) != (containerUsers == 0),
+                             "\(self): container \(container == nil ? "unset" : "set") with container_users \(containerUsers)")
+        return container != nil || iommufd != nil
+    }
+
+    /// `get_device(&group->dev)`: an open file pins the struct.
+    func deviceGet() { deviceRefs.add(1, ordering: .relaxed) }
+
+    /// `put_device(&group->dev)`: the last put runs `vfio_group_release`.
+    func devicePut() {
+        let old = deviceRefs.subtract(1, ordering: .acquiringAndReleasing).oldValue
+        if old == 1 { subsystem.groups.release(self) }
+        else { subsystem.log.warnOn(old <= 0, "put_device on a freed \(self)") }
+    }
+
+    /// Kernel: vfio_group_has_device(). Takes deviceLock.
+    func hasDevice(_ bus: BusDevice) -> Bool {
+        deviceLock.withLock { deviceList.contains { $0.busDevice === bus } }
+    }
+
+    /// Kernel: vfio_device_group_register(): visible to GET_DEVICE_FD from now on.
+    func registerDevice(_ device: VFIODevice) {
+        deviceLock.withLock {
+            deviceList.append(device)
+            devicesByName[device.busDevice.name] = device
+            if device.ops.match != nil { matchOpDevices += 1 }
+        }
+    }
+
+    /// Kernel: vfio_device_group_unregister().
+    func unregisterDevice(_ device: VFIODevice) {
+        deviceLock.withLock {
+            if let i = deviceList.lastIndex(where: { $0 === device }) { deviceList.remove(at: i) }
+            if devicesByName[device.busDevice.name] === device { devicesByName[device.busDevice.name] = nil }
+            if device.ops.match != nil { matchOpDevices -= 1 }
+        }
+    }
+
+    /// Kernel: vfio_device_get_from_name(): the device answering to `name`, newest registration
+    /// first, with a registration reference. A `match` op's negative answer is returned as the error.
+    func deviceFromName(_ name: String) throws(Errno) -> VFIODevice {
+        try deviceLock.withLock { () throws(Errno) -> VFIODevice in
+            if matchOpDevices == 0 {
+                // Nothing can tell the order apart: O(1) by name.
+                if let d = devicesByName[name], d.tryGetRegistration() { return d }
+                throw .ENODEV
+            }
+            for d in deviceList.reversed() {
+                let matched: Bool
+                if let match = d.ops.match {
+                    let r = match(d, name)
+                    if r < 0 { throw Errno(rawValue: -r) }
+                    matched = r > 0
+                } else {
+                    matched = d.busDevice.name == name
+                }
+                if matched && d.tryGetRegistration() { return d }
+            }
+            throw .ENODEV
+        }
+    }
+}

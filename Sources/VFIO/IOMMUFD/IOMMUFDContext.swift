@@ -1,0 +1,172 @@
+/// An iommufd context (`struct iommufd_ctx`, SPEC §9.1): what `/dev/iommu` opens.
+///
+/// Only the pieces the VFIO group layer uses are modelled: IOAS objects, the compat IOAS that
+/// SET_CONTAINER creates, `no_iommu_mode`, the VFIO container ioctls emulated on the iommufd, and
+/// device binds. A reference to the context is a reference to its file (`iommufd_ctx_get`).
+public final class IOMMUFDContext: @unchecked Sendable {
+    unowned let subsystem: VFIOSubsystem
+    /// The context's file; `privateData` of that file is this context until its release.
+    let file: VFIOFile
+    /// `ictx->lock` / the objects xarray lock.
+    let lock = KernelMutex("iommufd_ctx->lock")
+    // Guarded by lock.
+    final class IOAS {
+        let id: UInt32
+        var attachedDevices = 0
+        var accesses = 0
+        init(id: UInt32) { self.id = id }
+    }
+    var objects: [UInt32: IOAS] = [:]
+    var nextID: UInt32 = 1
+    var compatIOAS: IOAS?
+    var noIOMMUMode = false
+
+    init(subsystem: VFIOSubsystem, file: VFIOFile) {
+        self.subsystem = subsystem
+        self.file = file
+        subsystem.census.iommufdCreated()
+    }
+
+    /// Whether a compat IOAS exists.
+    public var hasCompatIOAS: Bool { lock.withLock { compatIOAS != nil } }
+    /// Whether the context is in no-IOMMU mode.
+    public var isNoIOMMUMode: Bool { lock.withLock { noIOMMUMode } }
+
+    /// Clears the compat IOAS (`IOMMU_VFIO_IOAS` CLEAR_COMPAT), so the next device open gives ENODEV.
+    public func clearCompatIOAS() { lock.withLock { compatIOAS = nil } }
+
+    /// `iommufd_ctx_get()`.
+    @discardableResult func get() -> Bool { file.get() }
+    /// `iommufd_ctx_put()`.
+    func put() { file.put() }
+
+    /// Kernel: iommufd_vfio_compat_set_no_iommu().
+    func compatSetNoIOMMU() throws(Errno) {
+        try lock.withLock { () throws(Errno) in
+            if compatIOAS != nil { throw .EINVAL }
+            noIOMMUMode = true
+        }
+    }
+
+    /// Kernel: iommufd_vfio_compat_ioas_create(): an existing live compat IOAS is fine.
+    func compatIOASCreate() throws(Errno) {
+        try subsystem.faults.check(.compatIOASAlloc)
+        try lock.withLock { () throws(Errno) in
+            if noIOMMUMode { throw .EINVAL }
+            if compatIOAS != nil { return }
+            compatIOAS = allocIOASLocked()
+        }
+    }
+
+    /// Kernel: iommufd_vfio_compat_ioas_get_id(): ENODEV with no compat IOAS.
+    func compatIOASGetID() throws(Errno) -> UInt32 {
+        try lock.withLock { () throws(Errno) -> UInt32 in
+            guard let ioas = compatIOAS else { throw .ENODEV }
+            return ioas.id
+        }
+    }
+
+    private func allocIOASLocked() -> IOAS {
+        let ioas = IOAS(id: nextID)
+        nextID += 1
+        objects[ioas.id] = ioas
+        return ioas
+    }
+
+    /// A new object id (device objects of physical binds).
+    func allocObjectID() -> UInt32 { lock.withLock { defer { nextID += 1 }; return nextID } }
+
+    /// Kernel: iommufd_fops_ioctl() for the commands the model serves, and the VFIO container
+    /// ioctls (vfio_compat.c). Unknown: ENOTTY.
+    func ioctl(cmd: UInt32, arg: UInt) throws(Errno) -> Int {
+        switch cmd {
+        case VFIOIoctl.getAPIVersion: return vfioAPIVersion
+        case VFIOIoctl.checkExtension: return try compatCheckExtension(arg)
+        case VFIOIoctl.setIOMMU: try compatSetIOMMU(arg); return 0
+        case VFIOIoctl.iommuVFIOIOAS: try ioctlVFIOIOAS(arg); return 0
+        case VFIOIoctl.iommuDestroy: try ioctlDestroy(arg); return 0
+        case 0x3B81: try ioctlIOASAlloc(arg); return 0   // IOMMU_IOAS_ALLOC
+        default: throw .ENOTTY
+        }
+    }
+
+    /// Kernel: iommufd_vfio_check_extension().
+    private func compatCheckExtension(_ type: UInt) throws(Errno) -> Int {
+        switch type {
+        case VFIOExtension.type1IOMMU, VFIOExtension.type1v2IOMMU, VFIOExtension.unmapAll: return 1
+        case VFIOExtension.noIOMMU: return subsystem.config.vfioNoIOMMU ? 1 : 0
+        case VFIOExtension.dmaCCIOMMU:
+            // All modelled hardware enforces coherency: 1 once a compat IOAS exists.
+            _ = try compatIOASGetID()
+            return 1
+        default: return 0
+        }
+    }
+
+    /// Kernel: iommufd_vfio_set_iommu() (SPEC §9.1). Not one-shot.
+    private func compatSetIOMMU(_ type: UInt) throws(Errno) {
+        let mode = lock.withLock { noIOMMUMode }
+        if type == VFIOExtension.noIOMMU && subsystem.config.vfioNoIOMMU && mode {
+            guard subsystem.capableSysRawIO() else { throw .EPERM }
+            return
+        }
+        if (type != VFIOExtension.type1IOMMU && type != VFIOExtension.type1v2IOMMU) || mode { throw .EINVAL }
+        _ = try compatIOASGetID()
+    }
+
+    /// `IOMMU_VFIO_IOAS`: {u32 size; u32 ioas_id; u16 op; u16 reserved}; op GET 0, SET 1, CLEAR 2.
+    private func ioctlVFIOIOAS(_ arg: UInt) throws(Errno) {
+        struct Cmd: BitwiseCopyable { var size: UInt32; var ioasID: UInt32; var op: UInt16; var reserved: UInt16 }
+        let size = try UserMemory.read(UInt32.self, from: arg)
+        guard size >= 12 else { throw .EINVAL }
+        var cmd = try UserMemory.read(Cmd.self, from: arg)
+        guard cmd.reserved == 0 else { throw .EOPNOTSUPP }
+        switch cmd.op {
+        case 0:
+            cmd.ioasID = try compatIOASGetID()
+            try UserMemory.write(cmd, to: arg)
+        case 1:
+            try lock.withLock { () throws(Errno) in
+                guard let ioas = objects[cmd.ioasID] else { throw .ENOENT }
+                compatIOAS = ioas
+            }
+        case 2:
+            clearCompatIOAS()
+        default:
+            throw .EOPNOTSUPP
+        }
+    }
+
+    /// `IOMMU_DESTROY`: {u32 size; u32 id}. EBUSY while devices are attached; destroying the compat
+    /// IOAS clears it.
+    private func ioctlDestroy(_ arg: UInt) throws(Errno) {
+        struct Cmd: BitwiseCopyable { var size: UInt32; var id: UInt32 }
+        let size = try UserMemory.read(UInt32.self, from: arg)
+        guard size >= 8 else { throw .EINVAL }
+        let cmd = try UserMemory.read(Cmd.self, from: arg)
+        try lock.withLock { () throws(Errno) in
+            guard let ioas = objects[cmd.id] else { throw .ENOENT }
+            guard ioas.attachedDevices == 0 && ioas.accesses == 0 else { throw .EBUSY }
+            objects[cmd.id] = nil
+            if compatIOAS === ioas { compatIOAS = nil }
+        }
+    }
+
+    /// `IOMMU_IOAS_ALLOC`: {u32 size; u32 flags; u32 out_ioas_id}.
+    private func ioctlIOASAlloc(_ arg: UInt) throws(Errno) {
+        struct Cmd: BitwiseCopyable { var size: UInt32; var flags: UInt32; var outID: UInt32 }
+        let size = try UserMemory.read(UInt32.self, from: arg)
+        guard size >= 12 else { throw .EINVAL }
+        var cmd = try UserMemory.read(Cmd.self, from: arg)
+        guard cmd.flags == 0 else { throw .EOPNOTSUPP }
+        cmd.outID = lock.withLock { allocIOASLocked().id }
+        try UserMemory.write(cmd, to: arg)
+    }
+
+    /// The file's release: the context goes with its last reference.
+    func release() {
+        lock.withLock { objects.removeAll(); compatIOAS = nil }
+        file.privateData = nil
+        subsystem.census.iommufdFreed()
+    }
+}

@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Per-thread "return to user space": the model's `task_work` for deferred `fput`.
+///
+/// The kernel never runs a file's `release` inside the `fput` that dropped the last reference: it
+/// queues it as task work, run when the task returns to user space, with no locks held. Device close
+/// may drop the last group-file reference while holding `group_lock`, and the group file's release
+/// takes `group_lock`: running it inline would self-deadlock. Every model entry point runs inside
+/// `TaskWork.syscall`, and a last put inside one queues the release for the outermost return.
+/// A put outside any entry point (a Swift test calling `put()` directly) runs the release at once.
+enum TaskWork {
+    final class Context {
+        var depth = 0
+        var queue: [() -> Void] = []
+    }
+
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k) { p in
+            if let p { Unmanaged<Context>.fromOpaque(p).release() }
+        }
+        return k
+    }()
+
+    @inline(__always) static var current: Context {
+        if let p = pthread_getspecific(key) { return Unmanaged<Context>.fromOpaque(p).takeUnretainedValue() }
+        let c = Context()
+        pthread_setspecific(key, Unmanaged.passRetained(c).toOpaque())
+        return c
+    }
+
+    /// Runs `body` as a system call: releases queued inside run when the outermost call returns.
+    @inline(__always)
+    static func syscall<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        let c = current
+        c.depth += 1
+        defer {
+            c.depth -= 1
+            if c.depth == 0 && !c.queue.isEmpty { drain(c) }
+        }
+        return try body()
+    }
+
+    /// Queues `work` for the return to user space, or runs it now outside any system call.
+    static func add(_ work: @escaping () -> Void) {
+        let c = current
+        if c.depth > 0 { c.queue.append(work) } else { work() }
+    }
+
+    /// Whether the calling thread is inside a model system call.
+    static var inSyscall: Bool { current.depth > 0 }
+
+    private static func drain(_ c: Context) {
+        // A release may itself put files (a device file's release puts the group file): keep going
+        // until the queue is empty, running each with depth 1 so nested puts queue behind it.
+        c.depth = 1
+        while !c.queue.isEmpty {
+            let work = c.queue.removeFirst()
+            work()
+        }
+        c.depth = 0
+    }
+}

@@ -1,0 +1,237 @@
+import CSwiftVFIOShim
+
+/// The model's system calls: open, ioctl, close, dup, fget/fput, over model paths and fds.
+///
+/// Each runs inside `TaskWork.syscall`, so a release that a last `fput` queues runs when the
+/// outermost call returns, with no locks held.
+extension VFIOSubsystem {
+    static let O_CLOEXEC: Int32 = 0o2000000
+
+    /// `open(2)` of a model path: `/dev/vfio/vfio`, `/dev/vfio/<N>`, `/dev/vfio/noiommu-<N>`,
+    /// `/dev/iommu`. Returns a new model fd. ENOENT for a path the model does not have.
+    public func open(_ path: String, flags: Int32 = 0o2) throws(Errno) -> Int32 {
+        try TaskWork.syscall { () throws(Errno) -> Int32 in
+            let fd = try fdTable.reserve(cloexec: flags & Self.O_CLOEXEC != 0, name: path)
+            do throws(Errno) {
+                let file = try openFileLocked(path, flags: flags)
+                fdTable.install(fd, file)
+                return fd
+            } catch {
+                fdTable.unreserve(fd)
+                throw error
+            }
+        }
+    }
+
+    /// Opens a model path as a file object (no fd): one reference, the caller's to `put()`.
+    public func openFile(_ path: String, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
+        try TaskWork.syscall { () throws(Errno) -> VFIOFile in try openFileLocked(path, flags: flags) }
+    }
+
+    /// Opens the group char device with `minor` directly (a node opened by device number):
+    /// ENXIO when no group holds the minor, ENODEV when its group is being removed.
+    public func openGroupFile(minor: Int, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
+        try TaskWork.syscall { () throws(Errno) -> VFIOFile in
+            guard let group = groups.group(minor: minor) else { throw .ENXIO }
+            return try openGroupFile(group, path: group.path, flags: flags)
+        }
+    }
+
+    /// Opens the group behind an open group file again, as `open("/proc/self/fd/N")` does: the
+    /// inode is the same even after removal, so a removed group answers ENODEV.
+    public func reopen(_ file: VFIOFile, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
+        try TaskWork.syscall { () throws(Errno) -> VFIOFile in
+            guard file.kind == .group, let group = file.privateData as? VFIOGroup else { throw .ENXIO }
+            return try openGroupFile(group, path: file.name, flags: flags)
+        }
+    }
+
+    private func openFileLocked(_ path: String, flags: Int32) throws(Errno) -> VFIOFile {
+        if path == "/dev/vfio/vfio" {
+            // Kernel: vfio_fops_open().
+            try faults.check(.fileAlloc)
+            try faults.check(.containerAlloc)
+            return VFIOFile(subsystem: self, kind: .container, flags: flags, name: path,
+                            privateData: Container(subsystem: self))
+        }
+        if path == "/dev/iommu" {
+            guard config.iommufd else { throw .ENOENT }
+            // Kernel: iommufd_fops_open().
+            try faults.check(.fileAlloc)
+            try faults.check(.iommufdAlloc)
+            let file = VFIOFile(subsystem: self, kind: .iommufd, flags: flags, name: path, privateData: nil)
+            file.privateData = IOMMUFDContext(subsystem: self, file: file)
+            return file
+        }
+        let prefix = "/dev/vfio/"
+        guard path.hasPrefix(prefix), let group = groups.group(named: String(path.dropFirst(prefix.count))) else {
+            throw .ENOENT
+        }
+        return try openGroupFile(group, path: path, flags: flags)
+    }
+
+    private func openGroupFile(_ group: VFIOGroup, path: String, flags: Int32) throws(Errno) -> VFIOFile {
+        try faults.check(.fileAlloc)
+        let file = VFIOFile(subsystem: self, kind: .group, flags: flags, name: path, privateData: nil)
+        do throws(Errno) {
+            try group.fopsOpen(file)
+        } catch {
+            // A file whose open failed is freed without a release (fput of an unopened file).
+            file.privateData = nil
+            census.fileReleased()
+            throw error
+        }
+        return file
+    }
+
+    /// `ioctl(2)` on a model fd. EBADF for a number that is not a model fd.
+    public func ioctl(_ fd: Int32, _ cmd: UInt, _ arg: UInt = 0) throws(Errno) -> Int {
+        try TaskWork.syscall { () throws(Errno) -> Int in
+            guard let file = fdTable.fget(fd) else { throw .EBADF }
+            defer { file.put() }
+            return try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
+        }
+    }
+
+    /// `ioctl` on a file object (a kernel caller, or a C caller holding a `struct file *`).
+    public func ioctl(file: VFIOFile, _ cmd: UInt, _ arg: UInt = 0) throws(Errno) -> Int {
+        try TaskWork.syscall { () throws(Errno) -> Int in
+            try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
+        }
+    }
+
+    /// Dispatch on the kind of file first: ioctl numbers collide across fd kinds.
+    private func dispatchIoctl(_ file: VFIOFile, _ cmd: UInt32, _ arg: UInt) throws(Errno) -> Int {
+        switch file.kind {
+        case .group:
+            guard let group = file.privateData as? VFIOGroup else { throw .EINVAL }
+            return try group.fopsIoctl(file, cmd: cmd, arg: arg)
+        case .container:
+            // Container private data missing: EINVAL (not reachable normally).
+            guard let container = file.privateData as? Container else { throw .EINVAL }
+            return try container.ioctl(cmd: cmd, arg: arg)
+        case .iommufd:
+            guard let ctx = file.privateData as? IOMMUFDContext else { throw .EINVAL }
+            return try ctx.ioctl(cmd: cmd, arg: arg)
+        case .device:
+            guard let df = file.privateData as? DeviceFile else { throw .EINVAL }
+            return try df.device.fopsIoctl(cmd: cmd, arg: arg)
+        case .other:
+            throw .ENOTTY
+        }
+    }
+
+    /// `read(2)`/`pread(2)` of a device fd, routed to the driver's `read` (EINVAL without one).
+    public func read(_ fd: Int32, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
+        try TaskWork.syscall { () throws(Errno) -> Int in
+            guard let file = fdTable.fget(fd) else { throw .EBADF }
+            defer { file.put() }
+            guard file.kind == .device, let df = file.privateData as? DeviceFile else { throw .EINVAL }
+            return try df.device.fopsRead(buffer: buffer, count: count, offset: &offset)
+        }
+    }
+
+    /// `write(2)`/`pwrite(2)` of a device fd, routed to the driver's `write` (EINVAL without one).
+    public func write(_ fd: Int32, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
+        try TaskWork.syscall { () throws(Errno) -> Int in
+            guard let file = fdTable.fget(fd) else { throw .EBADF }
+            defer { file.put() }
+            guard file.kind == .device, let df = file.privateData as? DeviceFile else { throw .EINVAL }
+            return try df.device.fopsWrite(buffer: buffer, count: count, offset: &offset)
+        }
+    }
+
+    /// `mmap(2)` of a device fd, routed to the driver's `mmap` (EINVAL without one; ENODEV for
+    /// other model files, which have no mmap).
+    public func mmap(_ fd: Int32, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
+        try TaskWork.syscall { () throws(Errno) -> UInt in
+            guard let file = fdTable.fget(fd) else { throw .EBADF }
+            defer { file.put() }
+            guard file.kind == .device, let df = file.privateData as? DeviceFile else { throw .ENODEV }
+            return try df.device.fopsMmap(offset: offset, length: length, prot: prot)
+        }
+    }
+
+    /// `close(2)` of a model fd. EBADF for a number that is not one.
+    public func close(_ fd: Int32) throws(Errno) {
+        try TaskWork.syscall { () throws(Errno) in try fdTable.close(fd) }
+    }
+
+    /// `dup(2)` / `fcntl(F_DUPFD[_CLOEXEC])`: a new fd for the same file.
+    public func dup(_ fd: Int32, minimum: Int32 = 0, cloexec: Bool = false) throws(Errno) -> Int32 {
+        try TaskWork.syscall { () throws(Errno) -> Int32 in
+            let n = try fdTable.dup(fd, minimum: minimum, cloexec: cloexec)
+            census.fdInstalled()
+            return n
+        }
+    }
+
+    /// Records that the real descriptor `newfd` (made by `dup2`/`dup3` of model fd `oldfd`) is the
+    /// same file; a model file previously at `newfd` loses that slot.
+    public func adoptDuplicate(of oldfd: Int32, as newfd: Int32) throws(Errno) {
+        try TaskWork.syscall { () throws(Errno) in try fdTable.adoptDuplicate(of: oldfd, as: newfd) }
+    }
+
+    /// Forgets a model fd whose descriptor was closed behind the model's back; true if it was one.
+    public func forgetFD(_ fd: Int32) -> Bool {
+        TaskWork.syscall { fdTable.forget(fd) }
+    }
+
+    /// Whether `fd` is a model fd.
+    public func isModelFD(_ fd: Int32) -> Bool { fdTable.lookup(fd) != nil }
+
+    /// The placeholder identity (st_dev, st_ino) recorded for a model fd.
+    public func identity(of fd: Int32) -> (dev: UInt64, ino: UInt64)? { fdTable.identity(fd) }
+
+    /// How many model fds are open.
+    public var openFDCount: Int { fdTable.count }
+
+    /// `fget(fd)`: the file behind a model fd with a new reference; EBADF if none.
+    public func fget(_ fd: Int32) throws(Errno) -> VFIOFile {
+        guard let f = fdTable.fget(fd) else { throw .EBADF }
+        return f
+    }
+
+    /// `fput(file)` as a system call: a release it causes runs before it returns.
+    public func fput(_ file: VFIOFile) {
+        TaskWork.syscall { file.put() }
+    }
+
+    /// The file behind `fd` for SET_CONTAINER and KVM: a referenced model file, nil for an open
+    /// descriptor that is not the model's (EBADFD later), EBADF for a closed or O_PATH one.
+    func fileForFD(_ fd: Int32) throws(Errno) -> VFIOFile? {
+        if let f = fdTable.fget(fd) { return f }
+        guard fd >= 0, svfio_fd_state(fd) == 1 else { throw .EBADF }
+        return nil
+    }
+
+    /// Kernel: iommufd_ctx_from_file(): the context with a reference, or nil when `file` is not an
+    /// iommufd (or CONFIG_IOMMUFD is off and the stub refuses everything).
+    func iommufdContext(from file: VFIOFile) -> IOMMUFDContext? {
+        guard config.iommufd, file.kind == .iommufd, let ctx = file.privateData as? IOMMUFDContext else { return nil }
+        return ctx.get() ? ctx : nil
+    }
+
+    /// A file's release, run on its last reference (deferred inside a system call).
+    func releaseFile(_ file: VFIOFile) {
+        switch file.kind {
+        case .group:
+            if let group = file.privateData as? VFIOGroup { group.fopsRelease(file) }
+        case .container:
+            if let container = file.privateData as? Container { container.put() }
+            file.privateData = nil
+        case .iommufd:
+            if let ctx = file.privateData as? IOMMUFDContext { ctx.release() }
+        case .device:
+            if let df = file.privateData as? DeviceFile { df.device.fopsRelease(df) }
+            file.privateData = nil
+        case .other:
+            break
+        }
+    }
+
+    /// A file that is none of the model's own kinds (tests of the "not ours" paths).
+    public func makeForeignFile(name: String = "foreign") -> VFIOFile {
+        VFIOFile(subsystem: self, kind: .other, flags: 0o2, name: name, privateData: nil)
+    }
+}

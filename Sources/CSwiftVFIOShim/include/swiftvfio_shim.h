@@ -26,6 +26,13 @@ int svfio_copy_to_user(uintptr_t dst, const void *src, size_t len);
  * (dst has room for max bytes). Returns the string length (< max) when a NUL was found, max when no
  * NUL lies within max bytes, or -EFAULT when a byte before the NUL is unreadable. */
 long svfio_strncpy_from_user(char *dst, uintptr_t src, size_t max);
+/* The copies above install their SIGSEGV/SIGBUS guard lazily on first use. A handler installed
+ * later by the host program (or a crash reporter) takes precedence and bypasses the guard; call
+ * this again after installing one: it re-installs ours on top if it is no longer the current
+ * handler and chains to the newcomer. 0, or -errno (-ENOSPC after too many re-chainings). */
+int svfio_usermem_install_guard(void);
+/* 1 if the guard is currently the installed SIGSEGV and SIGBUS handler, else 0. */
+int svfio_usermem_guard_installed(void);
 
 /* A fresh placeholder descriptor (memfd) for a model file; cloexec sets FD_CLOEXEC.
  * Returns the fd or -errno (-EMFILE, -ENFILE, ...). */

@@ -35,6 +35,8 @@ public final class VFIOSubsystem: @unchecked Sendable {
     private let fileSerial = Atomic<UInt64>(0)
     private let kvmLookup = Mutex<@Sendable () -> KVMOps?>({ nil })
 
+    let builtInDrivers = BuiltInDrivers()
+
     /// The built-in no-IOMMU backend, registered with CONFIG_VFIO_NOIOMMU.
     public let noIOMMUBackend: NoIOMMUBackend?
 

@@ -1,0 +1,400 @@
+// Reads a topology from a sysfs-shaped directory: the layout QEMU's `sysfsdev=` and DPDK's
+// `SYSFS_PCI_DEVICES` read, so a tree made with mkdir/ln (or the real /sys) describes the model's
+// hardware. File I/O is plain Glibc (no Foundation in the core).
+
+import Glibc
+
+/// Reads a `TopologySpec` from a sysfs-shaped directory.
+///
+/// What it reads, relative to the root (anything absent takes its default):
+/// - `kernel/iommu_groups/<N>/devices/<name>`: IOMMU group N (a decimal number without leading
+///   zeros, at most 2147483647) has device `<name>`. The entries may be symbolic links, files or
+///   directories (even dangling links): only the name matters. Groups come out in numeric order,
+///   their devices in byte order of the names. A group directory must have `devices`.
+/// - `kernel/iommu_groups/<N>/name` reading `vfio-noiommu`: a group VFIO itself made (the kernel's
+///   `vfio_noiommu_group_alloc`, for no-IOMMU and emulated devices). It is not listed as a group:
+///   its devices that appear under `bus/mdev/devices` are emulated devices, the others no-IOMMU
+///   devices.
+/// - `bus/pci/devices/<name>/iommu_group`: a symbolic link whose last component is the group
+///   number. The group must exist and list the device. A device under `bus/pci/devices` without
+///   this link is a no-IOMMU device; a device listed by a group must have it.
+/// - `<device>/driver`: a symbolic link whose last component is the bound driver (absent:
+///   unbound). `<device>` is `bus/pci/devices/<name>` when that directory exists, else the group's
+///   `devices/<name>` entry when it is a directory (so non-PCI devices of a real /sys work).
+/// - `<device>/cache_coherency`, `<device>/enforce_cache_coherency` (model extension): "1" or "0";
+///   absent means 1.
+/// - `module/vfio/parameters/enable_unsafe_noiommu_mode`: "Y", "N", "1" or "0" (also "y", "n")
+///   sets `config.noiommu`.
+/// - `module/iommufd/parameters/disabled` (model extension): "Y"/"1" turns `config.iommufd` off;
+///   absent means iommufd is on. `config.spaprTCEIOMMU` is always false. `class/iommu` is ignored.
+/// - `bus/mdev/devices/<name>`: emulated devices, in byte order of the names.
+///
+/// A trailing newline in the small files is ignored. The root must hold at least one of
+/// `kernel/iommu_groups`, `bus/pci/devices` and `bus/mdev/devices`, so a mistyped directory is an
+/// error rather than an empty topology. No-IOMMU devices come out in byte order of their names.
+/// Errors name the root as source and the offending filesystem path.
+public struct SysfsTopologyReader: Sendable {
+    /// The directory read.
+    public let root: String
+
+    /// A reader for the tree at `root`.
+    public init(root: String) { self.root = root }
+
+    private static let smallFileLimit = 4096
+
+    /// Reads and validates the tree.
+    public func read() throws(TopologyError) -> TopologySpec {
+        let groupsDir = join("kernel/iommu_groups")
+        let pciDir = join("bus/pci/devices")
+        let mdevDir = join("bus/mdev/devices")
+
+        let groupsExist = try exists(groupsDir)
+        let pciExists = try exists(pciDir)
+        let mdevExists = try exists(mdevDir)
+        guard groupsExist || pciExists || mdevExists else {
+            throw fail(root, "not a sysfs-shaped directory: none of kernel/iommu_groups, bus/pci/devices, "
+                             + "bus/mdev/devices exists")
+        }
+
+        var spec = TopologySpec()
+        if let noiommu = try flag(join("module/vfio/parameters/enable_unsafe_noiommu_mode")) {
+            spec.config.noiommu = noiommu
+        }
+        if let disabled = try flag(join("module/iommufd/parameters/disabled")) {
+            spec.config.iommufd = !disabled
+        }
+
+        // Emulated devices.
+        let mdevNames = mdevExists ? try listDirectory(mdevDir) : []
+        var mdevSet = Set<[UInt8]>()
+        for name in mdevNames {
+            try checkName(name, at: mdevDir + "/" + name)
+            mdevSet.insert(Array(name.utf8))
+        }
+
+        // IOMMU groups.
+        struct GroupEntry {
+            var id: Int
+            var path: String
+            var members: [String]
+            var isVFIONoIOMMU: Bool
+        }
+        var groups: [GroupEntry] = []
+        var memberOf: [[UInt8]: Int] = [:]  // device name -> index into groups
+        if groupsExist {
+            for entry in try listDirectory(groupsDir) {
+                let groupPath = groupsDir + "/" + entry
+                guard let id = SysfsTopologyReader.groupNumber(entry) else {
+                    throw fail(groupPath, "expected an IOMMU group number (0 to 2147483647) as the directory name")
+                }
+                let devicesPath = groupPath + "/devices"
+                let members = try listDirectory(devicesPath)
+                let groupName = try smallFile(groupPath + "/name")
+                groups.append(GroupEntry(id: id, path: groupPath, members: members,
+                                         isVFIONoIOMMU: groupName.map(SysfsTopologyReader.trimmed) == "vfio-noiommu"))
+            }
+            groups.sort { $0.id < $1.id }
+            for (index, group) in groups.enumerated() {
+                for name in group.members {
+                    let entryPath = group.path + "/devices/" + name
+                    try checkName(name, at: entryPath)
+                    if let first = memberOf[Array(name.utf8)] {
+                        throw fail(entryPath, TopologyNames.duplicateMessage(
+                            name, firstAt: groups[first].path + "/devices/" + name))
+                    }
+                    memberOf[Array(name.utf8)] = index
+                }
+            }
+        }
+
+        // PCI devices: group links and no-IOMMU devices.
+        var noIOMMUNames: [(name: String, groupPath: String?)] = []
+        if pciExists {
+            for name in try listDirectory(pciDir) {
+                let devicePath = pciDir + "/" + name
+                try checkName(name, at: devicePath)
+                let linkPath = devicePath + "/iommu_group"
+                if let target = try link(linkPath) {
+                    guard let id = SysfsTopologyReader.groupNumber(target) else {
+                        throw fail(linkPath, "expected a link to an IOMMU group, found one to \(JSONPath.quoted(target))")
+                    }
+                    guard let index = groups.firstIndex(where: { $0.id == id }) else {
+                        throw fail(linkPath, "links to IOMMU group \(id), which does not exist in \(groupsDir)")
+                    }
+                    guard memberOf[Array(name.utf8)] == index else {
+                        throw fail(linkPath, "links to IOMMU group \(id), whose devices directory "
+                                             + "does not list \(JSONPath.quoted(name))")
+                    }
+                } else if let index = memberOf[Array(name.utf8)] {
+                    throw fail(devicePath, "has no iommu_group link, but IOMMU group \(groups[index].id) "
+                                           + "lists it (\(groups[index].path)/devices/\(name))")
+                } else {
+                    noIOMMUNames.append((name, nil))
+                }
+            }
+        }
+
+        // Assemble, checking names are unique across groups, no-IOMMU and emulated devices.
+        var seen = DeviceNameRegistry()
+        for group in groups {
+            var devices: [TopologySpec.Device] = []
+            for name in group.members {
+                let entryPath = group.path + "/devices/" + name
+                if group.isVFIONoIOMMU {
+                    if mdevSet.contains(Array(name.utf8)) { continue }  // listed below, as emulated
+                    noIOMMUNames.append((name, group.path))
+                    continue
+                }
+                if let first = seen.register(name, at: entryPath) {
+                    throw fail(entryPath, TopologyNames.duplicateMessage(name, firstAt: first))
+                }
+                devices.append(try device(name, groupPath: group.path))
+            }
+            if !group.isVFIONoIOMMU {
+                spec.iommuGroups.append(TopologySpec.IOMMUGroup(id: group.id, devices: devices))
+            }
+        }
+        noIOMMUNames.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        for entry in noIOMMUNames {
+            let entryPath = entry.groupPath.map { $0 + "/devices/" + entry.name } ?? pciDir + "/" + entry.name
+            if let first = seen.register(entry.name, at: entryPath) {
+                throw fail(entryPath, TopologyNames.duplicateMessage(entry.name, firstAt: first))
+            }
+            spec.noIOMMUDevices.append(try device(entry.name, groupPath: entry.groupPath))
+        }
+        for name in mdevNames {
+            let entryPath = mdevDir + "/" + name
+            if let first = seen.register(name, at: entryPath) {
+                throw fail(entryPath, TopologyNames.duplicateMessage(name, firstAt: first))
+            }
+            spec.emulatedDevices.append(TopologySpec.EmulatedDevice(name: name))
+        }
+        return spec
+    }
+
+    // MARK: Pieces
+
+    private func fail(_ path: String, _ message: String) -> TopologyError {
+        TopologyError(source: root, path: path, message: message)
+    }
+
+    private func join(_ relative: String) -> String {
+        var base = root
+        while base.utf8.count > 1, base.hasSuffix("/") { base.removeLast() }
+        return base == "/" ? "/" + relative : base + "/" + relative
+    }
+
+    /// The device's attributes: driver link and the coherency files.
+    private func device(_ name: String, groupPath: String?) throws(TopologyError) -> TopologySpec.Device {
+        var device = TopologySpec.Device(name: name)
+        var directory: String?
+        let pciPath = join("bus/pci/devices") + "/" + name
+        if TopologyFileSystem.kind(of: pciPath) == .directory {
+            directory = pciPath
+        } else if let groupPath, TopologyFileSystem.kind(of: groupPath + "/devices/" + name) == .directory {
+            directory = groupPath + "/devices/" + name
+        }
+        guard let directory else { return device }
+        let driverPath = directory + "/driver"
+        if let target = try link(driverPath) {
+            let driver = SysfsTopologyReader.lastComponent(target)
+            if let problem = TopologyNames.problem(with: driver, what: "driver name") {
+                throw fail(driverPath, problem)
+            }
+            device.driver = driver
+        }
+        device.cacheCoherency = try bit(directory + "/cache_coherency") ?? true
+        device.enforceCacheCoherency = try bit(directory + "/enforce_cache_coherency") ?? true
+        return device
+    }
+
+    private func checkName(_ name: String, at path: String) throws(TopologyError) {
+        if let problem = TopologyNames.problem(with: name, what: "device name") { throw fail(path, problem) }
+    }
+
+    /// Whether `path` exists (following links); errors other than "absent" are reported.
+    private func exists(_ path: String) throws(TopologyError) -> Bool {
+        switch TopologyFileSystem.kind(of: path) {
+        case .failed(let errno) where errno == ENOENT || errno == ENOTDIR: return false
+        case .failed(let errno): throw fail(path, "cannot read: \(TopologyFileSystem.reason(errno))")
+        default: return true
+        }
+    }
+
+    /// The sorted entry names of a directory (without "." and "..").
+    private func listDirectory(_ path: String) throws(TopologyError) -> [String] {
+        switch TopologyFileSystem.listDirectory(path) {
+        case .success(let names): return names
+        case .failure(.system(let errno)):
+            throw fail(path, "cannot read directory: \(TopologyFileSystem.reason(errno))")
+        case .failure(.invalidName(let bytes)):
+            throw fail(path, "directory has an entry whose name is not valid UTF-8 "
+                             + "(\(bytes.map { String($0, radix: 16) }.joined(separator: " ")))")
+        }
+    }
+
+    /// The target of a symbolic link, nil when absent.
+    private func link(_ path: String) throws(TopologyError) -> String? {
+        switch TopologyFileSystem.readLink(path) {
+        case .success(let target): return target
+        case .failure(.system(let errno)) where errno == ENOENT || errno == ENOTDIR: return nil
+        case .failure(.system(let errno)) where errno == EINVAL: throw fail(path, "expected a symbolic link")
+        case .failure(.system(let errno)): throw fail(path, "cannot read link: \(TopologyFileSystem.reason(errno))")
+        case .failure(.invalidName): throw fail(path, "link target is not valid UTF-8")
+        }
+    }
+
+    /// A small text file's contents, nil when absent.
+    private func smallFile(_ path: String) throws(TopologyError) -> String? {
+        switch TopologyFileSystem.kind(of: path) {
+        case .failed(let errno) where errno == ENOENT || errno == ENOTDIR: return nil
+        default: break
+        }
+        let bytes = try TopologyFileSystem.readFile(path, limit: SysfsTopologyReader.smallFileLimit, source: root,
+                                                    errorPath: path, tooLarge: "file is larger than 4096 bytes")
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw fail(path, "file is not valid UTF-8 text")
+        }
+        return text
+    }
+
+    /// A module-parameter boolean: Y/y/1 or N/n/0; nil when the file is absent.
+    private func flag(_ path: String) throws(TopologyError) -> Bool? {
+        guard let text = try smallFile(path) else { return nil }
+        switch SysfsTopologyReader.trimmed(text) {
+        case "Y", "y", "1": return true
+        case "N", "n", "0": return false
+        case let other: throw fail(path, "expected Y, N, 1 or 0, found \(JSONPath.quoted(other))")
+        }
+    }
+
+    /// A 0/1 attribute; nil when the file is absent.
+    private func bit(_ path: String) throws(TopologyError) -> Bool? {
+        guard let text = try smallFile(path) else { return nil }
+        switch SysfsTopologyReader.trimmed(text) {
+        case "1": return true
+        case "0": return false
+        case let other: throw fail(path, "expected 1 or 0, found \(JSONPath.quoted(other))")
+        }
+    }
+
+    /// `text` without trailing newlines, spaces and tabs.
+    static func trimmed(_ text: String) -> String {
+        var result = Substring(text)
+        while let last = result.unicodeScalars.last, last == "\n" || last == " " || last == "\t" || last == "\r" {
+            result.unicodeScalars.removeLast()
+        }
+        return String(result)
+    }
+
+    /// The last component of a link target ("../../../kernel/iommu_groups/26" -> "26").
+    static func lastComponent(_ target: String) -> String {
+        var components = target.split(separator: "/", omittingEmptySubsequences: true)
+        guard let last = components.popLast() else { return "" }
+        return String(last)
+    }
+
+    /// A group number: the last component of `text` as canonical decimal in 0...Int32.max.
+    static func groupNumber(_ text: String) -> Int? {
+        let digits = lastComponent(text)
+        let bytes = Array(digits.utf8)
+        guard !bytes.isEmpty, bytes.count <= 10, bytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        if bytes.count > 1 && bytes[0] == 0x30 { return nil }
+        guard let value = Int(digits), value <= Int(Int32.max) else { return nil }
+        return value
+    }
+}
+
+// MARK: - Glibc file access
+
+/// The few file-system calls the topology loaders make, as results rather than errno.
+enum TopologyFileSystem {
+    /// What a path names (after following links), or why `stat` failed.
+    enum Kind: Sendable, Equatable { case directory, regular, other, failed(Int32) }
+
+    /// Why a directory or link could not be read.
+    enum Failure: Error { case system(Int32), invalidName([UInt8]) }
+
+    /// The system's text for an errno value ("No such file or directory"), thread-safely.
+    static func reason(_ errno: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard strerror_r(errno, &buffer, buffer.count) == 0 else { return "error \(errno)" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// What `path` names, following links; the errno when `stat` fails.
+    static func kind(of path: String) -> Kind {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return .failed(errno) }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: return .directory
+        case S_IFREG: return .regular
+        default: return .other
+        }
+    }
+
+    /// A whole file, refusing more than `limit` bytes.
+    ///
+    /// Errors name `source` and `errorPath` ("" for a topology file, the file for sysfs parts).
+    static func readFile(_ path: String, limit: Int, source: String, errorPath: String = "",
+                         tooLarge: String) throws(TopologyError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw TopologyError(source: source, path: errorPath, message: "cannot open: \(reason(errno))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) > limit {
+            throw TopologyError(source: source, path: errorPath, message: "\(tooLarge) (\(info.st_size) bytes)")
+        }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw TopologyError(source: source, path: errorPath, message: "cannot read: \(reason(errno))")
+            }
+            if count == 0 { break }
+            result.append(contentsOf: chunk[0..<count])
+            if result.count > limit {
+                throw TopologyError(source: source, path: errorPath, message: tooLarge)
+            }
+        }
+        return result
+    }
+
+    /// The entry names of a directory, without "." and "..", sorted by bytes.
+    static func listDirectory(_ path: String) -> Result<[String], Failure> {
+        guard let dir = opendir(path) else { return .failure(.system(errno)) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { return .failure(.system(errno)) }
+                break
+            }
+            let bytes: [UInt8] = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
+                tuple.withMemoryRebound(to: UInt8.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) {
+                    Array(UnsafeBufferPointer(start: $0, count: strlen(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))))
+                }
+            }
+            if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
+            guard let name = String(validating: bytes, as: UTF8.self) else { return .failure(.invalidName(bytes)) }
+            names.append(name)
+        }
+        names.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return .success(names)
+    }
+
+    /// The target of the symbolic link at `path`.
+    static func readLink(_ path: String) -> Result<String, Failure> {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count >= 0 else { return .failure(.system(errno)) }
+        let bytes = buffer[0..<count].map { UInt8(bitPattern: $0) }
+        guard let target = String(validating: bytes, as: UTF8.self) else { return .failure(.invalidName(bytes)) }
+        return .success(target)
+    }
+}

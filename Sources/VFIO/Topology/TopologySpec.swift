@@ -1,0 +1,483 @@
+// The topology description: the "hardware" a subsystem discovers (IOMMU groups and their devices,
+// devices without an IOMMU, emulated devices) and the configuration it runs with. One value type,
+// produced from JSON (`parse(json:source:)`), from a sysfs-shaped directory or a JSON file
+// (`load(path:)`), or built in code; every way in is validated the same, with errors that name the
+// source, the JSON path (or filesystem path) and what was expected.
+
+/// A topology: the devices the model "discovers" and the configuration it runs with.
+///
+/// JSON form (every section and key optional, except a group's `id` and `devices` and a device's
+/// `name`):
+/// ```json
+/// { "config": { "noiommu": false, "spapr_tce_iommu": false, "iommufd": true },
+///   "iommu_groups": [ { "id": 26, "devices": [ { "name": "0000:06:0d.0", "driver": "vfio-pci",
+///                       "cache_coherency": true, "enforce_cache_coherency": true } ] } ],
+///   "noiommu_devices": [ { "name": "0000:09:00.0", "driver": "vfio-pci" } ],
+///   "emulated_devices": [ { "name": "mdev-0" } ] }
+/// ```
+/// Rules checked on every way in: group ids are integers in 0...2147483647 and unique; device names
+/// are unique across all three sections, non-empty, at most 255 bytes, not "." or "..", and contain
+/// no '/', NUL, whitespace or control characters; a driver, when present, follows the same rules.
+/// In JSON, `"driver": null` means unbound (as does leaving it out); unknown keys, wrong types and
+/// duplicate keys are errors. A group may have an empty `devices` array.
+public struct TopologySpec: Equatable, Sendable {
+    /// The configuration section (`"config"`): Kconfig options and module parameters.
+    public struct Config: Equatable, Sendable {
+        /// `"noiommu"`: CONFIG_VFIO_NOIOMMU with `enable_unsafe_noiommu_mode` on (default false).
+        public var noiommu = false
+        /// `"spapr_tce_iommu"`: CONFIG_SPAPR_TCE_IOMMU (default false).
+        public var spaprTCEIOMMU = false
+        /// `"iommufd"`: CONFIG_IOMMUFD, `/dev/iommu` exists (default true).
+        public var iommufd = true
+
+        /// A configuration; the defaults are the x86 model's.
+        public init(noiommu: Bool = false, spaprTCEIOMMU: Bool = false, iommufd: Bool = true) {
+            self.noiommu = noiommu
+            self.spaprTCEIOMMU = spaprTCEIOMMU
+            self.iommufd = iommufd
+        }
+    }
+
+    /// A physical device (`"iommu_groups[].devices[]"` or `"noiommu_devices[]"`).
+    public struct Device: Equatable, Sendable {
+        /// `"name"`: the device name, e.g. a PCI address "0000:06:0d.0".
+        public var name: String
+        /// `"driver"`: the bound driver ("vfio-pci", "e1000e", ...), or nil when unbound.
+        /// A name beginning with "vfio" is a VFIO bus driver; "pci-stub" and "pcieport" leave the
+        /// group viable; any other driver owns DMA and makes the IOMMU group not viable.
+        public var driver: String?
+        /// `"cache_coherency"`: IOMMU_CAP_CACHE_COHERENCY (default true). A VFIO device without
+        /// it fails registration with EINVAL.
+        public var cacheCoherency = true
+        /// `"enforce_cache_coherency"`: the IOMMU domain can enforce coherency (default true).
+        public var enforceCacheCoherency = true
+
+        /// A device; unbound and fully coherent unless told otherwise.
+        public init(name: String, driver: String? = nil, cacheCoherency: Bool = true,
+                    enforceCacheCoherency: Bool = true) {
+            self.name = name
+            self.driver = driver
+            self.cacheCoherency = cacheCoherency
+            self.enforceCacheCoherency = enforceCacheCoherency
+        }
+    }
+
+    /// An IOMMU group (`"iommu_groups[]"`) and its member devices.
+    public struct IOMMUGroup: Equatable, Sendable {
+        /// `"id"`: the group number (`/dev/vfio/<id>`), 0...2147483647.
+        public var id: Int
+        /// `"devices"`: the member devices, in the order given.
+        public var devices: [Device]
+
+        /// A group with its devices.
+        public init(id: Int, devices: [Device]) {
+            self.id = id
+            self.devices = devices
+        }
+    }
+
+    /// An emulated (mdev-style) device (`"emulated_devices[]"`), registered with
+    /// `vfio_register_emulated_iommu_dev` and given a fake IOMMU group of its own.
+    public struct EmulatedDevice: Equatable, Sendable {
+        /// `"name"`: the device name.
+        public var name: String
+
+        /// An emulated device.
+        public init(name: String) { self.name = name }
+    }
+
+    /// `"config"`: the configuration.
+    public var config = Config()
+    /// `"iommu_groups"`: IOMMU groups, in the order given.
+    public var iommuGroups: [IOMMUGroup] = []
+    /// `"noiommu_devices"`: devices with no IOMMU group (NO_IOMMU groups when `config.noiommu`).
+    public var noIOMMUDevices: [Device] = []
+    /// `"emulated_devices"`: emulated devices.
+    public var emulatedDevices: [EmulatedDevice] = []
+
+    /// A topology built in code; check it with `validate(source:)`.
+    public init(config: Config = Config(), iommuGroups: [IOMMUGroup] = [], noIOMMUDevices: [Device] = [],
+                emulatedDevices: [EmulatedDevice] = []) {
+        self.config = config
+        self.iommuGroups = iommuGroups
+        self.noIOMMUDevices = noIOMMUDevices
+        self.emulatedDevices = emulatedDevices
+    }
+
+    /// The largest topology file `load(path:)` and `parse(json:source:)` accept: 16 MiB.
+    public static let maximumFileSize = 16 * 1024 * 1024
+
+    /// Parses and validates a JSON topology.
+    ///
+    /// - Parameters:
+    ///   - json: the UTF-8 text (a leading byte-order mark is ignored).
+    ///   - source: what errors name as the source, usually the file path.
+    /// - Throws: a `TopologyError` for a syntax error (with line and column), or for the first
+    ///   validation error in document order (with the JSON path, and the line and column of the
+    ///   offending value).
+    public static func parse(json: [UInt8], source: String) throws(TopologyError) -> TopologySpec {
+        if json.count > maximumFileSize {
+            throw TopologyError(source: source, path: "",
+                                message: "input is larger than 16 MiB (\(json.count) bytes)")
+        }
+        let root: JSONNode
+        do {
+            root = try JSONParser.parse(json)
+        } catch {
+            let (line, column) = jsonLineAndColumn(in: json, offset: error.offset)
+            throw TopologyError(source: source, path: error.path, message: error.message, line: line, column: column)
+        }
+        var decoder = TopologyDecoder(source: source, text: json)
+        return try decoder.decode(root)
+    }
+
+    /// Loads a topology: a JSON file, or a sysfs-shaped directory (see `SysfsTopologyReader`).
+    ///
+    /// - Throws: a `TopologyError` whose source is `path`: the file cannot be read (with the
+    ///   system's reason), is larger than 16 MiB, or is not a valid topology.
+    public static func load(path: String) throws(TopologyError) -> TopologySpec {
+        switch TopologyFileSystem.kind(of: path) {
+        case .failed(let errno):
+            throw TopologyError(source: path, path: "",
+                                message: "cannot read topology: \(TopologyFileSystem.reason(errno))")
+        case .directory:
+            return try SysfsTopologyReader(root: path).read()
+        case .regular, .other:
+            let bytes = try TopologyFileSystem.readFile(path, limit: maximumFileSize, source: path,
+                                                        tooLarge: "file is larger than 16 MiB")
+            return try parse(json: bytes, source: path)
+        }
+    }
+
+    /// Checks the rules every topology obeys (group ids, unique and well-formed device and driver
+    /// names); for topologies built in code. Errors name JSON-style paths such as
+    /// `$.iommu_groups[1].devices[0].name`.
+    public func validate(source: String = "<topology>") throws(TopologyError) {
+        var names = DeviceNameRegistry()
+        var groupIDs: [Int: String] = [:]
+        func fail(_ path: String, _ message: String) -> TopologyError {
+            TopologyError(source: source, path: path, message: message)
+        }
+        func checkDevice(_ device: Device, _ path: String) throws(TopologyError) {
+            let namePath = JSONPath.appending(path, key: "name")
+            if let problem = TopologyNames.problem(with: device.name, what: "device name") {
+                throw fail(namePath, problem)
+            }
+            if let first = names.register(device.name, at: namePath) {
+                throw fail(namePath, TopologyNames.duplicateMessage(device.name, firstAt: first))
+            }
+            if let driver = device.driver, let problem = TopologyNames.problem(with: driver, what: "driver name") {
+                throw fail(JSONPath.appending(path, key: "driver"), problem)
+            }
+        }
+        for (g, group) in iommuGroups.enumerated() {
+            let path = JSONPath.appending(JSONPath.appending("$.iommu_groups", index: g), key: "id")
+            guard group.id >= 0, group.id <= Int(Int32.max) else {
+                throw fail(path, "expected an integer from 0 to 2147483647, found \(group.id)")
+            }
+            if let first = groupIDs[group.id] {
+                throw fail(path, "duplicate IOMMU group id \(group.id) (first at \(first))")
+            }
+            groupIDs[group.id] = path
+            for (d, device) in group.devices.enumerated() {
+                try checkDevice(device, "$.iommu_groups[\(g)].devices[\(d)]")
+            }
+        }
+        for (d, device) in noIOMMUDevices.enumerated() {
+            try checkDevice(device, "$.noiommu_devices[\(d)]")
+        }
+        for (d, device) in emulatedDevices.enumerated() {
+            try checkDevice(Device(name: device.name), "$.emulated_devices[\(d)]")
+        }
+    }
+
+    /// The topology as JSON text that `parse(json:source:)` reads back to an equal value: two-space
+    /// indentation, every `config` key, and device keys only where they differ from the defaults.
+    public func jsonText() -> String {
+        func device(_ device: Device) -> String {
+            var text = "{ \"name\": " + JSONPath.quoted(device.name, limit: Int.max)
+            if let driver = device.driver { text += ", \"driver\": " + JSONPath.quoted(driver, limit: Int.max) }
+            if !device.cacheCoherency { text += ", \"cache_coherency\": false" }
+            if !device.enforceCacheCoherency { text += ", \"enforce_cache_coherency\": false" }
+            return text + " }"
+        }
+        func list(_ items: [String], indent: String) -> String {
+            if items.isEmpty { return "[]" }
+            return "[\n" + items.map { indent + "  " + $0 }.joined(separator: ",\n") + "\n" + indent + "]"
+        }
+        let groups = iommuGroups.map { group in
+            "{ \"id\": \(group.id), \"devices\": " + list(group.devices.map(device), indent: "    ") + " }"
+        }
+        let emulated = emulatedDevices.map { "{ \"name\": " + JSONPath.quoted($0.name, limit: Int.max) + " }" }
+        var text = "{\n"
+        text += "  \"config\": { \"noiommu\": \(config.noiommu), \"spapr_tce_iommu\": \(config.spaprTCEIOMMU), "
+        text += "\"iommufd\": \(config.iommufd) },\n"
+        text += "  \"iommu_groups\": " + list(groups, indent: "  ") + ",\n"
+        text += "  \"noiommu_devices\": " + list(noIOMMUDevices.map(device), indent: "  ") + ",\n"
+        text += "  \"emulated_devices\": " + list(emulated, indent: "  ") + "\n"
+        return text + "}\n"
+    }
+}
+
+/// A topology that could not be read or is not valid: where, and what was expected.
+public struct TopologyError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The file or directory path the topology came from (or "<built-in>").
+    public var source: String
+    /// Where in it: a JSON path like `$.iommu_groups[0].devices[1].cache_coherency`, a filesystem
+    /// path for sysfs-shaped directories, or "" when the error concerns the whole source (the
+    /// file cannot be read, is too large).
+    public var path: String
+    /// What was expected or wrong, e.g. "expected a boolean, found a string".
+    public var message: String
+    /// The 1-based line of the offending text (JSON only).
+    public var line: Int?
+    /// The 1-based column (in Unicode scalars) of the offending text (JSON only).
+    public var column: Int?
+
+    /// An error; `line` and `column` when the position in JSON text is known.
+    public init(source: String, path: String, message: String, line: Int? = nil, column: Int? = nil) {
+        self.source = source
+        self.path = path
+        self.message = message
+        self.line = line
+        self.column = column
+    }
+
+    /// "<source>: <path>: <message>", plus " (line L, column C)" when known; the path part is left
+    /// out when `path` is empty.
+    public var description: String {
+        var text = source + ": "
+        if !path.isEmpty { text += path + ": " }
+        text += message
+        if let line, let column { text += " (line \(line), column \(column))" }
+        return text
+    }
+}
+
+// MARK: - Name rules shared by every way in
+
+/// The rules for device and driver names.
+enum TopologyNames {
+    /// The longest name accepted, in UTF-8 bytes (NAME_MAX).
+    static let maximumLength = 255
+
+    /// Why `name` is not acceptable, or nil. `what` starts the message ("device name", ...).
+    static func problem(with name: String, what: String) -> String? {
+        let length = name.utf8.count
+        if length == 0 { return "\(what) must not be empty" }
+        if length > maximumLength { return "\(what) is \(length) bytes long (at most \(maximumLength) allowed)" }
+        if name == "." || name == ".." { return "\(what) must not be \".\" or \"..\"" }
+        for scalar in name.unicodeScalars {
+            if scalar == "/" { return "\(what) must not contain '/'" }
+            if scalar.value == 0 { return "\(what) must not contain NUL" }
+            if scalar.properties.isWhitespace { return "\(what) must not contain whitespace" }
+            if scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value <= 0x9F) {
+                return "\(what) must not contain control characters"
+            }
+        }
+        return nil
+    }
+
+    /// The message for a device name seen twice.
+    static func duplicateMessage(_ name: String, firstAt first: String) -> String {
+        "duplicate device name \(JSONPath.quoted(name)) (first at \(first))"
+    }
+}
+
+/// Device names seen so far, compared byte for byte (not by Unicode canonical equivalence, as the
+/// kernel compares names), with where each was first seen.
+struct DeviceNameRegistry {
+    private var firstSeen: [[UInt8]: String] = [:]
+
+    /// Records `name` at `location`; returns where it was first seen when it is a duplicate.
+    mutating func register(_ name: String, at location: String) -> String? {
+        let key = Array(name.utf8)
+        if let first = firstSeen[key] { return first }
+        firstSeen[key] = location
+        return nil
+    }
+}
+
+// MARK: - JSON to TopologySpec
+
+/// Turns a parsed JSON tree into a `TopologySpec`, checking the schema in document order.
+struct TopologyDecoder {
+    let source: String
+    let text: [UInt8]
+    private var names = DeviceNameRegistry()
+    private var groupIDs: [Int: String] = [:]
+
+    init(source: String, text: [UInt8]) {
+        self.source = source
+        self.text = text
+    }
+
+    private func fail(_ path: String, _ message: String, at offset: Int) -> TopologyError {
+        let (line, column) = jsonLineAndColumn(in: text, offset: offset)
+        return TopologyError(source: source, path: path, message: message, line: line, column: column)
+    }
+
+    private func object(_ node: JSONNode, _ path: String) throws(TopologyError) -> [JSONMember] {
+        guard case .object(let members) = node.value else {
+            throw fail(path, "expected an object, found \(node.value.kindDescription)", at: node.offset)
+        }
+        return members
+    }
+
+    private func array(_ node: JSONNode, _ path: String) throws(TopologyError) -> [JSONNode] {
+        guard case .array(let elements) = node.value else {
+            throw fail(path, "expected an array, found \(node.value.kindDescription)", at: node.offset)
+        }
+        return elements
+    }
+
+    private func bool(_ node: JSONNode, _ path: String) throws(TopologyError) -> Bool {
+        guard case .bool(let value) = node.value else {
+            throw fail(path, "expected a boolean, found \(node.value.kindDescription)", at: node.offset)
+        }
+        return value
+    }
+
+    private func unknownKey(_ member: JSONMember, _ path: String, expected: String) -> TopologyError {
+        fail(JSONPath.appending(path, key: member.key),
+             "unknown key \(JSONPath.quoted(member.key)) (expected one of: \(expected))", at: member.keyOffset)
+    }
+
+    private func missingKey(_ key: String, _ node: JSONNode, _ path: String) -> TopologyError {
+        fail(path, "missing required key \"\(key)\"", at: node.offset)
+    }
+
+    mutating func decode(_ root: JSONNode) throws(TopologyError) -> TopologySpec {
+        var spec = TopologySpec()
+        for member in try object(root, JSONPath.root) {
+            let path = JSONPath.appending(JSONPath.root, key: member.key)
+            switch member.key {
+            case "config":
+                spec.config = try decodeConfig(member.value, path)
+            case "iommu_groups":
+                for (index, element) in try array(member.value, path).enumerated() {
+                    spec.iommuGroups.append(try decodeGroup(element, JSONPath.appending(path, index: index)))
+                }
+            case "noiommu_devices":
+                for (index, element) in try array(member.value, path).enumerated() {
+                    spec.noIOMMUDevices.append(try decodeDevice(element, JSONPath.appending(path, index: index)))
+                }
+            case "emulated_devices":
+                for (index, element) in try array(member.value, path).enumerated() {
+                    spec.emulatedDevices.append(try decodeEmulated(element, JSONPath.appending(path, index: index)))
+                }
+            default:
+                throw unknownKey(member, JSONPath.root,
+                                 expected: "config, iommu_groups, noiommu_devices, emulated_devices")
+            }
+        }
+        return spec
+    }
+
+    private func decodeConfig(_ node: JSONNode, _ path: String) throws(TopologyError) -> TopologySpec.Config {
+        var config = TopologySpec.Config()
+        for member in try object(node, path) {
+            let memberPath = JSONPath.appending(path, key: member.key)
+            switch member.key {
+            case "noiommu": config.noiommu = try bool(member.value, memberPath)
+            case "spapr_tce_iommu": config.spaprTCEIOMMU = try bool(member.value, memberPath)
+            case "iommufd": config.iommufd = try bool(member.value, memberPath)
+            default: throw unknownKey(member, path, expected: "noiommu, spapr_tce_iommu, iommufd")
+            }
+        }
+        return config
+    }
+
+    private mutating func decodeGroup(_ node: JSONNode, _ path: String) throws(TopologyError) -> TopologySpec.IOMMUGroup {
+        var id: Int?
+        var devices: [TopologySpec.Device]?
+        for member in try object(node, path) {
+            let memberPath = JSONPath.appending(path, key: member.key)
+            switch member.key {
+            case "id":
+                let value = try groupID(member.value, memberPath)
+                if let first = groupIDs[value] {
+                    throw fail(memberPath, "duplicate IOMMU group id \(value) (first at \(first))", at: member.value.offset)
+                }
+                groupIDs[value] = memberPath
+                id = value
+            case "devices":
+                var list: [TopologySpec.Device] = []
+                for (index, element) in try array(member.value, memberPath).enumerated() {
+                    list.append(try decodeDevice(element, JSONPath.appending(memberPath, index: index)))
+                }
+                devices = list
+            default:
+                throw unknownKey(member, path, expected: "id, devices")
+            }
+        }
+        guard let id else { throw missingKey("id", node, path) }
+        guard let devices else { throw missingKey("devices", node, path) }
+        return TopologySpec.IOMMUGroup(id: id, devices: devices)
+    }
+
+    private func groupID(_ node: JSONNode, _ path: String) throws(TopologyError) -> Int {
+        let expected = "expected an integer from 0 to 2147483647"
+        guard case .number(let number) = node.value else {
+            throw fail(path, "\(expected), found \(node.value.kindDescription)", at: node.offset)
+        }
+        guard let value = number.int64Value, value >= 0, value <= Int64(Int32.max) else {
+            var shown = number.text
+            if shown.utf8.count > 40 { shown = String(shown.prefix(40)) + "..." }
+            throw fail(path, "\(expected), found \(shown)", at: node.offset)
+        }
+        return Int(value)
+    }
+
+    private mutating func name(_ node: JSONNode, _ path: String, isDeviceName: Bool) throws(TopologyError) -> String {
+        let what = isDeviceName ? "device name" : "driver name"
+        guard case .string(let text) = node.value else {
+            let expected = isDeviceName ? "a string" : "a string or null"
+            throw fail(path, "expected \(expected), found \(node.value.kindDescription)", at: node.offset)
+        }
+        if let problem = TopologyNames.problem(with: text, what: what) {
+            throw fail(path, problem, at: node.offset)
+        }
+        if isDeviceName, let first = names.register(text, at: path) {
+            throw fail(path, TopologyNames.duplicateMessage(text, firstAt: first), at: node.offset)
+        }
+        return text
+    }
+
+    private mutating func decodeDevice(_ node: JSONNode, _ path: String) throws(TopologyError) -> TopologySpec.Device {
+        var device = TopologySpec.Device(name: "")
+        var hasName = false
+        for member in try object(node, path) {
+            let memberPath = JSONPath.appending(path, key: member.key)
+            switch member.key {
+            case "name":
+                device.name = try name(member.value, memberPath, isDeviceName: true)
+                hasName = true
+            case "driver":
+                if case .null = member.value.value {
+                    device.driver = nil
+                } else {
+                    device.driver = try name(member.value, memberPath, isDeviceName: false)
+                }
+            case "cache_coherency": device.cacheCoherency = try bool(member.value, memberPath)
+            case "enforce_cache_coherency": device.enforceCacheCoherency = try bool(member.value, memberPath)
+            default:
+                throw unknownKey(member, path, expected: "name, driver, cache_coherency, enforce_cache_coherency")
+            }
+        }
+        guard hasName else { throw missingKey("name", node, path) }
+        return device
+    }
+
+    private mutating func decodeEmulated(_ node: JSONNode, _ path: String) throws(TopologyError) -> TopologySpec.EmulatedDevice {
+        var deviceName: String?
+        for member in try object(node, path) {
+            switch member.key {
+            case "name": deviceName = try name(member.value, JSONPath.appending(path, key: "name"), isDeviceName: true)
+            default: throw unknownKey(member, path, expected: "name")
+            }
+        }
+        guard let deviceName else { throw missingKey("name", node, path) }
+        return TopologySpec.EmulatedDevice(name: deviceName)
+    }
+}

@@ -14,7 +14,7 @@ import Testing
         // 1. EFAULT: the fd argument cannot be read.
         #expect(throws: Errno.EFAULT) { try sub.ioctl(g, UInt(VFIOIoctl.groupSetContainer), 0) }
         // 2. EBADF: not an open descriptor (before any lock, before "already set").
-        let closed = dup(0); Glibc.close(closed)
+        let closed: Int32 = 999_999   // above any open descriptor (tests run in parallel: no reuse race)
         #expect(throws: Errno.EBADF) { try sub.setContainer(g, closed) }
         #expect(throws: Errno.EBADF) { try sub.setContainer(g, -1) }
         // An O_PATH descriptor counts as not open.

@@ -1,6 +1,7 @@
 extension VFIOSubsystem {
-    /// Loads the type1 module (registered after the no-IOMMU backend, so polled first).
+    /// Loads the type1 module: registered after the no-IOMMU backend, so it is polled first
+    /// (the backend list is newest first; vfio's soft dependency loads vfio_iommu_type1).
     func registerType1Backend() {
-        // TYPE1-PENDING
+        _ = try? registerIOMMUDriver(Type1Backend())
     }
 }

@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where MAP_DMA asks whether user memory could be pinned (SPEC §8a.5 step 12, §8a.10 item 2).
+///
+/// The model pins nothing; it only reproduces the errno `pin_user_pages_remote()` would give.
+public protocol Type1AddressSpace: Sendable {
+    /// Throws EFAULT unless every page of `[vaddr, vaddr + size)` lies in a VMA of the calling
+    /// process that GUP would accept for the access (`write` = FOLL_WRITE). `size > 0` and the
+    /// range does not wrap (MAP checked both).
+    func checkPinnable(vaddr: UInt64, size: UInt64, write: Bool) throws(Errno)
+}
+
+/// The calling process's own VMAs, read from `/proc/self/maps` at every check.
+///
+/// Mirrors GUP's `check_vma_flags()` as far as `/proc/self/maps` can tell: no VMA (a hole) is
+/// EFAULT; with FOLL_WRITE the VMA must be writable (VM_WRITE; a write-only VMA passes, as in the
+/// kernel); without it the VMA must be readable (VM_READ). secretmem VMAs are refused. VM_IO /
+/// VM_PFNMAP, fs-DAX and RLIMIT_MEMLOCK are not visible here and are not modelled (§8a.10 item 2).
+public struct Type1ProcSelfMaps: Type1AddressSpace {
+    /// The default checker.
+    public init() {}
+
+    /// Kernel: vaddr_get_pfns() → pin_user_pages_remote() → check_vma_flags()
+    public func checkPinnable(vaddr: UInt64, size: UInt64, write: Bool) throws(Errno) {
+        // If the maps file cannot be read the model cannot tell; it accepts rather than fail
+        // valid memory (the kernel would always know).
+        guard size > 0, let maps = Self.readMaps() else { return }
+        try Self.check(maps: maps, vaddr: vaddr, size: size, write: write)
+    }
+
+    /// The coverage rule over the text of a maps file: walks the VMAs in address order, so a range
+    /// spanning several adjacent VMAs passes only if each one grants the access.
+    static func check(maps: [UInt8], vaddr: UInt64, size: UInt64, write: Bool) throws(Errno) {
+        guard size > 0 else { return }
+        let last = vaddr &+ (size - 1)
+        var cursor = vaddr          // the first byte not yet known to be covered
+        var ok = false
+        Self.forEachVMA(in: maps) { start, end, readable, writable, secret in
+            if end <= cursor { return true }                     // entirely below: keep looking
+            if start > cursor { return false }                   // a hole before the next VMA
+            if secret || !(write ? writable : readable) { return false }
+            if end &- 1 >= last { ok = true; return false }      // covered to the end
+            cursor = end                                         // adjacent VMAs may continue it
+            return true
+        }
+        if !ok { throw .EFAULT }
+    }
+
+    /// The whole of `/proc/self/maps`, or nil if it cannot be read.
+    static func readMaps() -> [UInt8]? {
+        let fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { _ = close(fd) }
+        var out: [UInt8] = []
+        out.reserveCapacity(16384)
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    /// Calls `body(start, end, readable, writable, secretmem)` for each line of a maps file, in
+    /// address order, until it returns false.
+    static func forEachVMA(in maps: [UInt8],
+                           _ body: (UInt64, UInt64, Bool, Bool, Bool) -> Bool) {
+        let secretName = Array("/secretmem (deleted)".utf8)
+        var i = 0
+        let n = maps.count
+        while i < n {
+            var lineEnd = i
+            while lineEnd < n && maps[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+            // "start-end perms offset dev inode [path]"
+            var p = i
+            func hex() -> UInt64 {
+                var v: UInt64 = 0
+                while p < lineEnd, let d = hexDigit(maps[p]) { v = v << 4 | d; p += 1 }
+                return v
+            }
+            let start = hex()
+            if p < lineEnd && maps[p] == UInt8(ascii: "-") { p += 1 }
+            let end = hex()
+            if p < lineEnd && maps[p] == UInt8(ascii: " ") { p += 1 }
+            if p + 2 <= lineEnd {
+                let readable = maps[p] == UInt8(ascii: "r")
+                let writable = maps[p + 1] == UInt8(ascii: "w")
+                let secret = lineEnd - i >= secretName.count
+                    && maps[(lineEnd - secretName.count)..<lineEnd].elementsEqual(secretName)
+                if !body(start, end, readable, writable, secret) { return }
+            }
+            i = lineEnd + 1
+        }
+    }
+
+    /// The value of one hexadecimal digit, or nil.
+    private static func hexDigit(_ c: UInt8) -> UInt64? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt64(c - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt64(c - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt64(c - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of libswiftvfio: the Swift suites (debug), then under ThreadSanitizer and
+# AddressSanitizer, then the C ABI tests and examples. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SWIFT_BACKTRACE=enable=no   # the crash handler trips sanitizers (DESIGN.md toolchain facts)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "swift test (debug)"
+swift test
+
+step "swift test --sanitize=thread"
+swift test --sanitize=thread --scratch-path .build-tsan
+
+step "swift test --disable-xctest --sanitize=address"
+swift test --disable-xctest --sanitize=address --scratch-path .build-asan
+
+if [ -x Scripts/test-c.sh ]; then
+  step "C ABI tests and examples"
+  Scripts/test-c.sh
+fi

@@ -1,0 +1,1 @@
+int svfio_types_dummy;

@@ -1,0 +1,146 @@
+import CSwiftVFIOShim
+import Testing
+@testable import VFIO
+
+/// The exported file kAPI (SPEC §5.27, Q8, 13a) and the uapi numbers.
+@Suite struct FileKAPITests {
+    @Test func isGroupOnlyForGroupFiles() throws {
+        let sub = makeSubsystem()
+        try populate(sub)
+        let g = try sub.open("/dev/vfio/26")
+        let c = try sub.containerWith(g)
+        let d = try sub.deviceFD(g, "0000:06:0d.0")
+        let i = try sub.open("/dev/iommu")
+        #expect(try sub.withFile(g) { $0.isGroup })
+        #expect(try !sub.withFile(c) { $0.isGroup })
+        #expect(try !sub.withFile(d) { $0.isGroup })
+        #expect(try !sub.withFile(i) { $0.isGroup })
+        #expect(try sub.withFile(d) { $0.device?.busDevice.name } == "0000:06:0d.0")
+        #expect(try sub.withFile(g) { $0.device } == nil)
+        teardown(sub)
+    }
+
+    @Test func enforcedCoherent() throws {
+        let sub = makeSubsystem()
+        try populate(sub)
+        try sub.probePCIDevice(name: "0000:08:00.0", iommuGroupID: 31, driver: "vfio-pci", enforceCacheCoherency: false)
+        let mdev = try sub.probeEmulatedDevice(name: "mdev-0")
+        let c = try sub.open("/dev/vfio/vfio")
+        #expect(try sub.withFile(c) { $0.enforcedCoherent })          // non-group file: true (Q8)
+        let foreign = sub.makeForeignFile()
+        #expect(foreign.enforcedCoherent)
+        foreign.put()
+        let g26 = try sub.openFile("/dev/vfio/26")
+        let g31 = try sub.openFile("/dev/vfio/31")
+        let gm = try sub.openFile(mdev.vfioGroup!.path)
+        #expect(g26.enforcedCoherent)
+        #expect(!g31.enforcedCoherent)
+        #expect(!gm.enforcedCoherent)                                 // fake groups cannot enforce
+        // An emptied group (removed while open) answers true.
+        sub.removeVFIODevice(sub.group(named: "31")!.devices[0])
+        #expect(g31.enforcedCoherent)
+        for f in [g26, g31, gm] { sub.fput(f) }
+        teardown(sub)
+    }
+
+    @Test func hasDevAcrossGroups() throws {
+        let sub = makeSubsystem()
+        let devs = try populate(sub)
+        let g26 = try sub.openFile("/dev/vfio/26")
+        let g28 = try sub.openFile("/dev/vfio/28")
+        #expect(g26.hasDevice(devs["0000:06:0d.0"]!))
+        #expect(!g26.hasDevice(devs["0000:07:00.0"]!))
+        #expect(g28.hasDevice(devs["0000:07:00.0"]!) && g28.hasDevice(devs["0000:07:00.1"]!))
+        let c = try sub.openFile("/dev/vfio/vfio")
+        #expect(!c.hasDevice(devs["0000:06:0d.0"]!))
+        for f in [g26, g28, c] { sub.fput(f) }
+        teardown(sub)
+    }
+
+    @Test func setKVMOnANonGroupFileIsIgnored() throws {
+        let sub = makeSubsystem()
+        try populate(sub)
+        let c = try sub.openFile("/dev/vfio/vfio")
+        let vm = FakeVM()
+        c.setKVM(vm.pointer)
+        #expect(sub.allGroups.allSatisfy { $0.kvmPointer == nil })
+        sub.fput(c)
+        teardown(sub)
+    }
+
+    @Test func iommuGroupIsNullUnlessSPAPR() throws {
+        let sub = makeSubsystem()
+        try populate(sub)
+        let g = try sub.openFile("/dev/vfio/26")
+        #expect(g.iommuGroup() == nil)
+        sub.fput(g)
+        teardown(sub)
+
+        let spapr = makeSubsystem(VFIOConfig(spaprTCEIOMMU: true))
+        let devs = try populate(spapr)
+        let f = try spapr.openFile("/dev/vfio/26")
+        let ig = try #require(f.iommuGroup())
+        #expect(ig.id == 26)
+        let before = ig.refs.load(ordering: .relaxed)
+        ig.put()
+        #expect(ig.refs.load(ordering: .relaxed) == before - 1)
+        spapr.removeVFIODevice(devs["0000:06:0d.0"]!)
+        #expect(f.iommuGroup() == nil)                  // unregistered: NULL
+        let c = try spapr.openFile("/dev/vfio/vfio")
+        #expect(c.iommuGroup() == nil)
+        spapr.fput(c); spapr.fput(f)
+        teardown(spapr)
+    }
+
+    @Test func uapiNumbersMatchTheSystemHeader() {
+        #expect(UInt(VFIOIoctl.getAPIVersion) == SVFIO_GET_API_VERSION)
+        #expect(UInt(VFIOIoctl.checkExtension) == SVFIO_CHECK_EXTENSION)
+        #expect(UInt(VFIOIoctl.setIOMMU) == SVFIO_SET_IOMMU)
+        #expect(UInt(VFIOIoctl.groupGetStatus) == SVFIO_GROUP_GET_STATUS)
+        #expect(UInt(VFIOIoctl.groupSetContainer) == SVFIO_GROUP_SET_CONTAINER)
+        #expect(UInt(VFIOIoctl.groupUnsetContainer) == SVFIO_GROUP_UNSET_CONTAINER)
+        #expect(UInt(VFIOIoctl.groupGetDeviceFD) == SVFIO_GROUP_GET_DEVICE_FD)
+        #expect(UInt(VFIOIoctl.deviceGetInfo) == SVFIO_DEVICE_GET_INFO)
+        #expect(UInt(VFIOIoctl.deviceGetRegionInfo) == SVFIO_DEVICE_GET_REGION_INFO)
+        #expect(UInt(VFIOIoctl.deviceGetIRQInfo) == SVFIO_DEVICE_GET_IRQ_INFO)
+        #expect(UInt(VFIOIoctl.deviceSetIRQs) == SVFIO_DEVICE_SET_IRQS)
+        #expect(UInt(VFIOIoctl.deviceReset) == SVFIO_DEVICE_RESET)
+        #expect(UInt(VFIOIoctl.iommuGetInfo) == SVFIO_IOMMU_GET_INFO)
+        #expect(UInt(VFIOIoctl.iommuMapDMA) == SVFIO_IOMMU_MAP_DMA)
+        #expect(UInt(VFIOIoctl.iommuUnmapDMA) == SVFIO_IOMMU_UNMAP_DMA)
+        #expect(UInt(VFIOIoctl.iommuDirtyPages) == SVFIO_IOMMU_DIRTY_PAGES)
+        #expect(UInt(VFIOIoctl.deviceFeature) == SVFIO_DEVICE_FEATURE)
+        #expect(UInt32(vfioAPIVersion) == SVFIO_API_VERSION)
+        #expect(VFIOGroupFlags.viable == SVFIO_GROUP_FLAGS_VIABLE)
+        #expect(VFIOGroupFlags.containerSet == SVFIO_GROUP_FLAGS_CONTAINER_SET)
+        #expect(MemoryLayout<VFIOGroupStatus>.size == 8)
+    }
+
+    @Test func deviceFileOps() throws {
+        let sub = makeSubsystem()
+        try populate(sub)
+        let g = try sub.open("/dev/vfio/26")
+        try sub.containerWith(g)
+        let d = try sub.deviceFD(g, "0000:06:0d.0")
+        // DEVICE_GET_INFO through the driver's ioctl.
+        var info: (UInt32, UInt32, UInt32, UInt32) = (16, 0, 0, 0)
+        _ = try withUnsafeMutablePointer(to: &info) { (p) throws(Errno) -> Int in try sub.ioctl(d, UInt(VFIOIoctl.deviceGetInfo), UInt(bitPattern: p)) }
+        #expect(info.2 == 9 && info.3 == 5)
+        // VFIO_DEVICE_FEATURE: EFAULT, EINVAL (argsz, flags, GET|SET), ENOTTY (migration), EINVAL (no op).
+        #expect(throws: Errno.EFAULT) { try sub.ioctl(d, UInt(VFIOIoctl.deviceFeature), 0) }
+        for (argsz, flags, want) in [(UInt32(4), UInt32(0), Errno.EINVAL), (8, 1 << 20, .EINVAL),
+                                     (8, (1 << 16) | (1 << 17) | 1, .EINVAL), (8, (1 << 16) | 1, .ENOTTY),
+                                     (8, (1 << 16) | 3, .EINVAL)] {
+            var f: (UInt32, UInt32) = (argsz, flags)
+            #expect(throws: want) { try withUnsafeMutablePointer(to: &f) { (p) throws(Errno) -> Int in try sub.ioctl(d, UInt(VFIOIoctl.deviceFeature), UInt(bitPattern: p)) } }
+        }
+        // read/write/mmap with no driver op: EINVAL.
+        var off: Int64 = 0
+        #expect(throws: Errno.EINVAL) { try sub.read(d, buffer: 0, count: 0, offset: &off) }
+        #expect(throws: Errno.EINVAL) { try sub.write(d, buffer: 0, count: 0, offset: &off) }
+        #expect(throws: Errno.EINVAL) { try sub.mmap(d, offset: 0, length: 4096, prot: 0) }
+        #expect(throws: Errno.ENODEV) { try sub.mmap(g, offset: 0, length: 4096, prot: 0) }
+        #expect(throws: Errno.ENOTTY) { try sub.ioctl(d, 0x3BFF) }   // the driver's own ENOTTY
+        teardown(sub)
+    }
+}

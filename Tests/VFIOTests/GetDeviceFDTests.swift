@@ -144,7 +144,7 @@ import Testing
         let sub = makeSubsystem()
         try sub.registerIOMMUDriver(TestBackend())
         let group = try sub.iommu.addGroup(id: 40)
-        let seen = Mutex<[String]>([])
+        let seen = Locked<[String]>([])
         var ops = VFIODeviceOps(name: "greedy")
         ops.match = { dev, name in seen.withLock { $0.append(dev.busDevice.name) }; return name == "any" ? 1 : 0 }
         var made: [VFIODevice] = []

@@ -13,7 +13,7 @@ public final class ModelPCIDriver: @unchecked Sendable {
     public final class State: @unchecked Sendable {
         /// A VF token this function demands (a VF of a PF with a token), or nil.
         public var vfToken: String?
-        let counters = Mutex<(opens: Int, closes: Int, requests: [UInt32], kvm: UInt)>((0, 0, [], 0))
+        let counters = Locked<(opens: Int, closes: Int, requests: [UInt32], kvm: UInt)>((0, 0, [], 0))
         /// `open_device` calls.
         public var openDeviceCalls: Int { counters.withLock { $0.opens } }
         /// `close_device` calls.

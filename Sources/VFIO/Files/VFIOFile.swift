@@ -34,6 +34,10 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
     private let refs = Atomic<Int>(1)
     /// Serial number, so C handles can detect reuse.
     let serial: UInt64
+    /// `file->f_pos`, the position read(2)/write(2) use and advance (pread/pwrite pass their own);
+    /// guarded by `positionLock` (`f_pos_lock`).
+    nonisolated(unsafe) var position: Int64 = 0
+    let positionLock = KernelMutex("file->f_pos_lock")
 
     init(subsystem: VFIOSubsystem, kind: FileKind, flags: Int32, name: String, positional: Bool = false,
          privateData: AnyObject?) {

@@ -98,7 +98,7 @@ public final class IOMMUCore: @unchecked Sendable {
     }
 
     /// `iommu_group_remove_device()`.
-    func removeDevice(_ dev: BusDevice, from group: IOMMUGroup) {
+    public func removeDevice(_ dev: BusDevice, from group: IOMMUGroup) {
         let was = lock.withLock { () -> Bool in
             guard dev.iommuGroupStorage === group else { return false }
             dev.iommuGroupStorage = nil
@@ -110,7 +110,7 @@ public final class IOMMUCore: @unchecked Sendable {
     }
 
     /// `iommu_group_get(dev)`: the device's group with a new reference, or nil.
-    func iommuGroupGet(_ dev: BusDevice) -> IOMMUGroup? {
+    public func iommuGroupGet(_ dev: BusDevice) -> IOMMUGroup? {
         let g = lock.withLock { dev.iommuGroupStorage }
         g?.get()
         return g

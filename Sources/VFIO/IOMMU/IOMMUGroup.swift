@@ -44,14 +44,17 @@ public final class IOMMUGroup: @unchecked Sendable, CustomStringConvertible {
     /// The current owner count (kernel drivers plus user claims).
     public var dmaOwnerCount: Int { mutex.withLock { ownerCount } }
 
+    /// The reference count (discovery, members, and `iommu_group_get` holders), for tests and the C ABI.
+    public var refCount: Int { refs.load(ordering: .relaxed) }
+
     /// Makes the next ownership claim fail EBUSY (the group sits on a non-default domain).
     public func setDomainConflict(_ on: Bool) { mutex.withLock { domainConflict = on } }
 
     /// `iommu_group_get()`: a new reference.
-    func get() { refs.add(1, ordering: .relaxed) }
+    public func get() { refs.add(1, ordering: .relaxed) }
 
     /// `iommu_group_put()`: drops a reference; the last frees the id of a fake group.
-    func put() {
+    public func put() {
         let old = refs.subtract(1, ordering: .acquiringAndReleasing).oldValue
         if old == 1 { core.groupReleased(self) }
         else if old <= 0 { core.log.warnOn(true, "iommu_group_put on a released group \(id)") }

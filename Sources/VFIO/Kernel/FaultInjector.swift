@@ -52,7 +52,7 @@ public enum FaultPoint: String, CaseIterable, Sendable {
 public final class FaultInjector: Sendable {
     private struct Armed { var remaining: Int; var errno: Errno }
     private let active = Atomic<Bool>(false)
-    private let state = Mutex<(armed: [FaultPoint: Armed], hits: [FaultPoint: Int], counting: Bool)>(([:], [:], false))
+    private let state = Locked<(armed: [FaultPoint: Armed], hits: [FaultPoint: Int], counting: Bool)>(([:], [:], false))
 
     init() {}
 

@@ -19,7 +19,7 @@ public struct KernelMessage: Sendable, Equatable {
 /// crashes. Tests assert the WARNs the kernel would raise and that normal flows raise none.
 /// `SWIFTVFIO_LOG=1` in the environment also echoes every message to stderr.
 public final class KernelLog: Sendable {
-    private let state = Mutex<(messages: [KernelMessage], onceSites: Set<String>)>(([], []))
+    private let state = Locked<(messages: [KernelMessage], onceSites: Set<String>)>(([], []))
     private let warnings = Atomic<Int>(0)
     private let taintUser = Atomic<Bool>(false)
     private let echo: Bool

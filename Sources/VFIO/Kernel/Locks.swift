@@ -165,3 +165,23 @@ final class Completion: @unchecked Sendable {
         return true
     }
 }
+
+/// A value guarded by its own pthread mutex: `Synchronization.Mutex` with a lock TSan can see.
+public final class Locked<Value>: @unchecked Sendable {
+    private let mutex: KernelMutex
+    private var value: Value
+
+    /// Wraps `value`; `name` says what it is, for lock assertions.
+    public init(_ value: Value, name: StaticString = "locked value") {
+        self.value = value
+        mutex = KernelMutex(name)
+    }
+
+    /// Runs `body` with exclusive access to the value.
+    @inline(__always)
+    public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        mutex.lock()
+        defer { mutex.unlock() }
+        return try body(&value)
+    }
+}

@@ -33,7 +33,7 @@ public final class VFIOSubsystem: @unchecked Sendable {
 
     private let noIOMMUParam: Atomic<Bool>
     private let fileSerial = Atomic<UInt64>(0)
-    private let kvmLookup = Mutex<@Sendable () -> KVMOps?>({ nil })
+    private let kvmLookup = Locked<@Sendable () -> KVMOps?>({ nil })
 
     let builtInDrivers = BuiltInDrivers()
 

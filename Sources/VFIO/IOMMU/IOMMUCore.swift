@@ -16,6 +16,13 @@ public final class IOMMUCore: @unchecked Sendable {
         self.faults = faults
     }
 
+    /// The hardware goes with its subsystem: break the device <-> group links (each holds the
+    /// other, as `dev->iommu_group` and the group's device list do) so both are freed.
+    deinit {
+        for g in groupsByID.values { g.members.removeAll(); g.owner = nil }
+        for d in devicesByName.values { d.iommuGroupStorage = nil }
+    }
+
     /// Creates IOMMU group `id` (hardware discovery). EEXIST if the id is taken, EINVAL if negative.
     public func addGroup(id: Int) throws(Errno) -> IOMMUGroup {
         try lock.withLock { () throws(Errno) -> IOMMUGroup in

@@ -9,6 +9,9 @@ let package = Package(
         .library(name: "VFIO", targets: ["VFIO"]),
         // The C ABI: libswiftvfio.so (include/swiftvfio.h).
         .library(name: "swiftvfio", type: .dynamic, targets: ["SwiftVFIO"]),
+        // The LD_PRELOAD interposer: libswiftvfio-preload.so, thin C that loads libswiftvfio.so
+        // beside itself on first use (docs/PRELOAD.md).
+        .library(name: "swiftvfio-preload", type: .dynamic, targets: ["CSwiftVFIOPreload"]),
     ],
     targets: [
         // Platform code at the edge (swift-nio style): guarded user-memory copies, memfd
@@ -20,6 +23,17 @@ let package = Package(
         .target(name: "CSwiftVFIOTypes"),
         // The C ABI: @c functions only (handles <-> objects, user memory, errors -> errno).
         .target(name: "SwiftVFIO", dependencies: ["VFIO", "CSwiftVFIOTypes"]),
+        // The interposer: C only, no Swift and no link to libswiftvfio.so (one model per process).
+        .target(name: "CSwiftVFIOPreload"),
         .testTarget(name: "VFIOTests", dependencies: ["VFIO", "CSwiftVFIOShim"]),
+        // Reliability (issue 7): the fuzzers' decoders, shared by the libFuzzer executables and the
+        // regression tests. The executables are compiled as libraries: libFuzzer brings `main` to a
+        // fuzz build, and a plain build links `main` to their `@c(<Target>_main)` corpus replayer.
+        .target(name: "VFIOFuzzSupport", dependencies: ["VFIO"]),
+        .executableTarget(name: "VFIOFuzzOps", dependencies: ["VFIOFuzzSupport"],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "VFIOFuzzTopology", dependencies: ["VFIOFuzzSupport"],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .testTarget(name: "VFIOFuzzTests", dependencies: ["VFIOFuzzSupport", "VFIO"]),
     ]
 )

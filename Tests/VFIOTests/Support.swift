@@ -27,13 +27,53 @@ func populate(_ sub: VFIOSubsystem) throws -> [String: VFIODevice] {
 }
 
 /// Closes every model fd, removes every VFIO device, and checks nothing is left alive or WARNed.
+///
+/// A leak is named, not just counted: the non-zero census counts, then what is still around (groups,
+/// devices, module references), and any IOMMU group holding more than the topology's own references.
+/// IOMMU groups are hardware and stay: each must be a discovered one (fake groups go with their
+/// device) holding exactly the discovery reference plus one per member, with DMA owner counts only
+/// from kernel drivers that do not manage DMA.
 func teardown(_ sub: VFIOSubsystem, expectWarnings: Int = 0, sourceLocation: SourceLocation = #_sourceLocation) {
     for fd in sub.fdTable.fds { try? sub.close(fd) }
     for d in sub.registeredDevices { sub.removeVFIODevice(d) }
     let c = sub.census.counts
-    #expect(c == Census.Counts(), "leaked: \(c)", sourceLocation: sourceLocation)
-    #expect(sub.liveGroupCount == 0, "minors still held", sourceLocation: sourceLocation)
+    #expect(c == Census.Counts(), "leaked: \(c.leaks); \(leftovers(sub))", sourceLocation: sourceLocation)
+    #expect(sub.liveGroupCount == 0, "\(sub.liveGroupCount) group minors still held", sourceLocation: sourceLocation)
+    let owned = sub.iommu.groups
+    #expect(sub.census.iommuGroupCount == owned.count,
+            "\(sub.census.iommuGroupCount) live IOMMU groups, the topology owns \(owned.count)", sourceLocation: sourceLocation)
+    for g in owned {
+        #expect(!g.isFake, "fake IOMMU group \(g.id) outlived its device", sourceLocation: sourceLocation)
+        let members = g.devices
+        #expect(g.refCount == 1 + members.count,
+                "iommu_group \(g.id): \(g.refCount) references, expected 1 + \(members.count) members (a leaked iommu_group_get)",
+                sourceLocation: sourceLocation)
+        let kernelOwners = members.filter { $0.driverStorage != nil && !$0.driverManagesDMA }.count
+        #expect(g.dmaOwnerCount == kernelOwners,
+                "iommu_group \(g.id): DMA owner count \(g.dmaOwnerCount), kernel drivers hold \(kernelOwners)",
+                sourceLocation: sourceLocation)
+    }
     #expect(sub.log.warnCount == expectWarnings, "WARNs: \(sub.log.warnMessages)", sourceLocation: sourceLocation)
+}
+
+/// What is still alive in `sub` beyond the census counts, for leak messages.
+func leftovers(_ sub: VFIOSubsystem) -> String {
+    var parts: [String] = []
+    let fds = sub.fdTable.fds
+    if !fds.isEmpty { parts.append("fds \(fds.sorted())") }
+    let groups = sub.allGroups
+    if !groups.isEmpty {
+        parts.append("groups " + groups.map { "\($0.name)(open \($0.isOpen), container users \($0.containerUserCount))" }
+            .joined(separator: " "))
+    }
+    let devs = sub.registeredDevices
+    if !devs.isEmpty {
+        parts.append("devices " + devs.map { "\($0.busDevice.name)(open \($0.openCount), registration \($0.registrationCount), refs \($0.refCount))" }
+            .joined(separator: " "))
+    }
+    let moduleRefs = sub.pciDriver.module.refCount + sub.mdevDriver.module.refCount
+    if moduleRefs != 0 { parts.append("driver module references \(moduleRefs)") }
+    return parts.isEmpty ? "no fd, group or device left (a reference held outside the fd table)" : parts.joined(separator: "; ")
 }
 
 extension VFIOSubsystem {

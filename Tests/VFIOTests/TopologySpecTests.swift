@@ -346,7 +346,8 @@ struct TopologyValidationTests {
         (#"{"iommu_groups": [{"id": 1, "devices": [], "name": "g"}]}"#, "$.iommu_groups[0].name",
          #"unknown key "name" (expected one of: id, devices)"#),
         (#"{"noiommu_devices": [{"name": "a", "drvier": "x"}]}"#, "$.noiommu_devices[0].drvier",
-         #"unknown key "drvier" (expected one of: name, driver, cache_coherency, enforce_cache_coherency)"#),
+         #"unknown key "drvier" (expected one of: name, driver, cache_coherency, enforce_cache_coherency, "#
+         + #"vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx)"#),
         (#"{"emulated_devices": [{"name": "m", "driver": "mdev"}]}"#, "$.emulated_devices[0].driver",
          #"unknown key "driver" (expected one of: name)"#),
         (#"{"a.b": 1}"#, #"$["a.b"]"#,

@@ -57,6 +57,27 @@ int svfio_capable_sys_rawio(void);
 /* The calling thread's id (gettid), for lock-owner assertions and WARN messages. */
 int svfio_gettid(void);
 
+/* ---- Device-model helpers ------------------------------------------------------------------ */
+/* A close-on-exec memfd of `size` bytes (BAR backing store). fd or -errno. */
+int svfio_memfd(const char *name, uint64_t size);
+/* mmap(NULL, length, prot, MAP_SHARED, fd, offset); NULL with *err = errno on failure. */
+void *svfio_mmap_shared(int fd, size_t length, int prot, uint64_t offset, int *err);
+/* munmap(2); 0 or -errno. */
+int svfio_munmap(void *addr, size_t length);
+/* eventfd(initval, EFD_CLOEXEC [| EFD_NONBLOCK]); fd or -errno. */
+int svfio_eventfd(unsigned int initval, int nonblock);
+/* 1 if fd is an open eventfd, 0 if it is open but something else, -EBADF if not open. */
+int svfio_fd_is_eventfd(int fd);
+/* Adds 1 to an eventfd's counter (eventfd_signal); 0 or -errno. */
+int svfio_eventfd_signal(int fd);
+/* Reads and resets an eventfd's counter: the value, 0 when it was zero (non-blocking fd), or -errno. */
+long long svfio_eventfd_read(int fd);
+
+/* Opens (creating, appending, close-on-exec) a trace file with a raw openat(2): fd or -errno. */
+int svfio_trace_open(const char *path);
+/* Writes all of buf with raw write(2) calls; 0 or -errno. */
+int svfio_trace_write(int fd, const void *buf, size_t len);
+
 /* ---- uapi constants (checked against the system header) ---------------------------------- */
 static const unsigned long SVFIO_GET_API_VERSION = VFIO_GET_API_VERSION;
 static const unsigned long SVFIO_CHECK_EXTENSION = VFIO_CHECK_EXTENSION;

@@ -31,12 +31,11 @@
  * Every pointer the library hands out is a token it checks on every call: NULL, a pointer it never
  * issued, a handle put once too often or used after its last put is an error plus a WARN in the
  * model's log (never a crash). Tokens are not addresses; do not dereference them.
- *
- * For Swift only, the structs are completed with a dummy member: a pointer to an incomplete
- * struct imports into Swift as OpaquePointer and would print as `void *` in the generated
- * header; completed, it prints as `struct file *`.
  */
 #if defined(__swift__)
+/* For Swift only, the structs are completed with a dummy member: a pointer to an incomplete
+ * struct imports into Swift as OpaquePointer and would print as `void *` in the generated
+ * header; completed, it prints as `struct file *`. (Scripts/gen-header.sh drops this part.) */
 struct file { char swiftvfio_opaque_; };
 struct kvm { char swiftvfio_opaque_; };
 struct vfio_device { char swiftvfio_opaque_; };
@@ -114,6 +113,25 @@ enum {
     /* No IOMMU_CAP_ENFORCE_CACHE_COHERENCY: vfio_file_enforced_coherent() answers false. */
     SWIFTVFIO_DEV_NO_ENFORCE_CACHE_COHERENCY = 0x2
 };
+
+/* ---- Provided by the KVM side, not by this library ----------------------------------------
+ *
+ * A KVM-side consumer defines and exports these (link the program with -rdynamic); the library
+ * looks them up with dlsym(RTLD_DEFAULT, ...) at each device's first open that needs a VM
+ * reference, as the kernel's VFIO uses symbol_get(). Absent, the open WARNs and takes no
+ * reference (the device sees no VM), as the kernel does without the KVM module.
+ *   kvm_get_kvm_safe: takes a reference on the VM unless its user count already reached zero
+ *                     (a dying VM: return false, no reference).
+ *   kvm_put_kvm:      drops a reference taken by kvm_get_kvm_safe().
+ * From C++, define them inside extern "C" (as declared here) so dlsym() finds the plain names. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+bool kvm_get_kvm_safe(struct kvm *kvm);
+void kvm_put_kvm(struct kvm *kvm);
+#ifdef __cplusplus
+}
+#endif
 
 /* ---- Observation --------------------------------------------------------------------------- */
 

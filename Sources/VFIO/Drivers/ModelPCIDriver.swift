@@ -2,18 +2,21 @@ import Synchronization
 
 /// The built-in "vfio-pci" the topology loader binds: a VFIO bus driver for a plain PCI function.
 ///
-/// Enough of vfio-pci for the group layer and the vfio.rst sample: the vfio-pci name match with VF
-/// tokens, the physical iommufd helpers, and DEVICE_GET_INFO / GET_REGION_INFO / GET_IRQ_INFO /
-/// RESET answers for a function with a 4 KiB BAR0 and a 256-byte config space. It counts
-/// `open_device`/`close_device`/`request` calls and records the KVM pointer `open_device` saw.
+/// Registered through the driver API like any driver (`allocDevice` + `registerGroupDevice` with
+/// these ops). Behind each device sits a `PCIDeviceModel` built from the function's
+/// `PCIDeviceIdentity` (topology JSON or sysfs files; defaults otherwise): the device ioctls,
+/// config/BAR/ROM reads and writes at `index << 40`, BAR mmaps, interrupts on eventfds and reset,
+/// as v6.3 vfio-pci answers them. The driver counts `open_device`/`close_device`/`request` calls
+/// and records the KVM pointer `open_device` saw.
 public final class ModelPCIDriver: @unchecked Sendable {
     /// The driver's module.
     public let module = DriverModule(name: "vfio_pci")
-    /// Per-device state.
+
+    /// Per-device state (`struct vfio_pci_core_device` beyond the core device).
     public final class State: @unchecked Sendable {
-        /// A VF token this function demands (a VF of a PF with a token), or nil.
-        public var vfToken: String?
         let counters = Locked<(opens: Int, closes: Int, requests: [UInt32], kvm: UInt)>((0, 0, [], 0))
+        private let guarded: Locked<(model: PCIDeviceModel, sriov: SRIOVRole)>
+
         /// `open_device` calls.
         public var openDeviceCalls: Int { counters.withLock { $0.opens } }
         /// `close_device` calls.
@@ -22,7 +25,40 @@ public final class ModelPCIDriver: @unchecked Sendable {
         public var requests: [UInt32] { counters.withLock { $0.requests } }
         /// The KVM pointer the last `open_device` saw.
         public var kvmSeenAtOpen: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: counters.withLock { $0.kvm }) }
-        init() {}
+
+        /// The function's device model (config space, BARs, interrupts).
+        public var model: PCIDeviceModel { guarded.withLock { $0.model } }
+
+        /// The function's SR-IOV role, which decides what `vf_token=` GET_DEVICE_FD accepts.
+        public var sriov: SRIOVRole {
+            get { guarded.withLock { $0.sriov } }
+            set { guarded.withLock { $0.sriov = newValue } }
+        }
+
+        /// A VF token this function demands, or nil. Setting a token makes the function a VF whose
+        /// PF is bound to vfio-pci with that token (`sriov = .virtualFunction(pf: VFToken(uuid:))`);
+        /// nil makes it a plain function. Reading gives the token a VF's PF holds, or a PF's token
+        /// while it has VF users.
+        public var vfToken: String? {
+            get {
+                switch sriov {
+                case .none: return nil
+                case .virtualFunction(let pf): return pf?.uuid
+                case .physicalFunction(let token): return token.users > 0 ? token.uuid : nil
+                }
+            }
+            set { sriov = newValue.map { .virtualFunction(pf: VFToken(uuid: $0)) } ?? .none }
+        }
+
+        init(name: String, identity: PCIDeviceIdentity = PCIDeviceIdentity()) {
+            guarded = Locked((PCIDeviceModel(identity: identity, name: name), .none))
+        }
+
+        /// Replaces the device model (the probe, before registration: nothing is open yet).
+        func setIdentity(_ identity: PCIDeviceIdentity, name: String) {
+            let model = PCIDeviceModel(identity: identity, name: name)
+            guarded.withLock { $0.model = model }
+        }
     }
 
     /// The driver.
@@ -31,82 +67,106 @@ public final class ModelPCIDriver: @unchecked Sendable {
     /// The state the driver keeps for `device`.
     public static func state(of device: VFIODevice) -> State? { device.driverObject as? State }
 
+    /// The device model behind `device`, when it is one of this driver's.
+    public static func model(of device: VFIODevice) -> PCIDeviceModel? { state(of: device)?.model }
+
     /// The ops table (`vfio_pci_ops`).
     public var ops: VFIODeviceOps {
         var ops = VFIODeviceOps(name: "vfio-pci", module: module)
         VFIOIOMMUFDOps.physical(&ops)
-        ops.initDevice = { device throws(Errno) in device.driverObject = State() }
-        ops.openDevice = { device throws(Errno) in
-            guard let s = Self.state(of: device) else { return }
-            s.counters.withLock { $0.opens += 1; $0.kvm = UInt(bitPattern: device.kvmPointerInCallback) }
-        }
-        ops.closeDevice = { device in Self.state(of: device)?.counters.withLock { $0.closes += 1 } }
-        ops.request = { device, count in Self.state(of: device)?.counters.withLock { $0.requests.append(count) } }
+        Self.fill(&ops)
         ops.match = { device, name in
-            VFIOPCIMatch.match(pciName: device.busDevice.name, request: name,
-                               expectedToken: Self.state(of: device)?.vfToken)
+            // Kernel: vfio_pci_core_match()
+            guard let s = Self.state(of: device) else { return 0 }
+            return VFIOPCIMatch.match(pciName: device.busDevice.name, request: name, role: s.sriov)
         }
-        ops.ioctl = { device, cmd, arg throws(Errno) in try Self.ioctl(device, cmd, arg) }
         return ops
     }
 
-    // struct vfio_device_info { argsz, flags, num_regions, num_irqs, cap_offset, pad }
-    struct DeviceInfo: BitwiseCopyable { var argsz: UInt32; var flags: UInt32; var numRegions: UInt32; var numIRQs: UInt32 }
-    // struct vfio_region_info { argsz, flags, index, cap_offset, u64 size, u64 offset }
-    struct RegionInfo: BitwiseCopyable { var argsz: UInt32; var flags: UInt32; var index: UInt32; var capOffset: UInt32; var size: UInt64; var offset: UInt64 }
-    // struct vfio_irq_info { argsz, flags, index, count }
-    struct IRQInfo: BitwiseCopyable { var argsz: UInt32; var flags: UInt32; var index: UInt32; var count: UInt32 }
+    /// The members vfio-pci and the mdev model share.
+    static func fill(_ ops: inout VFIODeviceOps) {
+        ops.initDevice = { device throws(Errno) in device.driverObject = State(name: device.busDevice.name) }
+        ops.openDevice = { device throws(Errno) in
+            // Kernel: vfio_pci_open_device() → vfio_pci_core_enable()
+            guard let s = Self.state(of: device) else { return }
+            s.model.enable()
+            s.counters.withLock { $0.opens += 1; $0.kvm = UInt(bitPattern: device.kvmPointerInCallback) }
+        }
+        ops.closeDevice = { device in
+            // Kernel: vfio_pci_core_close_device() → vfio_pci_core_disable()
+            guard let s = Self.state(of: device) else { return }
+            s.model.disable()
+            s.counters.withLock { $0.closes += 1 }
+        }
+        ops.request = { device, count in
+            // Kernel: vfio_pci_core_request()
+            guard let s = Self.state(of: device) else { return }
+            s.counters.withLock { $0.requests.append(count) }
+            if !s.model.request() && count == 0 {
+                device.subsystem.log.warning("\(device.busDevice.name): No device request channel registered, "
+                                             + "blocked until released by user")
+            }
+        }
+        ops.ioctl = { device, cmd, arg throws(Errno) in
+            guard let m = Self.model(of: device) else { throw .ENOTTY }
+            return try Self.ioctl(m, cmd, arg)
+        }
+        ops.read = { device, buffer, count, offset throws(Errno) in
+            guard let m = Self.model(of: device) else { throw .EINVAL }
+            return try m.rw(buffer: buffer, count: count, offset: &offset, write: false)
+        }
+        ops.write = { device, buffer, count, offset throws(Errno) in
+            guard let m = Self.model(of: device) else { throw .EINVAL }
+            return try m.rw(buffer: buffer, count: count, offset: &offset, write: true)
+        }
+        ops.mmap = { device, offset, length, prot throws(Errno) in
+            guard let m = Self.model(of: device) else { throw .EINVAL }
+            return try m.mmap(offset: offset, length: length, prot: prot)
+        }
+    }
 
-    static let numRegions: UInt32 = 9   // BAR0-5, ROM, config, VGA
-    static let numIRQs: UInt32 = 5      // INTx, MSI, MSI-X, ERR, REQ
-    static let configRegion: UInt32 = 7
-
-    /// Kernel: vfio_pci_core_ioctl() for the info ioctls the vfio.rst sample issues.
-    static func ioctl(_ device: VFIODevice, _ cmd: UInt32, _ arg: UInt) throws(Errno) -> Int {
+    /// Kernel: vfio_pci_core_ioctl(). Hot reset and ioeventfds are not modelled: ENOTTY.
+    static func ioctl(_ model: PCIDeviceModel, _ cmd: UInt32, _ arg: UInt) throws(Errno) -> Int {
         switch cmd {
-        case VFIOIoctl.deviceGetInfo:
-            var info = try UserMemory.read(DeviceInfo.self, from: arg)
-            guard info.argsz >= 16 else { throw .EINVAL }
-            info.flags = (1 << 1) | (1 << 0)   // VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET
-            info.numRegions = numRegions
-            info.numIRQs = numIRQs
-            try UserMemory.write(info, to: arg)
-            return 0
-        case VFIOIoctl.deviceGetRegionInfo:
-            var info = try UserMemory.read(RegionInfo.self, from: arg)
-            guard info.argsz >= 32 else { throw .EINVAL }
-            guard info.index < numRegions else { throw .EINVAL }
-            info.offset = UInt64(info.index) << 40   // VFIO_PCI_INDEX_TO_OFFSET
-            info.capOffset = 0
-            switch info.index {
-            case 0: info.size = 4096; info.flags = 0x7              // READ | WRITE | MMAP
-            case configRegion: info.size = 256; info.flags = 0x3    // READ | WRITE
-            default: info.size = 0; info.flags = 0
-            }
-            try UserMemory.write(info, to: arg)
-            return 0
-        case VFIOIoctl.deviceGetIRQInfo:
-            var info = try UserMemory.read(IRQInfo.self, from: arg)
-            guard info.argsz >= 16, info.index < numIRQs else { throw .EINVAL }
-            switch info.index {
-            case 0: info.flags = 0x7; info.count = 1                 // EVENTFD | MASKABLE | AUTOMASKED
-            case 1: info.flags = 0x9; info.count = 1                 // EVENTFD | NORESIZE
-            case 2: info.flags = 0x1; info.count = 1
-            default: info.flags = 0x9; info.count = 1
-            }
-            try UserMemory.write(info, to: arg)
-            return 0
-        case VFIOIoctl.deviceReset:
-            return 0
-        case VFIOIoctl.deviceSetIRQs:
-            return 0
-        default:
-            throw .ENOTTY
+        case VFIOIoctl.deviceGetInfo: return try model.getInfo(arg)
+        case VFIOIoctl.deviceGetRegionInfo: return try model.getRegionInfo(arg)
+        case VFIOIoctl.deviceGetIRQInfo: return try model.getIRQInfo(arg)
+        case VFIOIoctl.deviceSetIRQs: return try model.setIRQs(arg)
+        case VFIOIoctl.deviceReset: return model.reset()
+        default: throw .ENOTTY
         }
     }
 }
 
-/// The built-in mdev-style driver for `emulated_devices`: emulated iommufd helpers, no DMA.
+/// A PF's VF token (`vdev->vf_token`): a UUID shared with its VFs, and how many VFs are in use.
+public final class VFToken: @unchecked Sendable {
+    private let state: Locked<(uuid: String, users: Int)>
+    /// A token (compared case-insensitively, as `uuid_parse` + `uuid_equal`).
+    public init(uuid: String, users: Int = 0) { state = Locked((uuid.lowercased(), users)) }
+    /// The current UUID, lower case.
+    public var uuid: String {
+        get { state.withLock { $0.uuid } }
+        set { state.withLock { $0.uuid = newValue.lowercased() } }
+    }
+    /// VFs of this PF in use by a user (`vf_token->users`).
+    public var users: Int {
+        get { state.withLock { $0.users } }
+        set { state.withLock { $0.users = newValue } }
+    }
+}
+
+/// Where a function stands in SR-IOV, as `vfio_pci_validate_vf_token` sees it.
+public enum SRIOVRole: Sendable {
+    /// Neither a PF nor a VF (`!is_virtfn && !vf_token`).
+    case none
+    /// A PF bound to vfio-pci: it has a VF token.
+    case physicalFunction(VFToken)
+    /// A VF; `pf` is its PF's token when the PF is bound to vfio-pci, nil otherwise.
+    case virtualFunction(pf: VFToken?)
+}
+
+/// The built-in mdev-style driver for `emulated_devices`: emulated iommufd helpers, no DMA, and
+/// the same device model behind it as vfio-pci (a plain PCI function).
 public final class ModelMdevDriver: @unchecked Sendable {
     /// The driver's module.
     public let module = DriverModule(name: "mdev_model")
@@ -116,13 +176,7 @@ public final class ModelMdevDriver: @unchecked Sendable {
     public var ops: VFIODeviceOps {
         var ops = VFIODeviceOps(name: "mdev-model", module: module)
         VFIOIOMMUFDOps.emulated(&ops)
-        ops.initDevice = { device throws(Errno) in device.driverObject = ModelPCIDriver.State() }
-        ops.openDevice = { device throws(Errno) in
-            ModelPCIDriver.state(of: device)?.counters.withLock { $0.opens += 1; $0.kvm = UInt(bitPattern: device.kvmPointerInCallback) }
-        }
-        ops.closeDevice = { device in ModelPCIDriver.state(of: device)?.counters.withLock { $0.closes += 1 } }
-        ops.request = { device, count in ModelPCIDriver.state(of: device)?.counters.withLock { $0.requests.append(count) } }
-        ops.ioctl = { device, cmd, arg throws(Errno) in try ModelPCIDriver.ioctl(device, cmd, arg) }
+        ModelPCIDriver.fill(&ops)
         return ops
     }
 }

@@ -1,37 +1,66 @@
-/// vfio-pci's GET_DEVICE_FD name match (`vfio_pci_core_match`, SPEC §5.1).
+/// vfio-pci's GET_DEVICE_FD name match (v6.3 `vfio_pci_core_match` and
+/// `vfio_pci_validate_vf_token`, SPEC §5.1).
 ///
-/// The PCI name as a prefix, then end of string, or a space and options: only `vf_token=<uuid>`,
-/// once. EINVAL for a malformed, unknown or duplicate option or a token where none applies;
-/// EACCES for a VF (or a PF with VF users) whose token is missing or wrong.
+/// The PCI name as a prefix, then end of string (match), a non-space (no match), or spaces and
+/// options: only `vf_token=<uuid>`, once. EINVAL for an unknown or duplicate option, a value
+/// shorter than a UUID or not a UUID (uuid_parse), or a token where none applies; EACCES for a VF
+/// (of a PF bound to vfio-pci) or a PF with VF users whose token is missing or wrong. A PF without
+/// VF users takes a given token as its new one.
 enum VFIOPCIMatch {
-    /// 0 no match, 1 match, or a negative errno.
+    /// 0 no match, 1 match, or a negative errno. `expectedToken` non-nil: a VF whose PF (bound to
+    /// vfio-pci) holds that token.
     static func match(pciName: String, request: String, expectedToken: String?) -> Int32 {
+        match(pciName: pciName, request: request,
+              role: expectedToken.map { .virtualFunction(pf: VFToken(uuid: $0)) } ?? .none)
+    }
+
+    /// 0 no match, 1 match, or a negative errno, for a function in SR-IOV role `role`.
+    static func match(pciName: String, request: String, role: SRIOVRole) -> Int32 {
         let name = Array(pciName.utf8), buf = Array(request.utf8)
-        guard buf.count >= name.count, Array(buf[0..<name.count]) == name else { return 0 }
+        // strncmp(pci_name, buf, strlen(pci_name)): a C string ends at the first NUL.
+        let end = buf.firstIndex(of: 0) ?? buf.count
+        guard end >= name.count, Array(buf[0..<name.count]) == name else { return 0 }
         var token: String?
-        if buf.count > name.count {
+        if end > name.count {
             var i = name.count
             guard buf[i] == UInt8(ascii: " ") else { return 0 }   // non-whitespace after the name
             let key = Array("vf_token=".utf8)
-            while i < buf.count {
+            while i < end {
                 if buf[i] == UInt8(ascii: " ") { i += 1; continue }
-                guard token == nil, buf.count - i >= key.count, Array(buf[i..<i + key.count]) == key else {
+                guard token == nil, end - i >= key.count, Array(buf[i..<i + key.count]) == key else {
                     return -Errno.EINVAL.rawValue   // unknown or duplicate option
                 }
                 i += key.count
-                guard buf.count - i >= 36 else { return -Errno.EINVAL.rawValue }
+                guard end - i >= 36 else { return -Errno.EINVAL.rawValue }   // UUID_STRING_LEN
                 let uuid = Array(buf[i..<i + 36])
-                guard isUUID(uuid) else { return -Errno.EINVAL.rawValue }
+                guard isUUID(uuid) else { return -Errno.EINVAL.rawValue }   // uuid_parse()
                 token = String(decoding: uuid, as: UTF8.self).lowercased()
                 i += 36
             }
         }
-        // vfio_pci_validate_vf_token()
-        switch (expectedToken, token) {
-        case (nil, nil): return 1
-        case (nil, .some): return -Errno.EINVAL.rawValue        // "not a PF or VF"
-        case (.some, nil): return -Errno.EACCES.rawValue        // VF token required
-        case let (.some(want), .some(got)): return want.lowercased() == got ? 1 : -Errno.EACCES.rawValue
+        return validate(role: role, token: token)
+    }
+
+    /// Kernel: vfio_pci_validate_vf_token(): 1 when access is granted, else a negative errno.
+    static func validate(role: SRIOVRole, token: String?) -> Int32 {
+        switch role {
+        case .none:
+            // "VF token incorrectly provided, not a PF or VF"
+            return token == nil ? 1 : -Errno.EINVAL.rawValue
+        case .virtualFunction(pf: nil):
+            // "VF token incorrectly provided, PF not bound to vfio-pci"
+            return token == nil ? 1 : -Errno.EINVAL.rawValue
+        case .virtualFunction(pf: let pf?):
+            guard let token else { return -Errno.EACCES.rawValue }         // "VF token required"
+            return pf.uuid == token ? 1 : -Errno.EACCES.rawValue            // "Incorrect VF token"
+        case .physicalFunction(let pf):
+            if pf.users > 0 {
+                guard let token else { return -Errno.EACCES.rawValue }
+                return pf.uuid == token ? 1 : -Errno.EACCES.rawValue
+            }
+            // No VF in use: a token given sets the PF's token.
+            if let token { pf.uuid = token }
+            return 1
         }
     }
 

@@ -5,15 +5,18 @@
 public final class IOMMUCore: @unchecked Sendable {
     let log: KernelLog
     let faults: FaultInjector
+    /// Counts live IOMMU groups (`Census.iommuGroupCount`).
+    let census: Census
     /// Guards the tables below (the kernel's iommu_group_kset and bus device lists).
     private let lock = KernelMutex("iommu_core.lock")
     private var groupsByID: [Int: IOMMUGroup] = [:]
     private var devicesByName: [String: BusDevice] = [:]
     private var groupIDs = IDA(limit: Int(Int32.max))
 
-    init(log: KernelLog, faults: FaultInjector) {
+    init(log: KernelLog, faults: FaultInjector, census: Census) {
         self.log = log
         self.faults = faults
+        self.census = census
     }
 
     /// The hardware goes with its subsystem: break the device <-> group links (each holds the
@@ -30,6 +33,7 @@ public final class IOMMUCore: @unchecked Sendable {
             guard groupIDs.take(id) else { throw .EEXIST }
             let g = IOMMUGroup(core: self, id: id, name: nil, isFake: false)
             groupsByID[id] = g
+            census.iommuGroupCreated()
             return g
         }
     }
@@ -41,6 +45,7 @@ public final class IOMMUCore: @unchecked Sendable {
             let id = try groupIDs.alloc()
             let g = IOMMUGroup(core: self, id: id, name: "vfio-noiommu", isFake: true)
             groupsByID[id] = g
+            census.iommuGroupCreated()
             return g
         }
     }
@@ -51,6 +56,7 @@ public final class IOMMUCore: @unchecked Sendable {
             if groupsByID[group.id] === group {
                 groupsByID[group.id] = nil
                 groupIDs.free(group.id)
+                census.iommuGroupFreed()
             }
         }
     }

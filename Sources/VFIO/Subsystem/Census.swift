@@ -11,16 +11,37 @@ public final class Census: Sendable {
     private let registered = Atomic<Int>(0)
     private let deviceSets = Atomic<Int>(0)
     private let kvmRefs = Atomic<Int>(0)
+    private let iommuGroups = Atomic<Int>(0)
 
     /// A snapshot of the counts.
     public struct Counts: Equatable, Sendable, CustomStringConvertible {
         public var files = 0, fds = 0, groups = 0, containers = 0, iommufdContexts = 0
         public var devices = 0, registeredDevices = 0, deviceSets = 0, kvmReferences = 0
+        /// Whether every count is zero: nothing of the VFIO layer is alive.
+        public var isEmpty: Bool { self == Counts() }
+        /// Only the non-zero counts, named ("2 files, 1 fds"), or "nothing" when all are zero.
+        public var leaks: String {
+            let named: [(String, Int)] = [("files", files), ("fds", fds), ("groups", groups), ("containers", containers),
+                                          ("iommufd contexts", iommufdContexts), ("devices", devices),
+                                          ("registered devices", registeredDevices), ("device sets", deviceSets),
+                                          ("kvm references", kvmReferences)]
+            let nonZero = named.filter { $0.1 != 0 }.map { "\($0.1) \($0.0)" }
+            return nonZero.isEmpty ? "nothing" : nonZero.joined(separator: ", ")
+        }
         public var description: String {
             "files \(files), fds \(fds), groups \(groups), containers \(containers), iommufd \(iommufdContexts), "
                 + "devices \(devices) (registered \(registeredDevices)), device sets \(deviceSets), kvm refs \(kvmReferences)"
         }
     }
+
+    /// Live `IOMMUGroup` objects (discovered and fake): created by `IOMMUCore.addGroup` and
+    /// `allocFakeGroup`, freed by the last `iommu_group_put`.
+    ///
+    /// Kept out of `Counts` on purpose: IOMMU groups are hardware, which outlives every VFIO object
+    /// (the topology owns the discovered ones), so "an empty census" keeps meaning "no VFIO object
+    /// left" while this count is checked against what the topology owns. A leaked
+    /// `iommu_group_get`, or a fake group a failed registration forgot, shows up here.
+    public var iommuGroupCount: Int { iommuGroups.load(ordering: .relaxed) }
 
     /// The counts now.
     public var counts: Counts {
@@ -49,4 +70,6 @@ public final class Census: Sendable {
     func deviceSetFreed() { deviceSets.subtract(1, ordering: .relaxed) }
     func kvmReferenceTaken() { kvmRefs.add(1, ordering: .relaxed) }
     func kvmReferenceDropped() { kvmRefs.subtract(1, ordering: .relaxed) }
+    func iommuGroupCreated() { iommuGroups.add(1, ordering: .relaxed) }
+    func iommuGroupFreed() { iommuGroups.subtract(1, ordering: .relaxed) }
 }

@@ -10,7 +10,7 @@ extension VFIOSubsystem {
     /// `open(2)` of a model path: `/dev/vfio/vfio`, `/dev/vfio/<N>`, `/dev/vfio/noiommu-<N>`,
     /// `/dev/iommu`. Returns a new model fd. ENOENT for a path the model does not have.
     public func open(_ path: String, flags: Int32 = 0o2) throws(Errno) -> Int32 {
-        try TaskWork.syscall { () throws(Errno) -> Int32 in
+        try TaskWork.syscall { () throws(Errno) -> Int32 in try tracer.call({ () throws(Errno) -> Int32 in
             let fd = try fdTable.reserve(cloexec: flags & Self.O_CLOEXEC != 0, name: path)
             do throws(Errno) {
                 let file = try openFileLocked(path, flags: flags)
@@ -20,7 +20,7 @@ extension VFIOSubsystem {
                 fdTable.unreserve(fd)
                 throw error
             }
-        }
+        }) { "open(\(TraceFormat.quoted(path)), \(TraceFormat.openFlags(flags)))" + TraceFormat.result($0) } }
     }
 
     /// Opens a model path as a file object (no fd): one reference, the caller's to `put()`.
@@ -87,16 +87,26 @@ extension VFIOSubsystem {
     /// `ioctl(2)` on a model fd. EBADF for a number that is not a model fd.
     public func ioctl(_ fd: Int32, _ cmd: UInt, _ arg: UInt = 0) throws(Errno) -> Int {
         try TaskWork.syscall { () throws(Errno) -> Int in
-            guard let file = fdTable.fget(fd) else { throw .EBADF }
-            defer { file.put() }
-            return try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
+            guard tracer.isEnabled else {
+                guard let file = fdTable.fget(fd) else { throw .EBADF }
+                defer { file.put() }
+                return try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
+            }
+            return try traceIoctl("\(fd)", traceTarget(fd), UInt32(truncatingIfNeeded: cmd), arg) { () throws(Errno) -> Int in
+                guard let file = fdTable.fget(fd) else { throw .EBADF }
+                defer { file.put() }
+                return try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
+            }
         }
     }
 
     /// `ioctl` on a file object (a kernel caller, or a C caller holding a `struct file *`).
     public func ioctl(file: VFIOFile, _ cmd: UInt, _ arg: UInt = 0) throws(Errno) -> Int {
         try TaskWork.syscall { () throws(Errno) -> Int in
-            try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
+            guard tracer.isEnabled else { return try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg) }
+            return try traceIoctl("<\(file.name)>", traceTarget(file), UInt32(truncatingIfNeeded: cmd), arg) { () throws(Errno) -> Int in
+                try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
+            }
         }
     }
 
@@ -123,53 +133,66 @@ extension VFIOSubsystem {
 
     /// `read(2)`/`pread(2)` of a device fd, routed to the driver's `read` (EINVAL without one).
     public func read(_ fd: Int32, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
-        try TaskWork.syscall { () throws(Errno) -> Int in
+        try TaskWork.syscall { () throws(Errno) -> Int in try traceRW(fd, write: false, buffer: buffer, count: count, offset: offset) { () throws(Errno) -> Int in
             guard let file = fdTable.fget(fd) else { throw .EBADF }
             defer { file.put() }
             guard file.kind == .device, let df = file.privateData as? DeviceFile else { throw .EINVAL }
             return try df.device.fopsRead(buffer: buffer, count: count, offset: &offset)
-        }
+        } }
     }
 
     /// `write(2)`/`pwrite(2)` of a device fd, routed to the driver's `write` (EINVAL without one).
     public func write(_ fd: Int32, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
-        try TaskWork.syscall { () throws(Errno) -> Int in
+        try TaskWork.syscall { () throws(Errno) -> Int in try traceRW(fd, write: true, buffer: buffer, count: count, offset: offset) { () throws(Errno) -> Int in
             guard let file = fdTable.fget(fd) else { throw .EBADF }
             defer { file.put() }
             guard file.kind == .device, let df = file.privateData as? DeviceFile else { throw .EINVAL }
             return try df.device.fopsWrite(buffer: buffer, count: count, offset: &offset)
-        }
+        } }
     }
 
     /// `mmap(2)` of a device fd, routed to the driver's `mmap` (EINVAL without one; ENODEV for
     /// other model files, which have no mmap).
     public func mmap(_ fd: Int32, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
-        try TaskWork.syscall { () throws(Errno) -> UInt in
+        try TaskWork.syscall { () throws(Errno) -> UInt in try tracer.call({ () throws(Errno) -> UInt in
             guard let file = fdTable.fget(fd) else { throw .EBADF }
             defer { file.put() }
             guard file.kind == .device, let df = file.privateData as? DeviceFile else { throw .ENODEV }
             return try df.device.fopsMmap(offset: offset, length: length, prot: prot)
-        }
+        }) { r in
+            let t = traceTarget(fd)
+            let off = t.kind == .device ? TraceFormat.deviceOffset(offset, pciLayout: t.pciLayout) : TraceFormat.hex(offset)
+            return "mmap(\(fd), \(off), \(length), \(TraceFormat.prot(prot)))" + TraceFormat.result(r) { TraceFormat.hex($0) }
+        } }
     }
 
     /// `close(2)` of a model fd. EBADF for a number that is not one.
     public func close(_ fd: Int32) throws(Errno) {
-        try TaskWork.syscall { () throws(Errno) in try fdTable.close(fd) }
+        try TaskWork.syscall { () throws(Errno) in
+            try tracer.call({ () throws(Errno) in try fdTable.close(fd) }) { "close(\(fd))" + TraceFormat.result($0) { "0" } }
+        }
     }
 
     /// `dup(2)` / `fcntl(F_DUPFD[_CLOEXEC])`: a new fd for the same file.
     public func dup(_ fd: Int32, minimum: Int32 = 0, cloexec: Bool = false) throws(Errno) -> Int32 {
-        try TaskWork.syscall { () throws(Errno) -> Int32 in
+        try TaskWork.syscall { () throws(Errno) -> Int32 in try tracer.call({ () throws(Errno) -> Int32 in
             let n = try fdTable.dup(fd, minimum: minimum, cloexec: cloexec)
             census.fdInstalled()
             return n
-        }
+        }) { r in
+            (minimum == 0 && !cloexec ? "dup(\(fd))" : "fcntl(\(fd), \(cloexec ? "F_DUPFD_CLOEXEC" : "F_DUPFD"), \(minimum))")
+                + TraceFormat.result(r)
+        } }
     }
 
     /// Records that the real descriptor `newfd` (made by `dup2`/`dup3` of model fd `oldfd`) is the
     /// same file; a model file previously at `newfd` loses that slot.
     public func adoptDuplicate(of oldfd: Int32, as newfd: Int32) throws(Errno) {
-        try TaskWork.syscall { () throws(Errno) in try fdTable.adoptDuplicate(of: oldfd, as: newfd) }
+        try TaskWork.syscall { () throws(Errno) in
+            try tracer.call({ () throws(Errno) in try fdTable.adoptDuplicate(of: oldfd, as: newfd) }) {
+                "dup2(\(oldfd), \(newfd))" + TraceFormat.result($0) { "\(newfd)" }
+            }
+        }
     }
 
     /// Forgets a model fd whose descriptor was closed behind the model's back; true if it was one.
@@ -214,6 +237,7 @@ extension VFIOSubsystem {
 
     /// A file's release, run on its last reference (deferred inside a system call).
     func releaseFile(_ file: VFIOFile) {
+        traceRelease(file)
         switch file.kind {
         case .group:
             if let group = file.privateData as? VFIOGroup { group.fopsRelease(file) }

@@ -15,6 +15,8 @@ public final class VFIOSubsystem: @unchecked Sendable {
     public let faults = FaultInjector()
     /// Live-object counts.
     public let census = Census()
+    /// The decoded system-call trace (`SWIFTVFIO_TRACE`, read when the subsystem is made).
+    public let tracer = Tracer.fromEnvironment()
     /// The fake IOMMU core and driver core.
     public let iommu: IOMMUCore
     let credentials = Credentials()
@@ -46,7 +48,7 @@ public final class VFIOSubsystem: @unchecked Sendable {
     public init(config: VFIOConfig = VFIOConfig(), rawIO: RawIOPolicy = .process) {
         self.config = config
         noIOMMUParam = Atomic(config.enableUnsafeNoIOMMUMode)
-        iommu = IOMMUCore(log: log, faults: faults)
+        iommu = IOMMUCore(log: log, faults: faults, census: census)
         noIOMMUBackend = config.vfioNoIOMMU ? NoIOMMUBackend() : nil
         groups = GroupRegistry(subsystem: self)
         fdTable = FDTable(subsystem: self)

@@ -13,6 +13,10 @@ extension TopologySpec {
     ///   or two groups in one container).
     /// - Emulated device `mdev-0`, which gets a fake IOMMU group of its own.
     /// - No no-IOMMU devices; config: `noiommu` false, `spapr_tce_iommu` false, `iommufd` true.
+    /// - Every vfio-pci function is the default `PCIDeviceIdentity`: a PCI Express endpoint
+    ///   1b36:0005 (class ff0000) with a 4 KiB memory BAR0, no ROM, INTx pin A and one MSI vector,
+    ///   so the sample's loops over regions and IRQs see what a simple real device shows (the VGA
+    ///   region is EINVAL, as for any non-VGA function).
     ///
     /// `builtInDefaultJSON` is the same topology as JSON text.
     public static let builtInDefault = TopologySpec(

@@ -16,10 +16,14 @@ extension VFIOSubsystem {
     /// with the built-in vfio-pci and returns it; if that registration fails (no IOMMU group with
     /// no-IOMMU mode off, no cache coherency), the probe fails as in the kernel: the device stays
     /// unbound and the registration's errno is thrown. Any other driver is a kernel driver.
+    /// `identity` is what the function is (vendor, device, class, BARs, interrupts); an invalid one
+    /// fails with EINVAL before anything is added.
     @discardableResult
     public func probePCIDevice(name: String, iommuGroupID: Int?, driver: String?,
                                cacheCoherency: Bool = true, enforceCacheCoherency: Bool = true,
-                               vfToken: String? = nil) throws(Errno) -> VFIODevice? {
+                               vfToken: String? = nil,
+                               identity: PCIDeviceIdentity = PCIDeviceIdentity()) throws(Errno) -> VFIODevice? {
+        guard identity.problem() == nil else { throw .EINVAL }
         let bus = try iommu.addDevice(name: name, cacheCoherency: cacheCoherency,
                                       enforceCacheCoherency: enforceCacheCoherency)
         do throws(Errno) {
@@ -34,19 +38,29 @@ extension VFIOSubsystem {
         }
         guard let driver else { return nil }
         if driver.hasPrefix("vfio") {
-            return try bindVFIOPCI(bus, driver: driver, vfToken: vfToken)
+            return try bindVFIOPCI(bus, driver: driver, vfToken: vfToken, identity: identity)
         }
+        bus.vendorID = identity.vendorID
+        bus.deviceID = identity.deviceID
         try iommu.bindDriver(driver, to: bus, managesDMA: IOMMUCore.driverManagesDMA(driver))
         return nil
     }
 
-    /// Binds the built-in vfio-pci to an existing bus device (its probe registers a VFIO device).
+    /// Binds the built-in vfio-pci to an existing bus device (its probe registers a VFIO device
+    /// whose device model is `identity`; EINVAL for an invalid identity).
     @discardableResult
-    public func bindVFIOPCI(_ bus: BusDevice, driver: String = "vfio-pci", vfToken: String? = nil) throws(Errno) -> VFIODevice {
+    public func bindVFIOPCI(_ bus: BusDevice, driver: String = "vfio-pci", vfToken: String? = nil,
+                            identity: PCIDeviceIdentity = PCIDeviceIdentity()) throws(Errno) -> VFIODevice {
+        guard identity.problem() == nil else { throw .EINVAL }
         try iommu.bindDriver(driver, to: bus, managesDMA: true)
+        bus.vendorID = identity.vendorID
+        bus.deviceID = identity.deviceID
         do throws(Errno) {
             let device = try allocDevice(bus, ops: pciDriver.ops)
-            ModelPCIDriver.state(of: device)?.vfToken = vfToken
+            if let state = ModelPCIDriver.state(of: device) {
+                state.setIdentity(identity, name: bus.name)
+                state.vfToken = vfToken
+            }
             do throws(Errno) {
                 try registerGroupDevice(device)
             } catch {
@@ -72,11 +86,12 @@ extension VFIOSubsystem {
                 try registerEmulatedIOMMUDevice(device)
             } catch {
                 device.put()
-                iommu.unbindDriver(from: bus)
                 throw error
             }
             return device
         } catch {
+            // Unbind whatever failed (allocation included): a bound device cannot be removed.
+            iommu.unbindDriver(from: bus)
             try? iommu.removeDevice(bus)
             throw error
         }

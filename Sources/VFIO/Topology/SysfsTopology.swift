@@ -23,6 +23,15 @@ import Glibc
 ///   `devices/<name>` entry when it is a directory (so non-PCI devices of a real /sys work).
 /// - `<device>/cache_coherency`, `<device>/enforce_cache_coherency` (model extension): "1" or "0";
 ///   absent means 1.
+/// - `<device>/vendor`, `<device>/device`, `<device>/class`: the PCI ids as real sysfs writes them
+///   ("0x1af4\n", class "0x020000\n"; decimal is accepted too).
+/// - `<device>/resource`: real sysfs format, one line per resource of three hexadecimal numbers
+///   "start end flags"; lines 0-5 are BAR0-5, line 6 the expansion ROM. A resource's size is
+///   end - start + 1 (all zero: absent). I/O BARs (flags & 0x100) are refused: the model has
+///   memory BARs only.
+/// - `<device>/msi`, `<device>/msix`, `<device>/msix_bar` (model extensions): decimal vector counts
+///   and the MSI-X table's BAR; `<device>/pcie`, `<device>/intx` (model extensions): "1" or "0".
+///   Absent: the `PCIDeviceIdentity` defaults.
 /// - `module/vfio/parameters/enable_unsafe_noiommu_mode`: "Y", "N", "1" or "0" (also "y", "n")
 ///   sets `config.noiommu`.
 /// - `module/iommufd/parameters/disabled` (model extension): "Y"/"1" turns `config.iommufd` off;
@@ -205,7 +214,63 @@ public struct SysfsTopologyReader: Sendable {
         }
         device.cacheCoherency = try bit(directory + "/cache_coherency") ?? true
         device.enforceCacheCoherency = try bit(directory + "/enforce_cache_coherency") ?? true
+        device.pci = try pciIdentity(directory)
         return device
+    }
+
+    /// The PCI identity from the ids, `resource` and the model-extension files.
+    private func pciIdentity(_ directory: String) throws(TopologyError) -> PCIDeviceIdentity {
+        var id = PCIDeviceIdentity()
+        func number(_ file: String, max: UInt64) throws(TopologyError) -> UInt64? {
+            let path = directory + "/" + file
+            guard let text = try smallFile(path) else { return nil }
+            guard let value = PCIDeviceIdentity.parseInteger(text), value <= max else {
+                throw fail(path, "expected an integer from 0 to \(max) (such as \"0x\(String(max, radix: 16))\"), "
+                                 + "found \(JSONPath.quoted(SysfsTopologyReader.trimmed(text)))")
+            }
+            return value
+        }
+        if let v = try number("vendor", max: 0xffff) { id.vendorID = UInt16(v) }
+        if let v = try number("device", max: 0xffff) { id.deviceID = UInt16(v) }
+        if let v = try number("class", max: 0xffffff) { id.classCode = UInt32(v) }
+        if let v = try number("msi", max: 32) { id.msiVectors = Int(v) }
+        if let v = try number("msix", max: 2048) { id.msixVectors = Int(v) }
+        if let v = try number("msix_bar", max: 5) { id.msixBAR = Int(v) }
+        if let v = try bit(directory + "/pcie") { id.pcie = v }
+        if let v = try bit(directory + "/intx") { id.intx = v }
+        let resourcePath = directory + "/resource"
+        if let text = try smallFile(resourcePath) {
+            var bars = [UInt64](repeating: 0, count: 6)
+            var rom: UInt64 = 0
+            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() where i <= 6 {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                let values = fields.compactMap { PCIDeviceIdentity.parseInteger(String($0)) }
+                guard fields.count == 3, values.count == 3 else {
+                    throw fail(resourcePath, "line \(i + 1): expected \"start end flags\" in hexadecimal, "
+                                             + "found \(JSONPath.quoted(String(line)))")
+                }
+                let (start, end, flags) = (values[0], values[1], values[2])
+                if start == 0 && end == 0 { continue }
+                guard end >= start else { throw fail(resourcePath, "line \(i + 1): end is below start") }
+                if flags & 0x100 != 0 && i < 6 {
+                    throw fail(resourcePath, "line \(i + 1): BAR\(i) is an I/O BAR; the model has memory BARs only")
+                }
+                let size = end - start + 1
+                if i < 6 { bars[i] = size } else { rom = size }
+            }
+            id.bars = bars
+            id.romSize = rom
+        }
+        if let problem = id.problem() {
+            let file: String
+            switch problem.key {
+            case "bars", "rom_size": file = "resource"
+            case "class_code": file = "class"
+            default: file = problem.key
+            }
+            throw fail(directory + "/" + file, problem.message)
+        }
+        return id
     }
 
     private func checkName(_ name: String, at path: String) throws(TopologyError) {

@@ -10,6 +10,13 @@ extension VFIOSubsystem {
     /// (KVM, the unregister interval, the privilege policy's config).
     public static func load(_ spec: TopologySpec, source: String = "<topology>",
                             base: VFIOConfig = VFIOConfig(), rawIO: RawIOPolicy = .process) throws(TopologyError) -> VFIOSubsystem {
+        try load(spec, source: source, base: base, rawIO: rawIO, willApply: { _ in })
+    }
+
+    /// `load`, with `willApply` run on the new subsystem before any hardware enters it: the fault
+    /// sweep arms fault points there and keeps the subsystem to check what a failed load left.
+    static func load(_ spec: TopologySpec, source: String, base: VFIOConfig, rawIO: RawIOPolicy,
+                     willApply: (VFIOSubsystem) -> Void) throws(TopologyError) -> VFIOSubsystem {
         try spec.validate(source: source)
         var config = base
         config.vfioNoIOMMU = true
@@ -17,6 +24,7 @@ extension VFIOSubsystem {
         config.spaprTCEIOMMU = spec.config.spaprTCEIOMMU
         config.iommufd = spec.config.iommufd
         let sub = VFIOSubsystem(config: config, rawIO: rawIO)
+        willApply(sub)
         do throws(TopologyError) {
             try sub.apply(spec, source: source)
         } catch {
@@ -57,16 +65,22 @@ extension VFIOSubsystem {
         let isVFIO = d.driver?.hasPrefix("vfio") ?? false
         do throws(Errno) {
             try probePCIDevice(name: d.name, iommuGroupID: iommuGroupID, driver: isVFIO ? nil : d.driver,
-                               cacheCoherency: d.cacheCoherency, enforceCacheCoherency: d.enforceCacheCoherency)
+                               cacheCoherency: d.cacheCoherency, enforceCacheCoherency: d.enforceCacheCoherency,
+                               identity: d.pci)
         } catch {
             throw fail(path, error)
         }
         guard isVFIO, let bus = iommu.device(named: d.name) else { return }
         do throws(Errno) {
-            try bindVFIOPCI(bus, driver: d.driver!)
+            try bindVFIOPCI(bus, driver: d.driver!, identity: d.pci)
+        } catch .EINVAL {
+            // The kernel's probe failed the same way (no cache coherency; no IOMMU group with
+            // no-IOMMU mode off): the device stays unbound, with no node.
+            log.info("\(d.name): vfio-pci probe failed: EINVAL")
         } catch {
-            // The kernel's probe failed the same way: the device stays unbound, with no node.
-            log.info("\(d.name): vfio-pci probe failed: \(error.name)")
+            // Anything else (ENOMEM, ENOSPC, ...) is the model refusing: the load fails rather
+            // than silently leaving a device out.
+            throw fail(path, error)
         }
     }
 

@@ -51,14 +51,19 @@ public struct TopologySpec: Equatable, Sendable {
         public var cacheCoherency = true
         /// `"enforce_cache_coherency"`: the IOMMU domain can enforce coherency (default true).
         public var enforceCacheCoherency = true
+        /// What the PCI function is, for the device model vfio-pci puts behind it: `"vendor_id"`,
+        /// `"device_id"`, `"class_code"`, `"bars"`, `"rom_size"`, `"msi"`, `"msix"`, `"msix_bar"`,
+        /// `"pcie"`, `"intx"` (see `PCIDeviceIdentity`; defaults when absent).
+        public var pci = PCIDeviceIdentity()
 
-        /// A device; unbound and fully coherent unless told otherwise.
+        /// A device; unbound, fully coherent and a default PCI function unless told otherwise.
         public init(name: String, driver: String? = nil, cacheCoherency: Bool = true,
-                    enforceCacheCoherency: Bool = true) {
+                    enforceCacheCoherency: Bool = true, pci: PCIDeviceIdentity = PCIDeviceIdentity()) {
             self.name = name
             self.driver = driver
             self.cacheCoherency = cacheCoherency
             self.enforceCacheCoherency = enforceCacheCoherency
+            self.pci = pci
         }
     }
 
@@ -169,6 +174,9 @@ public struct TopologySpec: Equatable, Sendable {
             if let driver = device.driver, let problem = TopologyNames.problem(with: driver, what: "driver name") {
                 throw fail(JSONPath.appending(path, key: "driver"), problem)
             }
+            if let problem = device.pci.problem() {
+                throw fail(JSONPath.appending(path, key: problem.key), problem.message)
+            }
         }
         for (g, group) in iommuGroups.enumerated() {
             let path = JSONPath.appending(JSONPath.appending("$.iommu_groups", index: g), key: "id")
@@ -199,6 +207,7 @@ public struct TopologySpec: Equatable, Sendable {
             if let driver = device.driver { text += ", \"driver\": " + JSONPath.quoted(driver, limit: Int.max) }
             if !device.cacheCoherency { text += ", \"cache_coherency\": false" }
             if !device.enforceCacheCoherency { text += ", \"enforce_cache_coherency\": false" }
+            text += device.pci.jsonMembers()
             return text + " }"
         }
         func list(_ items: [String], indent: String) -> String {
@@ -338,6 +347,29 @@ struct TopologyDecoder {
         return value
     }
 
+    /// A non-negative integer up to `max`: a JSON integer, or a string holding one in decimal or
+    /// hexadecimal with "0x" ("0x1af4", as sysfs writes ids).
+    private func integer(_ node: JSONNode, _ path: String, max: UInt64) throws(TopologyError) -> UInt64 {
+        let expected = "expected an integer from 0 to \(max) (a number, or a string such as \"0x\(String(max, radix: 16))\")"
+        let value: UInt64?
+        switch node.value {
+        case .number(let number): value = number.int64Value.flatMap { $0 >= 0 ? UInt64($0) : nil }
+        case .string(let text): value = PCIDeviceIdentity.parseInteger(text)
+        default: throw fail(path, "\(expected), found \(node.value.kindDescription)", at: node.offset)
+        }
+        guard let value, value <= max else {
+            var shown: String
+            switch node.value {
+            case .number(let n): shown = n.text
+            case .string(let t): shown = JSONPath.quoted(t)
+            default: shown = ""
+            }
+            if shown.utf8.count > 40 { shown = String(shown.prefix(40)) + "..." }
+            throw fail(path, "\(expected), found \(shown)", at: node.offset)
+        }
+        return value
+    }
+
     private func unknownKey(_ member: JSONMember, _ path: String, expected: String) -> TopologyError {
         fail(JSONPath.appending(path, key: member.key),
              "unknown key \(JSONPath.quoted(member.key)) (expected one of: \(expected))", at: member.keyOffset)
@@ -461,11 +493,35 @@ struct TopologyDecoder {
                 }
             case "cache_coherency": device.cacheCoherency = try bool(member.value, memberPath)
             case "enforce_cache_coherency": device.enforceCacheCoherency = try bool(member.value, memberPath)
+            case "vendor_id": device.pci.vendorID = UInt16(try integer(member.value, memberPath, max: 0xffff))
+            case "device_id": device.pci.deviceID = UInt16(try integer(member.value, memberPath, max: 0xffff))
+            case "class_code": device.pci.classCode = UInt32(try integer(member.value, memberPath, max: 0xffffff))
+            case "bars":
+                let elements = try array(member.value, memberPath)
+                guard elements.count <= 6 else {
+                    throw fail(memberPath, "expected at most 6 BAR sizes, found \(elements.count)", at: member.value.offset)
+                }
+                var bars = [UInt64](repeating: 0, count: 6)
+                for (i, e) in elements.enumerated() {
+                    bars[i] = try integer(e, JSONPath.appending(memberPath, index: i), max: 1 << 31)
+                }
+                device.pci.bars = bars
+            case "rom_size": device.pci.romSize = try integer(member.value, memberPath, max: 1 << 24)
+            case "msi": device.pci.msiVectors = Int(try integer(member.value, memberPath, max: 32))
+            case "msix": device.pci.msixVectors = Int(try integer(member.value, memberPath, max: 2048))
+            case "msix_bar": device.pci.msixBAR = Int(try integer(member.value, memberPath, max: 5))
+            case "pcie": device.pci.pcie = try bool(member.value, memberPath)
+            case "intx": device.pci.intx = try bool(member.value, memberPath)
             default:
-                throw unknownKey(member, path, expected: "name, driver, cache_coherency, enforce_cache_coherency")
+                throw unknownKey(member, path, expected: "name, driver, cache_coherency, enforce_cache_coherency, "
+                                 + "vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx")
             }
         }
         guard hasName else { throw missingKey("name", node, path) }
+        if let problem = device.pci.problem() {
+            let member = (try? object(node, path))?.first { $0.key == problem.key }
+            throw fail(JSONPath.appending(path, key: problem.key), problem.message, at: member?.value.offset ?? node.offset)
+        }
         return device
     }
 
@@ -479,5 +535,52 @@ struct TopologyDecoder {
         }
         guard let deviceName else { throw missingKey("name", node, path) }
         return TopologySpec.EmulatedDevice(name: deviceName)
+    }
+}
+
+// MARK: - PCI identity in topologies
+
+extension PCIDeviceIdentity {
+    /// A non-negative integer written as decimal or as hexadecimal with "0x"/"0X" (sysfs writes
+    /// "0x1af4"); surrounding whitespace and a trailing newline are ignored. Nil when it is not one.
+    public static func parseInteger(_ text: String) -> UInt64? {
+        var t = Substring(text)
+        while let c = t.first, c == " " || c == "\t" { t.removeFirst() }
+        while let c = t.last, c == " " || c == "\t" || c == "\n" || c == "\r" { t.removeLast() }
+        if t.hasPrefix("0x") || t.hasPrefix("0X") {
+            let digits = t.dropFirst(2)
+            guard !digits.isEmpty, digits.count <= 16 else { return nil }
+            return UInt64(digits, radix: 16)
+        }
+        guard !t.isEmpty, t.count <= 20, t.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return UInt64(t, radix: 10)
+    }
+
+    /// The JSON members (", \"vendor_id\": \"0x1af4\"", ...) for the fields that differ from the
+    /// defaults, in the order `jsonText()` writes them.
+    func jsonMembers() -> String {
+        let d = PCIDeviceIdentity()
+        func hex(_ v: UInt64, _ width: Int) -> String {
+            let digits = String(v, radix: 16)
+            return "\"0x" + String(repeating: "0", count: max(0, width - digits.count)) + digits + "\""
+        }
+        var text = ""
+        if vendorID != d.vendorID { text += ", \"vendor_id\": " + hex(UInt64(vendorID), 4) }
+        if deviceID != d.deviceID { text += ", \"device_id\": " + hex(UInt64(deviceID), 4) }
+        if classCode != d.classCode { text += ", \"class_code\": " + hex(UInt64(classCode), 6) }
+        var sixBars = bars + Array(repeating: 0, count: max(0, 6 - bars.count))
+        sixBars = Array(sixBars.prefix(6))
+        if sixBars != d.bars {
+            var shown = sixBars
+            while shown.count > 1, shown.last == 0 { shown.removeLast() }
+            text += ", \"bars\": [" + shown.map { String($0) }.joined(separator: ", ") + "]"
+        }
+        if romSize != d.romSize { text += ", \"rom_size\": \(romSize)" }
+        if msiVectors != d.msiVectors { text += ", \"msi\": \(msiVectors)" }
+        if msixVectors != d.msixVectors { text += ", \"msix\": \(msixVectors)" }
+        if msixBAR != d.msixBAR { text += ", \"msix_bar\": \(msixBAR)" }
+        if pcie != d.pcie { text += ", \"pcie\": \(pcie)" }
+        if intx != d.intx { text += ", \"intx\": \(intx)" }
+        return text
     }
 }

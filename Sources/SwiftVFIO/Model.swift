@@ -1,0 +1,247 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import VFIO
+
+/// The process's default model: one `VFIOSubsystem` the C ABI (and the interposer, through it)
+/// works on, plus the handle table, the per-thread last error and the KVM symbol lookup.
+///
+/// Replacing the model (`swiftvfio_topology_load`) must never pull a subsystem from under a call
+/// that is using it. Every entry point runs inside `Model.with`, which counts itself in `inFlight`;
+/// a load raises `loading` and only proceeds when no call is in flight (a Dekker handshake on two
+/// sequentially consistent atomics: either the entering call sees `loading` and waits, or the load
+/// sees the call and answers EBUSY). The common path costs two uncontended atomic adds.
+final class Model: @unchecked Sendable {
+    static let shared = Model()
+
+    /// Handles issued to C.
+    let handles = HandleTable()
+    /// C drivers' devices alive (allocated, not yet released): a load refuses to drop them.
+    let cDevices = Atomic<Int>(0)
+
+    private let inFlight = Atomic<Int>(0)
+    private let loading = Atomic<Bool>(false)
+    /// Creation of the first subsystem and replacement are serialised by this lock.
+    private let lock = KernelMutex("swiftvfio.default_model")
+    /// The current subsystem, retained, as a bit pattern (0 before first use). Read without the
+    /// lock by calls in flight; written only while no call is in flight.
+    private let current = Atomic<UInt>(0)
+
+    private init() {}
+
+    /// Runs `body` on the current subsystem as one call in flight.
+    @inline(__always)
+    func with<R>(_ body: (VFIOSubsystem) throws(CallError) -> R) throws(CallError) -> R {
+        enter()
+        defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
+        return try body(subsystem())
+    }
+
+    @inline(__always) private func enter() {
+        while true {
+            inFlight.add(1, ordering: .sequentiallyConsistent)
+            if !loading.load(ordering: .sequentiallyConsistent) { return }
+            inFlight.subtract(1, ordering: .sequentiallyConsistent)
+            while loading.load(ordering: .sequentiallyConsistent) { sched_yield() }
+        }
+    }
+
+    @inline(__always) private func subsystem() -> VFIOSubsystem {
+        let bits = current.load(ordering: .acquiring)
+        if bits != 0 { return Unmanaged<VFIOSubsystem>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue() }
+        return lock.withLock {
+            let bits = current.load(ordering: .acquiring)
+            if bits != 0 { return Unmanaged<VFIOSubsystem>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue() }
+            let sub = Self.initialSubsystem()
+            current.store(UInt(bitPattern: Unmanaged.passRetained(sub).toOpaque()), ordering: .releasing)
+            return sub
+        }
+    }
+
+    /// The first model: `SWIFTVFIO_TOPOLOGY` if set, else the built-in default. A topology that
+    /// fails to load leaves an empty model (every path ENOENT) and says why on stderr and in the
+    /// first caller's `swiftvfio_last_error()`; `swiftvfio_topology_load()` can then replace it.
+    private static func initialSubsystem() -> VFIOSubsystem {
+        var sub: VFIOSubsystem
+        if let env = getenv("SWIFTVFIO_TOPOLOGY"), env.pointee != 0 {
+            let path = String(cString: env)
+            do throws(TopologyError) {
+                sub = try VFIOSubsystem.load(path: path, rawIO: .process)
+            } catch {
+                let text = "SWIFTVFIO_TOPOLOGY: \(error.description); the model is empty"
+                LastError.set(text)
+                let line = "swiftvfio: \(text)\n"
+                _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+                sub = VFIOSubsystem(rawIO: .process)
+            }
+        } else {
+            // The built-in topology is valid by construction; an empty model is the safe fallback.
+            sub = (try? VFIOSubsystem.load(TopologySpec.builtInDefault, source: "<built-in>", rawIO: .process))
+                ?? VFIOSubsystem(rawIO: .process)
+        }
+        installKVMLookup(sub)
+        return sub
+    }
+
+    /// `symbol_get(kvm_get_kvm_safe)` / `symbol_get(kvm_put_kvm)`: looked up in the process
+    /// (`dlsym(RTLD_DEFAULT, ...)`) at every first open that needs them, so a consumer that
+    /// defines and exports them (link with -rdynamic) is found whenever it was loaded.
+    static func installKVMLookup(_ sub: VFIOSubsystem) {
+        sub.setKVMSymbolLookup {
+            typealias GetSafe = @convention(c) (UnsafeMutableRawPointer?) -> Bool
+            typealias Put = @convention(c) (UnsafeMutableRawPointer?) -> Void
+            // RTLD_DEFAULT is ((void *)0) in glibc.
+            guard let g = dlsym(nil, "kvm_get_kvm_safe"), let p = dlsym(nil, "kvm_put_kvm") else { return nil }
+            let getSafe = unsafeBitCast(g, to: GetSafe.self)
+            let put = unsafeBitCast(p, to: Put.self)
+            return KVMOps(getSafe: { getSafe($0) }, put: { put($0) })
+        }
+    }
+
+    /// The current subsystem without entering (for callbacks, which run inside a call in flight).
+    var currentSubsystem: VFIOSubsystem? {
+        let bits = current.load(ordering: .acquiring)
+        return bits == 0 ? nil : Unmanaged<VFIOSubsystem>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue()
+    }
+
+    /// Replaces the model with `make()`'s, unless the current one is busy. A `make` that fails
+    /// leaves the current model exactly as it was.
+    func replace(_ make: () throws(CallError) -> VFIOSubsystem) throws(CallError) {
+        guard loading.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else {
+            throw CallError(.EBUSY, "another topology load is in progress")
+        }
+        defer { loading.store(false, ordering: .sequentiallyConsistent) }
+        if inFlight.load(ordering: .sequentiallyConsistent) != 0 {
+            throw CallError(.EBUSY, "model calls are in progress (a blocked unregister, or a call from a driver callback)")
+        }
+        try lock.withLock { () throws(CallError) in
+            let bits = current.load(ordering: .acquiring)
+            let old = bits == 0 ? nil : Unmanaged<VFIOSubsystem>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)
+            if let old {
+                let sub = old.takeUnretainedValue()
+                let c = sub.census.counts
+                if sub.openFDCount > 0 || c.files > 0 {
+                    throw CallError(.EBUSY, "model files are open (\(sub.openFDCount) fds, \(c.files) files)")
+                }
+                if cDevices.load(ordering: .relaxed) > 0 {
+                    throw CallError(.EBUSY, "C drivers' devices exist (\(cDevices.load(ordering: .relaxed)))")
+                }
+                if let held = handles.heldReferences() {
+                    throw CallError(.EBUSY, "C holds references: \(held)")
+                }
+            }
+            let new = try make()
+            Self.installKVMLookup(new)
+            handles.retireAll()
+            current.store(UInt(bitPattern: Unmanaged.passRetained(new).toOpaque()), ordering: .releasing)
+            if let old {
+                old.takeUnretainedValue().shutdown()
+                old.release()
+            }
+        }
+    }
+}
+
+/// An error of one C call: the errno to report and a message for `swiftvfio_last_error()`.
+struct CallError: Error {
+    var errno: Errno
+    var message: String
+    init(_ errno: Errno, _ message: String) {
+        self.errno = errno
+        self.message = message
+    }
+}
+
+/// This thread's last error message (`swiftvfio_last_error`): a C string owned by the thread,
+/// replaced by the next error.
+enum LastError {
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k) { p in free(p) }
+        return k
+    }()
+
+    static func set(_ text: String) {
+        let old = pthread_getspecific(key)
+        pthread_setspecific(key, strdup(text))
+        free(old)
+    }
+
+    static var cString: UnsafePointer<CChar>? {
+        pthread_getspecific(key).map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) }
+    }
+}
+
+// MARK: - Shapes of the C calls
+
+/// Runs a kernel-style call: its result, or `-errno` (negative) on error.
+@inline(__always)
+func kernelCall(_ fn: StaticString, _ body: (VFIOSubsystem) throws(CallError) -> Int32) -> Int32 {
+    do throws(CallError) {
+        return try Model.shared.with(body)
+    } catch {
+        LastError.set("\(fn): \(error.errno.name): \(error.message)")
+        return -error.errno.rawValue
+    }
+}
+
+/// Runs a syscall-style call: its result, or -1 with `errno` set.
+@inline(__always)
+func syscallCall<R: BinaryInteger>(_ fn: StaticString, _ body: (VFIOSubsystem) throws(CallError) -> R) -> R {
+    do throws(CallError) {
+        return try Model.shared.with(body)
+    } catch {
+        LastError.set("\(fn): \(error.errno.name): \(error.message)")
+        Glibc.errno = error.errno.rawValue
+        return -1
+    }
+}
+
+/// Runs a call whose C result cannot carry an error (bool, void, a pointer): `fallback` on error,
+/// with the message in `swiftvfio_last_error()` and, for pointer results, `errno` set.
+@inline(__always)
+func quietCall<R>(_ fn: StaticString, _ fallback: R, setErrno: Bool = false,
+                  _ body: (VFIOSubsystem) throws(CallError) -> R) -> R {
+    do throws(CallError) {
+        return try Model.shared.with(body)
+    } catch {
+        LastError.set("\(fn): \(error.errno.name): \(error.message)")
+        if setErrno { Glibc.errno = error.errno.rawValue }
+        return fallback
+    }
+}
+
+/// Runs a model function, turning its `Errno` into a `CallError` saying what failed.
+@inline(__always)
+func model<R>(_ what: @autoclosure () -> String, _ body: () throws(Errno) -> R) throws(CallError) -> R {
+    do throws(Errno) {
+        return try body()
+    } catch {
+        throw CallError(error, what())
+    }
+}
+
+/// A C string argument, copied through the guarded user-memory path: EFAULT for NULL or an
+/// unreadable pointer, EINVAL when no NUL lies within `limit` bytes.
+func cString(_ p: UnsafePointer<CChar>?, _ what: String, limit: Int = 4096) throws(CallError) -> String {
+    guard let p else { throw CallError(.EFAULT, "\(what) is NULL") }
+    do throws(Errno) {
+        return try UserMemory.string(at: UInt(bitPattern: p), limit: limit)
+    } catch {
+        throw CallError(error, error == .EFAULT ? "\(what) is not a readable string" : "\(what) is longer than \(limit - 1) bytes")
+    }
+}
+
+/// Writes `value` through a C out-pointer with the guarded copy (EFAULT for NULL or unwritable).
+func writeOut<T: BitwiseCopyable>(_ value: T, to p: UnsafeMutableRawPointer?, _ what: String) throws(CallError) {
+    guard let p else { throw CallError(.EFAULT, "\(what) is NULL") }
+    do throws(Errno) {
+        try UserMemory.write(value, to: UInt(bitPattern: p))
+    } catch {
+        throw CallError(error, "\(what) is not writable")
+    }
+}
+
+/// A C `int` from a model count, clamped rather than trapping.
+@inline(__always) func cInt(_ n: Int) -> Int32 { Int32(clamping: n) }

@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import VFIO
+
+// What the LD_PRELOAD interposer (libswiftvfio-preload.so) needs beyond the system calls: the
+// answers stat(2) gives for the model's device nodes and fds. The interposer fills the C structs
+// (struct stat, stat64, statx) itself; the model only says what kind of inode a node or fd is
+// and which device number it carries, so the numbers live in one place.
+//
+// Device numbers, chosen to look like what a v6.3 kernel hands out:
+// - /dev/vfio/vfio: misc major 10, minor VFIO_MINOR 196 (fixed in the kernel), mode 0666.
+// - /dev/iommu: misc major 10, minor 123 (the kernel gives iommufd a dynamic misc minor, counted
+//   down from 127 as misc drivers load; 123 is a typical value, fixed here so runs agree), 0660.
+// - /dev/vfio/<N>, /dev/vfio/noiommu-<N>: the "vfio" char region's dynamic major, 243 here (the
+//   kernel allocates dynamic majors downward from 254; 243 is a typical value), minor = the
+//   group's minor from the model's IDA, mode 0600 (the kernel sets no devnode mode).
+// - /dev/vfio: a directory, 0755.
+// - device fds: the anonymous inode "[vfio-device]", mode 0600 with no file-type bits.
+
+/// Major device number of the model's VFIO group char devices (the kernel's dynamic major).
+let preloadGroupMajor: UInt32 = 243
+/// Misc char devices' major (MISC_MAJOR).
+let preloadMiscMajor: UInt32 = 10
+/// /dev/vfio/vfio's misc minor (VFIO_MINOR).
+let preloadVFIOMinor: UInt32 = 196
+/// /dev/iommu's misc minor (dynamic in the kernel; fixed for the model).
+let preloadIOMMUMinor: UInt32 = 123
+
+private let S_IFCHR: UInt32 = 0o020000
+private let S_IFDIR: UInt32 = 0o040000
+
+/// Writes a node's mode and device number through the three out-pointers.
+private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
+                       _ pm: UnsafeMutablePointer<UInt32>?, _ pj: UnsafeMutablePointer<UInt32>?,
+                       _ pn: UnsafeMutablePointer<UInt32>?) throws(CallError) {
+    try writeOut(mode, to: pm, "mode")
+    try writeOut(major, to: pj, "rdev_major")
+    try writeOut(minor, to: pn, "rdev_minor")
+}
+
+/// Describes the model's device node at `path` as stat(2) on a kernel with these devices would:
+/// `*mode` gets the st_mode bits (S_IFCHR or S_IFDIR plus permissions), `*rdev_major` and
+/// `*rdev_minor` the device number (0:0 for the /dev/vfio directory). `path` must be absolute and
+/// normalised (no "//", "." or ".."): "/dev/vfio", "/dev/vfio/vfio", "/dev/vfio/<N>",
+/// "/dev/vfio/noiommu-<N>", "/dev/iommu". Numbers: /dev/vfio/vfio 10:196 mode 0666, /dev/iommu
+/// 10:123 mode 0660 (only when the topology enables iommufd), groups 243:<group minor> mode 0600,
+/// /dev/vfio a directory 0755. For the LD_PRELOAD interposer. Returns 0, or -ENOENT when the model
+/// has no such node, -EFAULT for an unreadable path or out-pointer.
+@c public func swiftvfio_path_stat(_ path: UnsafePointer<CChar>?, _ mode: UnsafeMutablePointer<UInt32>?,
+                                   _ rdev_major: UnsafeMutablePointer<UInt32>?,
+                                   _ rdev_minor: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    kernelCall("swiftvfio_path_stat") { sub throws(CallError) in
+        let p = try cString(path, "path")
+        switch p {
+        case "/dev/vfio":
+            try writeNode(S_IFDIR | 0o755, 0, 0, mode, rdev_major, rdev_minor)
+        case "/dev/vfio/vfio":
+            try writeNode(S_IFCHR | 0o666, preloadMiscMajor, preloadVFIOMinor, mode, rdev_major, rdev_minor)
+        case "/dev/iommu":
+            guard sub.config.iommufd else { throw CallError(.ENOENT, "\(p): iommufd is not configured") }
+            try writeNode(S_IFCHR | 0o660, preloadMiscMajor, preloadIOMMUMinor, mode, rdev_major, rdev_minor)
+        default:
+            let prefix = "/dev/vfio/"
+            guard p.hasPrefix(prefix), let group = sub.group(named: String(p.dropFirst(prefix.count))) else {
+                throw CallError(.ENOENT, "\(p): no such model node")
+            }
+            try writeNode(S_IFCHR | 0o600, preloadGroupMajor, UInt32(group.minor), mode, rdev_major, rdev_minor)
+        }
+        return 0
+    }
+}
+
+/// Describes the file behind model fd `fd` as fstat(2) would: a container, iommufd or group fd
+/// answers as its device node (see swiftvfio_path_stat(); a group fd keeps its node's number even
+/// after the group was removed), a device fd as the anonymous inode "[vfio-device]": `*mode` 0600
+/// with no file-type bits and device number 0:0. Does not check the descriptor's identity (call
+/// swiftvfio_is_model_fd() first). For the LD_PRELOAD interposer. Returns 0, or -EBADF when `fd`
+/// is not a model fd, -EFAULT for an unwritable out-pointer.
+@c public func swiftvfio_fd_stat(_ fd: Int32, _ mode: UnsafeMutablePointer<UInt32>?,
+                                 _ rdev_major: UnsafeMutablePointer<UInt32>?,
+                                 _ rdev_minor: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    kernelCall("swiftvfio_fd_stat") { sub throws(CallError) in
+        let file = try model("fd \(fd) is not a model fd") { () throws(Errno) in try sub.fget(fd) }
+        defer { sub.fput(file) }
+        switch file.kind {
+        case .container:
+            try writeNode(S_IFCHR | 0o666, preloadMiscMajor, preloadVFIOMinor, mode, rdev_major, rdev_minor)
+        case .iommufd:
+            try writeNode(S_IFCHR | 0o660, preloadMiscMajor, preloadIOMMUMinor, mode, rdev_major, rdev_minor)
+        case .group:
+            guard let group = file.group else { throw CallError(.EBADF, "fd \(fd): group file already released") }
+            try writeNode(S_IFCHR | 0o600, preloadGroupMajor, UInt32(group.minor), mode, rdev_major, rdev_minor)
+        case .device, .other:
+            try writeNode(0o600, 0, 0, mode, rdev_major, rdev_minor)
+        }
+        return 0
+    }
+}
+
+/// Creates the process's default model now, from the topology SWIFTVFIO_TOPOLOGY names, unless
+/// the process already has a model or the variable is unset or empty (the built-in default is then
+/// created on first use, as by every entry point). For the LD_PRELOAD interposer, before its first
+/// use of the model: where the lazy creation of the other entry points falls back to an empty
+/// model after printing why, a topology that does not load fails here and creates nothing, so the
+/// interposer can answer ENOENT for every model path. Returns 0, or -errno with
+/// "SWIFTVFIO_TOPOLOGY: <why>" in swiftvfio_last_error() (the file, the JSON path and what was
+/// expected): -ENOENT or -EACCES when the path cannot be read, -EINVAL when it is not a valid
+/// topology.
+@c public func swiftvfio_load_environment_topology() -> Int32 {
+    guard let env = getenv("SWIFTVFIO_TOPOLOGY"), env.pointee != 0 else { return 0 }
+    if Model.shared.currentSubsystem != nil { return 0 }
+    let path = String(cString: env)
+    do throws(CallError) {
+        try Model.shared.replace { () throws(CallError) -> VFIOSubsystem in
+            do throws(TopologyError) {
+                return try VFIOSubsystem.load(path: path, rawIO: .process)
+            } catch {
+                let e: Errno = access(path, R_OK) != 0 ? Errno(rawValue: Glibc.errno) : .EINVAL
+                throw CallError(e, error.description)
+            }
+        }
+        return 0
+    } catch {
+        // Another thread created the model first and is using it: that model stands.
+        if error.errno == .EBUSY { return 0 }
+        LastError.set("SWIFTVFIO_TOPOLOGY: \(error.message)")
+        return -error.errno.rawValue
+    }
+}

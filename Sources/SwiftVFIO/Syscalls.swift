@@ -1,0 +1,193 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSwiftVFIOTypes
+import VFIO
+
+// The user-space entry points (DESIGN.md "C entry points beyond the kernel's"): the model's
+// system calls on the default model, syscall-style (-1 with errno), plus what the LD_PRELOAD
+// interposer needs to route libc calls on model fds.
+
+/// Replaces the default model with the topology at `path` (a JSON file or a sysfs-shaped
+/// directory; NULL: the built-in default topology). Returns 0, or -errno with the reason in
+/// swiftvfio_last_error(): -EBUSY while the current model is in use (model fds or files open, C
+/// holding file or IOMMU-group references, C drivers' devices allocated, or calls in progress
+/// on other threads), -ENOENT/-EACCES when `path` cannot be read, -EINVAL when it is not a valid
+/// topology (the message names the file, the JSON path and what was expected), -EFAULT for an
+/// unreadable `path`. A load that fails leaves the current model exactly as it was. Handles to
+/// the old model's devices (struct device *, borrowed struct vfio_device *) become stale.
+@c public func swiftvfio_topology_load(_ path: UnsafePointer<CChar>?) -> CInt {
+    do throws(CallError) {
+        let p: String? = path == nil ? nil : try cString(path, "path")
+        try Model.shared.replace { () throws(CallError) -> VFIOSubsystem in
+            guard let p else {
+                do throws(TopologyError) {
+                    return try VFIOSubsystem.load(TopologySpec.builtInDefault, source: "<built-in>", rawIO: .process)
+                } catch {
+                    throw CallError(.EINVAL, error.description)
+                }
+            }
+            do throws(TopologyError) {
+                return try VFIOSubsystem.load(path: p, rawIO: .process)
+            } catch {
+                // The loader's message says what is wrong; the errno says whether the file was
+                // there to read at all.
+                let e: Errno = access(p, R_OK) != 0 ? Errno(rawValue: Glibc.errno) : .EINVAL
+                throw CallError(e, error.description)
+            }
+        }
+        return 0
+    } catch {
+        LastError.set("swiftvfio_topology_load: \(error.errno.name): \(error.message)")
+        return -error.errno.rawValue
+    }
+}
+
+/// Returns this thread's last error message (set by every failing call of this library, e.g.
+/// "swiftvfio_open: ENOENT: /dev/vfio/99: no such model node"), or NULL if none failed yet. The
+/// string belongs to the thread and stays valid until its next failing call.
+@c public func swiftvfio_last_error() -> UnsafePointer<CChar>? {
+    LastError.cString
+}
+
+/// open(2) of a model node: /dev/vfio/vfio (a new container), /dev/vfio/<N> or
+/// /dev/vfio/noiommu-<N> (a VFIO group; one open at a time), /dev/iommu (an iommufd).
+/// `flags` as open(2) (O_RDWR, O_CLOEXEC). Returns a new model fd, backed by a real descriptor so
+/// its number is unique in the process; close it with swiftvfio_close(). On error -1 with errno:
+/// ENOENT (no such model node), EBUSY (group already open), EPERM (no-IOMMU group without
+/// CAP_SYS_RAWIO), ENODEV (group being removed), EFAULT (unreadable path), EMFILE/ENFILE.
+@c public func swiftvfio_open(_ path: UnsafePointer<CChar>?, _ flags: CInt) -> CInt {
+    syscallCall("swiftvfio_open") { sub throws(CallError) in
+        let p = try cString(path, "path")
+        return try model(p) { () throws(Errno) in try sub.open(p, flags: flags) }
+    }
+}
+
+/// ioctl(2) on a model fd: the group, container, iommufd and device ioctls of <linux/vfio.h>,
+/// with `arg` an integer or a pointer into this process as the ioctl defines. Returns the
+/// ioctl's result (>= 0), or -1 with errno: the kernel's codes (SPEC section 12), EBADF for a number
+/// that is not a model fd, EFAULT for an unreadable or unwritable argument (never a crash),
+/// ENOTTY for an unknown request.
+@c public func swiftvfio_ioctl(_ fd: CInt, _ request: CUnsignedLong, _ arg: CUnsignedLong) -> CInt {
+    syscallCall("swiftvfio_ioctl") { sub throws(CallError) in
+        cInt(try model("fd \(fd), request 0x\(String(request, radix: 16))") { () throws(Errno) in
+            try sub.ioctl(fd, UInt(request), UInt(arg))
+        })
+    }
+}
+
+/// close(2) of a model fd: frees the number and drops the fd's file reference (the file's
+/// release runs when its last reference goes: a group file held by swiftvfio_fget() stays open).
+/// Returns 0, or -1 with errno EBADF for a number that is not a model fd.
+@c public func swiftvfio_close(_ fd: CInt) -> CInt {
+    syscallCall("swiftvfio_close") { sub throws(CallError) in
+        try model("fd \(fd) is not a model fd") { () throws(Errno) in try sub.close(fd) }
+        return Int32(0)
+    }
+}
+
+/// dup(2)/fcntl(F_DUPFD, F_DUPFD_CLOEXEC) of a model fd: a new model fd >= `minfd` for the same
+/// file (one more file reference). `flags` may hold O_CLOEXEC. Returns the new fd, or -1 with
+/// errno EBADF (not a model fd), EINVAL (negative `minfd`, unknown flags), EMFILE.
+@c public func swiftvfio_dup(_ oldfd: CInt, _ minfd: CInt, _ flags: CInt) -> CInt {
+    syscallCall("swiftvfio_dup") { sub throws(CallError) in
+        guard minfd >= 0 else { throw CallError(.EINVAL, "minfd \(minfd) is negative") }
+        guard flags & ~O_CLOEXEC == 0 else { throw CallError(.EINVAL, "flags 0x\(String(flags, radix: 16)): only O_CLOEXEC") }
+        return try model("fd \(oldfd)") { () throws(Errno) in
+            try sub.dup(oldfd, minimum: minfd, cloexec: flags & O_CLOEXEC != 0)
+        }
+    }
+}
+
+/// Records that descriptor `newfd`, already made by the real dup2()/dup3() of model fd `oldfd`,
+/// is a model fd for the same file (one more file reference); a model fd previously numbered
+/// `newfd` is closed in the model (dup2 closed its descriptor). For the interposer. Returns 0, or
+/// -1 with errno EBADF (`oldfd` is not a model fd).
+@c public func swiftvfio_adopt_dup(_ oldfd: CInt, _ newfd: CInt) -> CInt {
+    syscallCall("swiftvfio_adopt_dup") { sub throws(CallError) in
+        guard newfd >= 0 else { throw CallError(.EBADF, "newfd \(newfd) is negative") }
+        try model("fd \(oldfd) is not a model fd") { () throws(Errno) in try sub.adoptDuplicate(of: oldfd, as: newfd) }
+        return Int32(0)
+    }
+}
+
+/// Forgets model fd `fd` without closing its descriptor, which was closed behind the model's
+/// back (fclose() of an fdopen()ed stream); drops the fd's file reference. For the interposer.
+/// Returns 1 if `fd` was a model fd, 0 if not.
+@c public func swiftvfio_forget_fd(_ fd: CInt) -> CInt {
+    quietCall("swiftvfio_forget_fd", Int32(0)) { sub in sub.forgetFD(fd) ? 1 : 0 }
+}
+
+/// Returns 1 if `fd` is a model fd, else 0. Checks that the descriptor is still the one the
+/// model opened (its st_dev/st_ino): a number closed behind the model's back and reused by the
+/// process is forgotten (as swiftvfio_forget_fd()) and answers 0, so the interposer never routes
+/// another file to the model.
+@c public func swiftvfio_is_model_fd(_ fd: CInt) -> CInt {
+    quietCall("swiftvfio_is_model_fd", Int32(0)) { sub in
+        guard let id = sub.identity(of: fd) else { return 0 }
+        var st = stat()
+        if fstat(fd, &st) == 0, UInt64(st.st_dev) == id.dev, UInt64(st.st_ino) == id.ino { return 1 }
+        _ = sub.forgetFD(fd)
+        return 0
+    }
+}
+
+/// read(2) of a model fd at the file position (advanced by the bytes read): a device file
+/// routes to its driver's read op. Returns the bytes read, or -1 with errno: EBADF (not a model
+/// fd), EINVAL (not a device file, or a driver without read), the driver's error.
+@c public func swiftvfio_read(_ fd: CInt, _ buf: UnsafeMutableRawPointer?, _ count: size_t) -> ssize_t {
+    syscallCall("swiftvfio_read") { sub throws(CallError) in
+        guard count >= 0 else { throw CallError(.EINVAL, "count \(count)") }
+        return try model("fd \(fd)") { () throws(Errno) in try sub.read(fd, buffer: UInt(bitPattern: buf), count: count) }
+    }
+}
+
+/// pread(2) of a model fd at `offset` (the file position is unchanged); as swiftvfio_read(),
+/// plus EINVAL for a negative offset. A device file's offset selects the region (vfio-pci:
+/// region index << 40).
+@c public func swiftvfio_pread(_ fd: CInt, _ buf: UnsafeMutableRawPointer?, _ count: size_t, _ offset: off_t) -> ssize_t {
+    syscallCall("swiftvfio_pread") { sub throws(CallError) in
+        guard count >= 0, offset >= 0 else { throw CallError(.EINVAL, "count \(count), offset \(offset)") }
+        var pos = Int64(offset)
+        return try model("fd \(fd)") { () throws(Errno) in try sub.read(fd, buffer: UInt(bitPattern: buf), count: count, offset: &pos) }
+    }
+}
+
+/// write(2) of a model fd at the file position (advanced by the bytes written): a device file
+/// routes to its driver's write op. Returns the bytes written, or -1 with errno as
+/// swiftvfio_read().
+@c public func swiftvfio_write(_ fd: CInt, _ buf: UnsafeRawPointer?, _ count: size_t) -> ssize_t {
+    syscallCall("swiftvfio_write") { sub throws(CallError) in
+        guard count >= 0 else { throw CallError(.EINVAL, "count \(count)") }
+        return try model("fd \(fd)") { () throws(Errno) in try sub.write(fd, buffer: UInt(bitPattern: buf), count: count) }
+    }
+}
+
+/// pwrite(2) of a model fd at `offset` (the file position is unchanged); as swiftvfio_write(),
+/// plus EINVAL for a negative offset.
+@c public func swiftvfio_pwrite(_ fd: CInt, _ buf: UnsafeRawPointer?, _ count: size_t, _ offset: off_t) -> ssize_t {
+    syscallCall("swiftvfio_pwrite") { sub throws(CallError) in
+        guard count >= 0, offset >= 0 else { throw CallError(.EINVAL, "count \(count), offset \(offset)") }
+        var pos = Int64(offset)
+        return try model("fd \(fd)") { () throws(Errno) in try sub.write(fd, buffer: UInt(bitPattern: buf), count: count, offset: &pos) }
+    }
+}
+
+/// mmap(2) of a model device fd: the driver's mmap op provides the memory (see struct
+/// vm_area_struct); `addr` is a hint the model ignores and MAP_FIXED is refused. The mapping
+/// belongs to the driver: do not munmap() it. Returns its address, or MAP_FAILED ((void *)-1)
+/// with errno: EBADF (not a model fd), ENODEV (not a device file), EINVAL (zero length, offset
+/// not page aligned, MAP_FIXED, a driver without mmap), the driver's error.
+@c public func swiftvfio_mmap(_ addr: UnsafeMutableRawPointer?, _ length: size_t, _ prot: CInt, _ flags: CInt,
+                              _ fd: CInt, _ offset: off_t) -> UnsafeMutableRawPointer? {
+    let failed = UnsafeMutableRawPointer(bitPattern: -1)
+    return quietCall("swiftvfio_mmap", failed, setErrno: true) { sub throws(CallError) in
+        let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
+        guard length > 0, offset >= 0, Int64(offset) % page == 0 else {
+            throw CallError(.EINVAL, "length \(length), offset \(offset)")
+        }
+        guard flags & MAP_FIXED == 0 else { throw CallError(.EINVAL, "MAP_FIXED is not supported for model fds") }
+        let address = try model("fd \(fd)") { () throws(Errno) in try sub.mmap(fd, offset: Int64(offset), length: length, prot: prot) }
+        return UnsafeMutableRawPointer(bitPattern: address) ?? failed
+    }
+}

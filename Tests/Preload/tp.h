@@ -1,0 +1,71 @@
+/* A tiny test harness for the C clients run under libswiftvfio-preload.so (Scripts/test-preload.sh).
+ * Each program counts its checks, prints "N passed, M failed" and exits 1 on any failure. Checks
+ * compare errno by name so a failure says what the kernel would have answered. */
+#ifndef SWIFTVFIO_TP_H
+#define SWIFTVFIO_TP_H
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int tp_passed, tp_failed __attribute__((unused));
+
+__attribute__((unused)) static const char *tp_errname(int e) {
+    const char *n = e ? strerrorname_np(e) : "0";
+    return n ? n : "?";
+}
+
+#define CHECK(cond, ...)                                                                          \
+    do {                                                                                          \
+        if (cond) {                                                                               \
+            tp_passed++;                                                                          \
+        } else {                                                                                  \
+            tp_failed++;                                                                          \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                       \
+            fprintf(stderr, __VA_ARGS__);                                                         \
+            fputc('\n', stderr);                                                                  \
+        }                                                                                         \
+    } while (0)
+
+/* `expr` must succeed (>= 0); yields its value. */
+#define OK(expr)                                                                                  \
+    ({                                                                                            \
+        errno = 0;                                                                                \
+        long r_ = (long)(expr);                                                                   \
+        int e_ = errno;                                                                           \
+        CHECK(r_ >= 0, "%s = %ld, errno %s", #expr, r_, tp_errname(e_));                          \
+        r_;                                                                                       \
+    })
+
+/* `expr` must fail with -1 and errno `err`. */
+#define FAILS(expr, err)                                                                          \
+    do {                                                                                          \
+        errno = 0;                                                                                \
+        long r_ = (long)(expr);                                                                   \
+        int e_ = errno;                                                                           \
+        CHECK(r_ == -1 && e_ == (err), "%s = %ld, errno %s; want -1, %s", #expr, r_,              \
+              tp_errname(e_), tp_errname(err));                                                   \
+    } while (0)
+
+/* `expr` must equal `want`. */
+#define EQ(expr, want)                                                                            \
+    do {                                                                                          \
+        long long g_ = (long long)(expr), w_ = (long long)(want);                                 \
+        CHECK(g_ == w_, "%s = %lld (0x%llx), want %lld (0x%llx)", #expr, g_, g_, w_, w_);         \
+    } while (0)
+
+/* Fails at once unless the program runs under the preload (a check that never runs is no check). */
+__attribute__((unused)) static void tp_require_preload(void) {
+    if (dlsym(RTLD_DEFAULT, "swiftvfio_preload_state") == NULL) {
+        fprintf(stderr, "not running under libswiftvfio-preload.so (LD_PRELOAD)\n");
+        exit(2);
+    }
+}
+
+__attribute__((unused)) static int tp_done(void) {
+    printf("%d passed, %d failed\n", tp_passed, tp_failed);
+    return tp_failed ? 1 : 0;
+}
+#endif

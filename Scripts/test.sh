@@ -16,7 +16,15 @@ swift test --sanitize=thread --scratch-path .build-tsan
 step "swift test --disable-xctest --sanitize=address"
 swift test --disable-xctest --sanitize=address --scratch-path .build-asan
 
-if [ -x Scripts/test-c.sh ]; then
-  step "C ABI tests and examples"
-  Scripts/test-c.sh
-fi
+step "C ABI: header checks, C tests (gcc, clang), examples"
+Scripts/test-c.sh
+
+step "C ABI tests against the ASan library (clang -fsanitize=address)"
+Scripts/test-c.sh --sanitize=address
+
+step "C ABI tests against the TSan library (clang -fsanitize=thread)"
+Scripts/test-c.sh --sanitize=thread
+
+step "main job"
+Scripts/main-job.sh > /dev/null
+echo "main job: OK"

@@ -25,6 +25,9 @@ Scripts/test-c.sh --sanitize=address
 step "C ABI tests against the TSan library (clang -fsanitize=thread)"
 Scripts/test-c.sh --sanitize=thread
 
+step "LD_PRELOAD interposer: unmodified C clients (gcc) against the model"
+Scripts/test-preload.sh
+
 step "main job"
 Scripts/main-job.sh > /dev/null
 echo "main job: OK"

@@ -323,8 +323,10 @@ ssize_t swiftvfio_pwrite(int fd, const void *buf, size_t count, off_t offset);
 
 /**
  * mmap(2) of a model device fd: the driver's mmap op provides the memory (see struct
- * vm_area_struct); `addr` is a hint the model ignores and MAP_FIXED is refused. The mapping
- * belongs to the driver: do not munmap() it. Returns its address, or MAP_FAILED ((void *)-1)
+ * vm_area_struct); `addr` is a hint the model ignores and MAP_FIXED is refused. Who may munmap()
+ * the mapping is the driver's contract: the built-in vfio-pci hands out a fresh shared mapping of
+ * the BAR that the caller owns and unmaps (as with the kernel); a C driver's mmap op hands out
+ * memory it owns (vm_start), which the caller must not unmap. Returns its address, or MAP_FAILED ((void *)-1)
  * with errno: EBADF (not a model fd), ENODEV (not a device file), EINVAL (zero length, offset
  * not page aligned, MAP_FIXED, a driver without mmap), the driver's error.
  */

@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -46,6 +47,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,7 +98,8 @@ _Static_assert(sizeof(off_t) == sizeof(off64_t), "64-bit glibc only");
  *    image has no Swift metadata to register and no Swift thunks to name. Hidden, they are not
  *    exported and never stand in for the runtime's own in the process.
  * Scripts/test-preload.sh checks the built library has no NEEDED Swift library. */
-__attribute__((section(".swift1_autolink_entries"), used)) static const char swift_autolink_as_needed[] =
+/* no_sanitize: ASan would add a redzone and a metadata reference to a section the link discards. */
+__attribute__((section(".swift1_autolink_entries"), used, no_sanitize("address"))) static const char swift_autolink_as_needed[] =
     "-Wl,--as-needed";
 __attribute__((visibility("hidden"))) void swift_addNewDSOImage(const void *sections);
 __attribute__((visibility("hidden"))) void swift_addNewDSOImage(const void *sections) { (void)sections; }
@@ -156,6 +159,10 @@ __attribute__((visibility("hidden"))) int _swift_backtrace_isThunkFunction(const
     X(int, __fxstatat, (int, int, const char *, struct stat *, int))                              \
     X(int, __fxstatat64, (int, int, const char *, struct stat64 *, int))                          \
     X(int, statx, (int, const char *, int, unsigned int, struct statx *))                         \
+    X(ssize_t, getxattr, (const char *, const char *, void *, size_t))                            \
+    X(ssize_t, lgetxattr, (const char *, const char *, void *, size_t))                           \
+    X(ssize_t, listxattr, (const char *, char *, size_t))                                         \
+    X(ssize_t, llistxattr, (const char *, char *, size_t))                                        \
     X(int, access, (const char *, int))                                                           \
     X(int, faccessat, (int, const char *, int, int))
 
@@ -184,58 +191,97 @@ static void *resolve_real(const char *name, void **slot) {
     })
 
 /* ---- the model fd table ----------------------------------------------------------------------
- * One 32-bit slot per fd: 0 = not a model fd, else a tag (unique per hand-out) so a slot is only
- * cleared by the one who saw that tag (compare-and-swap): a stale-entry cleanup racing with a new
- * model fd at the same number cannot wipe the new one. Chunks of 4096 slots are allocated on
- * first use; the top level covers every int fd and lives in .bss (touched only where used). */
+ * Per fd: a 32-bit tag (0 = not a model fd, else unique per hand-out, so a slot is only cleared by
+ * the one who saw that tag: a stale-entry cleanup racing with a new model fd at the same number
+ * cannot wipe the new one) and the placeholder's identity (st_dev, st_ino) as it was when the
+ * model handed the fd out. Chunks of 4096 fds are allocated on first use; the top level covers
+ * every int fd and lives in .bss (touched only where used). */
 
 #define CHUNK_SHIFT 12
 #define CHUNK_SLOTS (1u << CHUNK_SHIFT)
 #define MAX_FDS (1u << 31)
 
-static _Atomic(_Atomic uint32_t *) slot_chunks[MAX_FDS >> CHUNK_SHIFT];
+struct slot_chunk {
+    _Atomic uint32_t tag[CHUNK_SLOTS];
+    _Atomic uint64_t dev[CHUNK_SLOTS];
+    _Atomic uint64_t ino[CHUNK_SLOTS];
+};
+
+static _Atomic(struct slot_chunk *) slot_chunks[MAX_FDS >> CHUNK_SHIFT];
 static atomic_uint slot_next_tag;
 static atomic_int slot_max_fd = -1; /* highest fd ever tracked: bounds the sweeps */
 
-HOT uint32_t slot_get(int fd) {
-    if (UNLIKELY((unsigned)fd >= MAX_FDS)) return 0;
-    _Atomic uint32_t *c = atomic_load_explicit(&slot_chunks[(unsigned)fd >> CHUNK_SHIFT], memory_order_acquire);
-    if (LIKELY(c == NULL)) return 0;
-    return atomic_load_explicit(&c[(unsigned)fd & (CHUNK_SLOTS - 1)], memory_order_relaxed);
+HOT struct slot_chunk *slot_chunk_of(int fd) {
+    if (UNLIKELY((unsigned)fd >= MAX_FDS)) return NULL;
+    return atomic_load_explicit(&slot_chunks[(unsigned)fd >> CHUNK_SHIFT], memory_order_acquire);
 }
 
+HOT uint32_t slot_get(int fd) {
+    struct slot_chunk *c = slot_chunk_of(fd);
+    if (LIKELY(c == NULL)) return 0;
+    return atomic_load_explicit(&c->tag[(unsigned)fd & (CHUNK_SLOTS - 1)], memory_order_relaxed);
+}
+
+/* Tracks `fd`, just handed out by the model, with its placeholder's identity. */
 static void slot_set(int fd) {
     if ((unsigned)fd >= MAX_FDS) return;
-    _Atomic(_Atomic uint32_t *) *top = &slot_chunks[(unsigned)fd >> CHUNK_SHIFT];
-    _Atomic uint32_t *c = atomic_load_explicit(top, memory_order_acquire);
+    struct stat st;
+    if (CALL_REAL(-1, fstat, fd, &st) != 0) return; /* already gone again */
+    _Atomic(struct slot_chunk *) *top = &slot_chunks[(unsigned)fd >> CHUNK_SHIFT];
+    struct slot_chunk *c = atomic_load_explicit(top, memory_order_acquire);
     if (c == NULL) {
         /* mmap rather than malloc: no allocator state is touched from inside libc calls. */
-        void *m = CALL_REAL(MAP_FAILED, mmap, NULL, CHUNK_SLOTS * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+        void *m = CALL_REAL(MAP_FAILED, mmap, NULL, sizeof(struct slot_chunk), PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) return; /* untracked: the fd answers as a plain descriptor */
-        _Atomic uint32_t *expected = NULL;
-        if (atomic_compare_exchange_strong(top, &expected, (_Atomic uint32_t *)m)) {
+        struct slot_chunk *expected = NULL;
+        if (atomic_compare_exchange_strong(top, &expected, (struct slot_chunk *)m)) {
             c = m;
         } else {
-            munmap(m, CHUNK_SLOTS * sizeof(uint32_t));
+            munmap(m, sizeof(struct slot_chunk));
             c = expected;
         }
     }
+    unsigned i = (unsigned)fd & (CHUNK_SLOTS - 1);
     uint32_t tag;
     do tag = atomic_fetch_add_explicit(&slot_next_tag, 1, memory_order_relaxed) + 1;
     while (tag == 0);
-    atomic_store_explicit(&c[(unsigned)fd & (CHUNK_SLOTS - 1)], tag, memory_order_release);
+    /* Clear the tag while the identity changes, so a reader never pairs the new tag with the old
+     * identity (it re-reads the tag after the identity: see slot_matches). */
+    atomic_store_explicit(&c->tag[i], 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&c->dev[i], (uint64_t)st.st_dev, memory_order_relaxed);
+    atomic_store_explicit(&c->ino[i], (uint64_t)st.st_ino, memory_order_relaxed);
+    atomic_store_explicit(&c->tag[i], tag, memory_order_release);
     int max = atomic_load_explicit(&slot_max_fd, memory_order_relaxed);
     while (fd > max && !atomic_compare_exchange_weak(&slot_max_fd, &max, fd)) {
     }
 }
 
 static void slot_clear(int fd, uint32_t tag) {
-    if ((unsigned)fd >= MAX_FDS) return;
-    _Atomic uint32_t *c = atomic_load_explicit(&slot_chunks[(unsigned)fd >> CHUNK_SHIFT], memory_order_acquire);
+    struct slot_chunk *c = slot_chunk_of(fd);
     if (c == NULL) return;
     uint32_t expected = tag;
-    atomic_compare_exchange_strong(&c[(unsigned)fd & (CHUNK_SLOTS - 1)], &expected, 0);
+    atomic_compare_exchange_strong(&c->tag[(unsigned)fd & (CHUNK_SLOTS - 1)], &expected, 0);
+}
+
+/* Whether the descriptor now at `fd` is the placeholder tracked there with `tag`: one fstat and a
+ * compare, no call into the model. A mismatch is not yet proof of staleness (the slot may be
+ * changing under us); the caller then asks the model. */
+static int slot_matches(int fd, uint32_t tag) {
+    struct slot_chunk *c = slot_chunk_of(fd);
+    if (c == NULL) return 0;
+    unsigned i = (unsigned)fd & (CHUNK_SLOTS - 1);
+    struct stat st;
+    int saved = errno;
+    int r = CALL_REAL(-1, fstat, fd, &st);
+    errno = saved;
+    if (r != 0) return 0;
+    uint64_t dev = atomic_load_explicit(&c->dev[i], memory_order_acquire);
+    uint64_t ino = atomic_load_explicit(&c->ino[i], memory_order_acquire);
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&c->tag[i], memory_order_relaxed) == tag && dev == (uint64_t)st.st_dev &&
+           ino == (uint64_t)st.st_ino;
 }
 
 /* ---- libswiftvfio.so -------------------------------------------------------------------------- */
@@ -273,6 +319,9 @@ static dev_t anon_dev;
 static ino_t anon_ino;
 static const dev_t devtmpfs_dev = 5; /* makedev(0, 5): devtmpfs on a typical system */
 static int real_dev_vfio_exists;     /* the host has a real /dev/vfio (relative paths may be ours) */
+/* The directory this library was loaded from, made absolute at start-up (LD_PRELOAD may name it
+ * relative to a directory the program leaves). */
+static char own_dir[PATH_MAX];
 
 /* Depth of this thread's calls into the library (initial-exec: no allocation on first access). */
 static __thread int in_model __attribute__((tls_model("initial-exec")));
@@ -349,18 +398,22 @@ static void lib_load(void) {
     }
     if (h == NULL) {
         /* Otherwise the library beside this one (both are products of the same build). */
-        if (!dladdr((void *)&swiftvfio_preload_state, &info) || info.dli_fname == NULL) {
+        if (own_dir[0] == 0) {
             say("cannot locate libswiftvfio-preload.so itself", NULL, "; model paths answer ENOENT");
             goto fail;
         }
-        const char *slash = strrchr(info.dli_fname, '/');
-        int dirlen = slash ? (int)(slash - info.dli_fname) : 1;
-        const char *dir = slash ? info.dli_fname : ".";
-        if (snprintf(path, sizeof path, "%.*s/libswiftvfio.so", dirlen, dir) >= (int)sizeof path) goto fail;
-        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        /* The development name first, then the release library's soname (an installed copy
+         * may carry only that). */
+        char why[PATH_MAX + 256] = "";
+        static const char *const names[] = { "libswiftvfio.so", "libswiftvfio.so.0" };
+        for (size_t i = 0; h == NULL && i < sizeof names / sizeof names[0]; i++) {
+            if (snprintf(path, sizeof path, "%s/%s", own_dir, names[i]) >= (int)sizeof path) continue;
+            h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+            const char *e = h ? NULL : dlerror();
+            if (e && why[0] == 0) snprintf(why, sizeof why, "%s", e);
+        }
         if (h == NULL) {
-            const char *why = dlerror();
-            say("cannot load libswiftvfio.so: ", why ? why : path, "; model paths answer ENOENT");
+            say("cannot load libswiftvfio.so: ", why[0] ? why : own_dir, "; model paths answer ENOENT");
             goto fail;
         }
     }
@@ -433,11 +486,12 @@ EXPORT int swiftvfio_preload_state(void) { return atomic_load(&lib_state); }
  * swiftvfio_is_model_fd() reads the identity the model recorded for a number, fstat()s the
  * descriptor, and forgets the entry when they differ. If a new model fd were installed at that
  * number between the read and the forget (the old descriptor was closed behind our back and the
- * number reused by the model), the check would forget the new, valid entry. So every check holds
- * this lock shared, and every call that makes a model fd number (open, dup, F_DUPFD, dup2/dup3,
- * GET_DEVICE_FD) holds it exclusive. Checks run concurrently with each other and with every other
- * model call; only fd creations serialise (as the kernel's fd table does, more coarsely).
- * Writer-preferring, so a stream of ioctls cannot starve an open. */
+ * number reused by the model), the check would forget the new, valid entry. So every check that
+ * asks the model holds this lock shared, and every call that makes a model fd number (open, dup,
+ * F_DUPFD, dup2/dup3, GET_DEVICE_FD) holds it exclusive. (The usual check, our own identity
+ * compare, never forgets anything and takes no lock.) Checks run concurrently with each other and
+ * with every other model call; only fd creations serialise (as the kernel's fd table does, more
+ * coarsely). Writer-preferring, so a stream of checks cannot starve an open. */
 static pthread_rwlock_t fd_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 
 /* Whether the descriptor at `fd`, tracked with `tag`, is still the model fd the library opened;
@@ -445,12 +499,16 @@ static pthread_rwlock_t fd_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER
  * number maybe reused) is cleared; the library forgets its entry, dropping that file reference
  * as the real close would have. */
 static int still_model_locked(int fd, uint32_t tag) {
+    if (slot_matches(fd, tag)) return 1;
     if (LIB_QUIET(lib.is_model_fd(fd))) return 1;
     slot_clear(fd, tag);
     return 0;
 }
 
+/* The common case, the descriptor still being our placeholder, needs neither the lock nor the
+ * model: it can only turn into a forget when the identity differs. */
 static int still_model(int fd, uint32_t tag) {
+    if (LIKELY(slot_matches(fd, tag))) return 1;
     pthread_rwlock_rdlock(&fd_lock);
     int r = still_model_locked(fd, tag);
     pthread_rwlock_unlock(&fd_lock);
@@ -464,10 +522,10 @@ static int still_model(int fd, uint32_t tag) {
 static void sweep_stale_locked(void) {
     int max = atomic_load_explicit(&slot_max_fd, memory_order_relaxed);
     for (int base = 0; base <= max && (unsigned)base < MAX_FDS; base += CHUNK_SLOTS) {
-        _Atomic uint32_t *c = atomic_load_explicit(&slot_chunks[(unsigned)base >> CHUNK_SHIFT], memory_order_acquire);
+        struct slot_chunk *c = atomic_load_explicit(&slot_chunks[(unsigned)base >> CHUNK_SHIFT], memory_order_acquire);
         if (c == NULL) continue;
         for (unsigned i = 0; i < CHUNK_SLOTS && base + (int)i <= max; i++) {
-            uint32_t t = atomic_load_explicit(&c[i], memory_order_relaxed);
+            uint32_t t = atomic_load_explicit(&c->tag[i], memory_order_relaxed);
             if (t) (void)still_model_locked(base + (int)i, t);
         }
     }
@@ -496,11 +554,15 @@ static int node_like(const char *name) {
  * components, so an absolute model path always spells "vfio" or "iommu". A relative one is
  * resolved against its directory, which can only be inside /dev/vfio when the host has a real
  * one; then a last component that looks like a node name is a candidate too. */
-HOT int maybe_model_path(const char *path) {
+HOT int readable_ptr(const char *path) {
     /* libc declares the path nonnull; hide that from the optimiser so this check stays. A pointer
      * into the first page (NULL and small garbage) goes to libc, which answers EFAULT. */
     __asm__("" : "+r"(path));
-    if (UNLIKELY((uintptr_t)path < 4096)) return 0;
+    return LIKELY((uintptr_t)path >= 4096);
+}
+
+HOT int maybe_model_path(const char *path) {
+    if (UNLIKELY(!readable_ptr(path))) return 0;
     /* "vfio" and "iommu" share "io": one scan for it (libc's vectorised strstr), then a look at
      * the bytes around each hit. */
     for (const char *p = strstr(path, "io"); UNLIKELY(p != NULL); p = strstr(p + 1, "io")) {
@@ -1039,7 +1101,7 @@ EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) { STAT_FD(fd, FILL_STA
 
 /* fstatat-like: AT_EMPTY_PATH with "" is the fd itself; otherwise a path relative to dirfd. */
 #define STATAT(dirfd, path, flags, fill, st, ...)                                                  \
-    if (path && path[0] == 0 && (flags & AT_EMPTY_PATH) && dirfd != AT_FDCWD) {                    \
+    if (readable_ptr(path) && path[0] == 0 && (flags & AT_EMPTY_PATH) && dirfd != AT_FDCWD) {      \
         STAT_FD(dirfd, fill, st, __VA_ARGS__)                                                      \
     }                                                                                              \
     STAT_PATH(dirfd, path, fill, st, __VA_ARGS__)
@@ -1084,6 +1146,40 @@ EXPORT int faccessat(int dirfd, const char *path, int amode, int flags) {
     return CALL_REAL(-1, faccessat, dirfd, path, amode, flags);
 }
 
+/* Extended attributes of a model node: none (devtmpfs nodes carry none here; `ls -l` asks for
+ * the SELinux label and ACLs). For model fds the placeholder answers the same. */
+static int model_xattr(const char *path, ssize_t *rc, void *ra) {
+    struct node_info ni;
+    int r;
+    if (!model_stat_path(AT_FDCWD, path, &ni, &r, ra)) return 0;
+    *rc = r;
+    return 1;
+}
+
+#define XATTR_GET(name)                                                                            \
+    EXPORT ssize_t name(const char *path, const char *attr, void *value, size_t size) {            \
+        ssize_t rc;                                                                                \
+        if (UNLIKELY(maybe_model_path(path)) && model_xattr(path, &rc, RA())) {                    \
+            if (rc == 0) {                                                                         \
+                errno = ENODATA;                                                                   \
+                rc = -1;                                                                           \
+            }                                                                                      \
+            return rc;                                                                             \
+        }                                                                                          \
+        return CALL_REAL(-1, name, path, attr, value, size);                                       \
+    }
+XATTR_GET(getxattr)
+XATTR_GET(lgetxattr)
+
+#define XATTR_LIST(name)                                                                           \
+    EXPORT ssize_t name(const char *path, char *list, size_t size) {                               \
+        ssize_t rc;                                                                                \
+        if (UNLIKELY(maybe_model_path(path)) && model_xattr(path, &rc, RA())) return rc;           \
+        return CALL_REAL(-1, name, path, list, size);                                              \
+    }
+XATTR_LIST(listxattr)
+XATTR_LIST(llistxattr)
+
 /* ---- start-up --------------------------------------------------------------------------------- */
 
 __attribute__((constructor)) static void preload_init(void) {
@@ -1092,4 +1188,13 @@ __attribute__((constructor)) static void preload_init(void) {
 #undef RESOLVE
     struct stat st;
     real_dev_vfio_exists = CALL_REAL(-1, stat, "/dev/vfio", &st) == 0 && S_ISDIR(st.st_mode);
+    Dl_info info;
+    char resolved[PATH_MAX];
+    if (dladdr((void *)&swiftvfio_preload_state, &info) && info.dli_fname && realpath(info.dli_fname, resolved)) {
+        char *slash = strrchr(resolved, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(own_dir, sizeof own_dir, "%s", slash == resolved ? "/" : resolved);
+        }
+    }
 }

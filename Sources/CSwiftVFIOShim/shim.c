@@ -68,6 +68,13 @@ int svfio_comm(char *buf, int len) {
 int svfio_memfd(const char *name, uint64_t size) {
     int fd = memfd_create(name, MFD_CLOEXEC);
     if (fd < 0) return -errno;
+    /* The model's own backing stores are not the client's files: keep them off the low numbers a
+     * client may close wholesale (closefrom(3)) or expect to be handed out next. */
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 1024);
+    if (high >= 0) {
+        close(fd);
+        fd = high;
+    }
     if (ftruncate(fd, (off_t)size) < 0) {
         int e = errno;
         close(fd);

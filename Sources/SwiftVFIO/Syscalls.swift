@@ -124,11 +124,7 @@ import VFIO
 /// another file to the model.
 @c public func swiftvfio_is_model_fd(_ fd: CInt) -> CInt {
     quietCall("swiftvfio_is_model_fd", Int32(0)) { sub in
-        guard let id = sub.identity(of: fd) else { return 0 }
-        var st = stat()
-        if fstat(fd, &st) == 0, UInt64(st.st_dev) == id.dev, UInt64(st.st_ino) == id.ino { return 1 }
-        _ = sub.forgetFD(fd)
-        return 0
+        sub.validateModelFD(fd) ? 1 : 0
     }
 }
 
@@ -174,8 +170,10 @@ import VFIO
 }
 
 /// mmap(2) of a model device fd: the driver's mmap op provides the memory (see struct
-/// vm_area_struct); `addr` is a hint the model ignores and MAP_FIXED is refused. The mapping
-/// belongs to the driver: do not munmap() it. Returns its address, or MAP_FAILED ((void *)-1)
+/// vm_area_struct); `addr` is a hint the model ignores and MAP_FIXED is refused. Who may munmap()
+/// the mapping is the driver's contract: the built-in vfio-pci hands out a fresh shared mapping of
+/// the BAR that the caller owns and unmaps (as with the kernel); a C driver's mmap op hands out
+/// memory it owns (vm_start), which the caller must not unmap. Returns its address, or MAP_FAILED ((void *)-1)
 /// with errno: EBADF (not a model fd), ENODEV (not a device file), EINVAL (zero length, offset
 /// not page aligned, MAP_FIXED, a driver without mmap), the driver's error.
 @c public func swiftvfio_mmap(_ addr: UnsafeMutableRawPointer?, _ length: size_t, _ prot: CInt, _ flags: CInt,

@@ -82,6 +82,8 @@ int main(void) {
     FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, longname), EINVAL); /* no NUL in PAGE_SIZE bytes */
     /* vfio-pci's match: options after a space (SPEC §5.1). */
     FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0 bogus=1"), EINVAL);
+    FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0 vf_token=2ab74924-c335-45f4-9b16-8569e5b08258"), EINVAL); /* no VF token applies */
+    FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0x"), ENODEV);
     FAILS(read(g, (char[4]){0}, 4), EINVAL);
     FAILS(write(g, "x", 1), EINVAL);
     CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, g, 0) == MAP_FAILED && errno == ENODEV, "mmap group: %s", tp_errname(errno));

@@ -12,9 +12,6 @@
 
 #include "swiftvfio.h"
 
-/* Declared here too while include/swiftvfio.h is regenerated to carry it (same signature). */
-int swiftvfio_load_environment_topology(void);
-
 static int libswiftvfio_mappings(void) {
     /* Distinct files named libswiftvfio.so mapped into the process (the preload is another name). */
     FILE *f = fopen("/proc/self/maps", "r");

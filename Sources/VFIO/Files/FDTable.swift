@@ -32,11 +32,14 @@ final class FDTable: @unchecked Sendable {
     func unreserve(_ fd: Int32) { _ = svfio_close_fd(fd) }
 
     /// `fd_install()`: binds a reserved number to `file`, consuming the caller's reference.
+    /// A stale entry at the same number (its descriptor was closed behind the model's back and
+    /// the kernel handed the number out again) loses its slot: its file reference is put.
     func install(_ fd: Int32, _ file: VFIOFile) {
         var dev: UInt64 = 0, ino: UInt64 = 0
         _ = svfio_fd_identity(fd, &dev, &ino)
-        lock.withLock { entries[fd] = Entry(file: file, dev: dev, ino: ino) }
+        let stale = lock.withLock { entries.updateValue(Entry(file: file, dev: dev, ino: ino), forKey: fd) }
         subsystem.census.fdInstalled()
+        if let stale { subsystem.census.fdClosed(); stale.file.put() }
     }
 
     /// `fget(fd)`: the file with a new reference, or nil (EBADF) for a number that is not a model fd.
@@ -69,14 +72,32 @@ final class FDTable: @unchecked Sendable {
 
     /// `dup`/`fcntl(F_DUPFD[_CLOEXEC])`: a new number >= `minimum` for the same file.
     func dup(_ fd: Int32, minimum: Int32 = 0, cloexec: Bool = false) throws(Errno) -> Int32 {
-        try lock.withLock { () throws(Errno) -> Int32 in
+        let (nfd, stale) = try lock.withLock { () throws(Errno) -> (Int32, Entry?) in
             guard let e = entries[fd] else { throw .EBADF }
             let nfd = svfio_dup_fd(fd, minimum, cloexec ? 1 : 0)
             if nfd < 0 { throw Errno(rawValue: -nfd) }
             guard e.file.get() else { _ = svfio_close_fd(nfd); throw .EBADF }
-            entries[nfd] = Entry(file: e.file, dev: e.dev, ino: e.ino)
-            return nfd
-        } 
+            return (nfd, entries.updateValue(Entry(file: e.file, dev: e.dev, ino: e.ino), forKey: nfd))
+        }
+        if let stale { subsystem.census.fdClosed(); stale.file.put() }
+        return nfd
+    }
+
+    /// Whether `fd` is a model fd whose descriptor is still the placeholder it was given (same
+    /// st_dev/st_ino). A number whose placeholder was closed behind the model's back and reused
+    /// for another file is forgotten (its file reference put) and answers false. The check and the
+    /// forget happen under the table lock, so a concurrent install at the same number is never
+    /// mistaken for a stale one.
+    func validate(_ fd: Int32) -> Bool {
+        let (ok, stale) = lock.withLock { () -> (Bool, Entry?) in
+            guard let e = entries[fd] else { return (false, nil) }
+            var dev: UInt64 = 0, ino: UInt64 = 0
+            if svfio_fd_identity(fd, &dev, &ino) == 0, dev == e.dev, ino == e.ino { return (true, nil) }
+            entries[fd] = nil
+            return (false, e)
+        }
+        if let stale { subsystem.census.fdClosed(); stale.file.put() }
+        return ok
     }
 
     /// Records that `newfd` (already a duplicate made by the real `dup`/`dup2`/`dup3` of a model fd)

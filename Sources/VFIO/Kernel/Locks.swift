@@ -16,9 +16,9 @@ import Synchronization
 public final class KernelMutex: @unchecked Sendable {
     /// What the lock guards, e.g. "vfio.group_lock" or "group->group_lock".
     public let name: StaticString
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     #if DEBUG
-    private let owner = Atomic<UInt>(0)
+    @usableFromInline let owner = Atomic<UInt>(0)
     #endif
 
     /// A new, unlocked mutex.
@@ -35,7 +35,9 @@ public final class KernelMutex: @unchecked Sendable {
     }
 
     /// Takes the lock, sleeping while another thread holds it.
-    @inline(__always) public func lock() {
+    // Inlinable (here and below): the C ABI module takes these locks on every call, and an opaque
+    // generic `withLock` across modules costs a closure context and an unspecialised call.
+    @inlinable @inline(__always) public func lock() {
         pthread_mutex_lock(mutex)
         #if DEBUG
         owner.store(UInt(pthread_self()), ordering: .relaxed)
@@ -43,7 +45,7 @@ public final class KernelMutex: @unchecked Sendable {
     }
 
     /// Releases the lock; the caller must hold it.
-    @inline(__always) public func unlock() {
+    @inlinable @inline(__always) public func unlock() {
         #if DEBUG
         assertHeld()
         owner.store(0, ordering: .relaxed)
@@ -61,7 +63,7 @@ public final class KernelMutex: @unchecked Sendable {
     }
 
     /// Runs `body` with the lock held.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         lock()
         defer { unlock() }
@@ -69,7 +71,7 @@ public final class KernelMutex: @unchecked Sendable {
     }
 
     /// `lockdep_assert_held()`: traps in debug builds when the calling thread does not hold the lock.
-    @inline(__always) public func assertHeld(file: StaticString = #fileID, line: UInt = #line) {
+    @inlinable @inline(__always) public func assertHeld(file: StaticString = #fileID, line: UInt = #line) {
         #if DEBUG
         precondition(owner.load(ordering: .relaxed) == UInt(pthread_self()),
                      "lockdep: \(name) not held", file: file, line: line)

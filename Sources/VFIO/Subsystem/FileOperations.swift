@@ -203,6 +203,12 @@ extension VFIOSubsystem {
     /// Whether `fd` is a model fd.
     public func isModelFD(_ fd: Int32) -> Bool { fdTable.lookup(fd) != nil }
 
+    /// Whether `fd` is a model fd still backed by its own placeholder; a stale number (closed
+    /// behind the model's back, reused by another file) is forgotten and answers false.
+    public func validateModelFD(_ fd: Int32) -> Bool {
+        TaskWork.syscall { fdTable.validate(fd) }
+    }
+
     /// The placeholder identity (st_dev, st_ino) recorded for a model fd.
     public func identity(of fd: Int32) -> (dev: UInt64, ino: UInt64)? { fdTable.identity(fd) }
 

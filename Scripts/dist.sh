@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# The release build of libswiftvfio, shipped like a C library (docs/VERSIONING.md).
+#
+#   Scripts/dist.sh                    build and stage everything into dist/
+#   Scripts/dist.sh --install PREFIX   the same, then install into PREFIX (or $DESTDIR/PREFIX:
+#                                      files go under DESTDIR, the .pc files say PREFIX)
+#   Scripts/dist.sh --no-build ...     stage from the existing release build (no swift build)
+#
+# dist/ is itself a prefix (its .pc files find it relative to themselves, so
+# PKG_CONFIG_PATH=dist/lib/pkgconfig works without installing):
+#   include/swiftvfio.h
+#   lib/libswiftvfio.so.$VERSION          the C ABI, Swift runtime linked in (-static-stdlib): it
+#   lib/libswiftvfio.so.0 -> ...          needs only libc, libm, libstdc++, libgcc_s and the
+#   lib/libswiftvfio.so -> .so.0          loader; SONAME libswiftvfio.so.0; exports exactly the
+#                                         header's functions, each @@LIBSWIFTVFIO_0
+#   lib/libswiftvfio.a                    the same objects; link line in swiftvfio-static.pc
+#   lib/libswiftvfio-preload.so           the LD_PRELOAD interposer (C only, libc only)
+#   lib/pkgconfig/swiftvfio.pc            -I.../include, -L.../lib -lswiftvfio
+#   lib/pkgconfig/swiftvfio-static.pc     libswiftvfio.a + swiftrt.o + the static Swift runtime
+# and, not installed: debug/*.debug (the stripped debug info, found through .gnu_debuglink).
+#
+# Environment: SWIFTVFIO_DIST_SCRATCH (SwiftPM scratch path, default .build-dist), DIST (output
+# directory, default dist), CC (compiles the preload, default cc), SWIFT (default swift, else
+# /opt/swift/usr/bin/swift).
+#
+# Why the flags are here and not in Package.swift: -static-stdlib in the package would give
+# `swift test` and every debug product a second, private runtime (DESIGN.md, toolchain facts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+
+# The release version. SOVERSION changes only with an incompatible ABI change (docs/VERSIONING.md);
+# it names the SONAME and, through Scripts/abi-symbols.sh, the symbol version node LIBSWIFTVFIO_0.
+VERSION=0.1.0
+SOVERSION=0
+
+build=1
+prefix=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --install) [ $# -ge 2 ] || { echo "$0: --install needs a PREFIX" >&2; exit 2; }; prefix="$2"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    *) echo "usage: $0 [--no-build] [--install PREFIX]" >&2; exit 2 ;;
+  esac
+done
+if [ -n "$prefix" ]; then
+  case "$prefix" in /*) ;; *) echo "$0: PREFIX must be an absolute path (it is written into the .pc files)" >&2; exit 2 ;; esac
+fi
+
+scratch="${SWIFTVFIO_DIST_SCRATCH:-.build-dist}"
+case "$scratch" in /*) ;; *) scratch="$root/$scratch" ;; esac
+dist="${DIST:-dist}"
+case "$dist" in /*) ;; *) dist="$root/$dist" ;; esac
+cc="${CC:-cc}"
+swift="${SWIFT:-swift}"
+command -v "$swift" >/dev/null || swift=/opt/swift/usr/bin/swift
+command -v "$swift" >/dev/null || { echo "$0: swift is not installed" >&2; exit 1; }
+swift_bin="$(dirname "$(readlink -f "$(command -v "$swift")")")"
+swift_static="$(dirname "$swift_bin")/lib/swift_static/linux"
+swiftrt="$swift_static/$(uname -m)/swiftrt.o"
+
+obj="$scratch/dist-obj"          # intermediates: version scripts, the preload object
+rel="$scratch/release"           # SwiftPM's release output (a symlink to the triple's directory)
+mkdir -p "$obj"
+
+step() { printf '\n--> %s\n' "$*"; }
+started=$SECONDS
+
+# ---- 1. libswiftvfio.so.0 ----------------------------------------------------------------------
+# The version script comes from the header (Scripts/abi-symbols.sh): one source of truth for what
+# is exported. SwiftPM does not know the script is an input of the link, so a changed script would
+# not relink; the .so is removed whenever the script differs from the one it was linked with.
+step "version script from include/swiftvfio.h"
+Scripts/abi-symbols.sh --version-script > "$obj/libswiftvfio.map.new"
+if ! cmp -s "$obj/libswiftvfio.map.new" "$obj/libswiftvfio.map" 2>/dev/null; then
+  mv "$obj/libswiftvfio.map.new" "$obj/libswiftvfio.map"
+  rm -f "$rel/libswiftvfio.so"
+else
+  rm -f "$obj/libswiftvfio.map.new"
+fi
+echo "    $(grep -c '^    [a-z_0-9]*;$' "$obj/libswiftvfio.map") functions in LIBSWIFTVFIO_$SOVERSION"
+
+# -use-ld=lld: gold (swiftc's default linker here) keeps every symbol that a GOT entry refers to
+# in .dynsym, as a LOCAL entry, even after the version script hid it: 41 Swift metadata accessors
+# and type descriptors showed up in `nm -D`. They were not bindable, but they were noise in the
+# export list. lld turns those GOT entries into relative relocations and keeps .dynsym to the
+# exported functions.
+swift_flags=(-c release --product swiftvfio --scratch-path "$scratch"
+  -Xswiftc -static-stdlib -Xswiftc -use-ld=lld
+  -Xlinker "-soname=libswiftvfio.so.$SOVERSION"
+  -Xlinker "--version-script=$obj/libswiftvfio.map")
+if [ $build = 1 ]; then
+  step "swift build ${swift_flags[*]}"
+  t0=$SECONDS
+  "$swift" build "${swift_flags[@]}" 2>&1 | grep -v '^\[' || true
+  [ "${PIPESTATUS[0]}" = 0 ] || { echo "$0: swift build failed" >&2; exit 1; }
+  echo "    ($((SECONDS - t0)) s)"
+fi
+[ -f "$rel/libswiftvfio.so" ] || { echo "$0: no $rel/libswiftvfio.so (run without --no-build)" >&2; exit 1; }
+objects="$rel/swiftvfio.product/Objects.LinkFileList"
+[ -f "$objects" ] || objects="$scratch/$(uname -m)-unknown-linux-gnu/release/swiftvfio.product/Objects.LinkFileList"
+[ -f "$objects" ] || { echo "$0: the product's object list is missing ($objects)" >&2; exit 1; }
+
+step "staging $dist"
+rm -rf "$dist"
+mkdir -p "$dist/include" "$dist/lib/pkgconfig" "$dist/debug"
+cp include/swiftvfio.h "$dist/include/"
+so="libswiftvfio.so.$VERSION"
+
+# Ship stripped, keep the debug info beside: the .debug file has everything (DWARF and the full
+# symbol table) and the shipped .so points at it with .gnu_debuglink (gdb looks in the same
+# directory, in .debug/ under it, and under /usr/lib/debug). --strip-unneeded drops .symtab too:
+# 12 MB -> 7 MB; the exported names stay in .dynsym, and the Swift runtime needs only its
+# swift5_* metadata sections, which strip keeps.
+split_debug() { # file
+  local f="$1" dbg
+  dbg="$dist/debug/$(basename "$f").debug"
+  objcopy --only-keep-debug "$f" "$dbg"
+  chmod 0644 "$dbg"
+  objcopy --strip-unneeded --remove-section=.comment "$f"
+  (cd "$dist/debug" && objcopy --add-gnu-debuglink="$(basename "$dbg")" "$f")
+}
+cp "$rel/libswiftvfio.so" "$dist/lib/$so"
+split_debug "$dist/lib/$so"
+ln -s "$so" "$dist/lib/libswiftvfio.so.$SOVERSION"
+ln -s "libswiftvfio.so.$SOVERSION" "$dist/lib/libswiftvfio.so"
+
+# ---- 2. libswiftvfio.a -------------------------------------------------------------------------
+# The objects the .so was linked from (same compilation, PIC, so fine in any executable), as the
+# toolchain would archive them. What the archive cannot carry is written in swiftvfio-static.pc:
+# the toolchain's swiftrt.o (its constructor registers the image's Swift metadata sections with
+# the runtime: without it the first protocol cast or type lookup fails; here test programs
+# crashed with SIGSEGV at start) and the static runtime libraries the objects autolink.
+step "libswiftvfio.a"
+ar rcsD "$dist/lib/libswiftvfio.a" $(cat "$objects")
+# Without DWARF, as the .so ships (the .so's .debug file describes the same code): 7.4 MB -> 2.5 MB.
+strip --strip-debug "$dist/lib/libswiftvfio.a"
+swift_libs="$("$swift_bin/swift-autolink-extract" $(cat "$objects") -o - | grep '^-lswift' | tr '\n' ' ')"
+# The autolinked order is not a dependency order (-lswiftCore comes first), and archives are
+# searched once each in order: the Swift archives go in one --start-group/--end-group. Then the
+# runtime's own needs, as the toolchain's static-stdlib-args.lnk lists them (Concurrency brings
+# libdispatch and BlocksRuntime; the runtime brings libstdc++).
+static_libs="-L\${swift_static} -Wl,--start-group ${swift_libs}-Wl,--end-group -ldispatch -lBlocksRuntime -lstdc++ -lm -ldl -lpthread -lutil"
+echo "    $(wc -l < "$objects") objects; Swift libraries: ${swift_libs}"
+
+# ---- 3. libswiftvfio-preload.so ----------------------------------------------------------------
+# Compiled and linked here with the C compiler, not through SwiftPM: SwiftPM links even a C-only
+# product with swiftc (swiftrt.o and -lswiftCore), and the release flags above (-static-stdlib,
+# the library's SONAME and version script) would apply to it too.
+#
+# Its exports are the functions preload.c marks EXPORT (visibility("default") under
+# -fvisibility=hidden): the interposed libc functions and swiftvfio_preload_state. They are
+# deliberately NOT versioned: the version script is anonymous (it only hides everything else).
+# A program's reference is versioned (open@GLIBC_2.2.5, stat@GLIBC_2.33, ...) and the dynamic
+# linker accepts an unversioned definition for it in the preload, but rejects a definition with
+# any other version (say open@@LIBSWIFTVFIO_PRELOAD_0), which would silently stop interposing.
+# The preload finds libswiftvfio from its own directory (dlopen of "<dir>/libswiftvfio.so", the
+# name Sources/CSwiftVFIOPreload/preload.c uses; docs/PRELOAD.md), so it is installed beside the
+# library and its libswiftvfio.so symlink.
+preload_src=Sources/CSwiftVFIOPreload/preload.c
+preload_built=0
+if [ -f "$preload_src" ]; then
+  step "libswiftvfio-preload.so ($cc)"
+  "$cc" -std=gnu11 -O2 -g -fPIC -fno-omit-frame-pointer -fvisibility=hidden -Wall -Wextra \
+    -I Sources/CSwiftVFIOPreload/include -c "$preload_src" -o "$obj/preload.o"
+  readelf -sW "$obj/preload.o" |
+    awk '($5 == "GLOBAL" || $5 == "WEAK") && $6 == "DEFAULT" && $7 != "UND" && $4 == "FUNC" { print $8 }' |
+    sort -u > "$obj/preload.exports"
+  [ -s "$obj/preload.exports" ] || { echo "$0: preload.c exports nothing?" >&2; exit 1; }
+  {
+    echo "/* libswiftvfio-preload.so: GENERATED by Scripts/dist.sh from the EXPORT functions of"
+    echo " * $preload_src. Anonymous (unversioned) on purpose: see Scripts/dist.sh. */"
+    echo "{"
+    echo "  global:"
+    sed 's/.*/    &;/' "$obj/preload.exports"
+    echo "  local:"
+    echo "    *;"
+    echo "};"
+  } > "$obj/libswiftvfio-preload.map"
+  "$cc" -shared -o "$dist/lib/libswiftvfio-preload.so" "$obj/preload.o" \
+    -Wl,-soname,libswiftvfio-preload.so -Wl,--version-script="$obj/libswiftvfio-preload.map" \
+    -Wl,--no-undefined -Wl,-z,relro -Wl,--as-needed -ldl -pthread
+  split_debug "$dist/lib/libswiftvfio-preload.so"
+  cp "$obj/preload.exports" "$dist/debug/libswiftvfio-preload.exports"
+  echo "    $(wc -l < "$obj/preload.exports") exported functions (unversioned)"
+  preload_built=1
+else
+  step "libswiftvfio-preload.so: SKIPPED, $preload_src does not exist yet"
+fi
+
+# ---- 4. pkg-config -----------------------------------------------------------------------------
+# In dist/ the prefix is found from the .pc file's own place; --install writes the real prefix.
+step "pkg-config files"
+cat > "$dist/lib/pkgconfig/swiftvfio.pc" <<EOF
+prefix=\${pcfiledir}/../..
+exec_prefix=\${prefix}
+libdir=\${exec_prefix}/lib
+includedir=\${prefix}/include
+
+Name: swiftvfio
+Description: User-space model of the Linux v6.3 VFIO group layer (C ABI, Swift runtime included)
+Version: $VERSION
+Cflags: -I\${includedir}
+# The shared library carries its Swift runtime and records its own needs (libstdc++, libm,
+# libgcc_s, libc), so nothing is private here. To link statically use swiftvfio-static, not
+# --static: -lswiftvfio alone cannot pull in the Swift runtime and swiftrt.o.
+Libs: -L\${libdir} -lswiftvfio
+EOF
+cat > "$dist/lib/pkgconfig/swiftvfio-static.pc" <<EOF
+prefix=\${pcfiledir}/../..
+exec_prefix=\${prefix}
+libdir=\${exec_prefix}/lib
+includedir=\${prefix}/include
+# The toolchain the archive was built with ($("$swift" --version 2>/dev/null | head -n 1)).
+# Swift has no stable ABI on Linux: the objects link only against this toolchain's runtime, which
+# is linked into the program (needed at link time, not at run time).
+swift_static=$swift_static
+swiftrt=$swiftrt
+
+Name: swiftvfio-static
+Description: libswiftvfio as a static archive, with the Swift runtime linked in statically
+Version: $VERSION
+Cflags: -I\${includedir}
+# swiftrt.o is an object, not a library: it must be on the link line once per executable (it
+# registers the image's Swift metadata with the runtime; without it the program crashes or its
+# protocol casts fail). Archive first, then the runtime that resolves it.
+Libs: \${libdir}/libswiftvfio.a \${swiftrt} $static_libs
+EOF
+
+# ---- 5. install -------------------------------------------------------------------------------
+if [ -n "$prefix" ]; then
+  dest="${DESTDIR:-}$prefix"
+  step "install into $dest"
+  install -d "$dest/include" "$dest/lib/pkgconfig"
+  install -m 0644 "$dist/include/swiftvfio.h" "$dest/include/"
+  install -m 0755 "$dist/lib/$so" "$dest/lib/"
+  ln -sfn "$so" "$dest/lib/libswiftvfio.so.$SOVERSION"
+  ln -sfn "libswiftvfio.so.$SOVERSION" "$dest/lib/libswiftvfio.so"
+  install -m 0644 "$dist/lib/libswiftvfio.a" "$dest/lib/"
+  [ $preload_built = 1 ] && install -m 0755 "$dist/lib/libswiftvfio-preload.so" "$dest/lib/"
+  for pc in swiftvfio swiftvfio-static; do
+    sed "s|^prefix=.*|prefix=$prefix|" "$dist/lib/pkgconfig/$pc.pc" > "$dest/lib/pkgconfig/$pc.pc"
+    chmod 0644 "$dest/lib/pkgconfig/$pc.pc"
+  done
+  (cd "$dest" && ls -l include/swiftvfio.h lib/libswiftvfio* lib/pkgconfig/swiftvfio*.pc) | sed 's/^/    /'
+fi
+
+# ---- sizes -------------------------------------------------------------------------------------
+step "shipped files"
+(cd "$dist" && find include lib -type f | sort | while read -r f; do
+  printf '    %-36s %10s bytes  %s\n' "$f" "$(stat -c %s "$f")" "$(numfmt --to=iec --suffix=B "$(stat -c %s "$f")")"
+done)
+(cd "$dist" && find lib -type l | sort | while read -r f; do printf '    %-36s -> %s\n' "$f" "$(readlink "$f")"; done)
+printf '\ndist: done in %d s (%s)%s\n' "$((SECONDS - started))" "$dist" "${prefix:+, installed into ${DESTDIR:-}$prefix}"

@@ -20,7 +20,7 @@
 # and, not installed: debug/*.debug (the stripped debug info, found through .gnu_debuglink).
 #
 # Environment: SWIFTVFIO_DIST_SCRATCH (SwiftPM scratch path, default .build-dist), DIST (output
-# directory, default dist), CC (compiles the preload, default cc), SWIFT (default swift, else
+# directory, default dist), CC (compiles the preload, default clang, else cc), SWIFT (default swift, else
 # /opt/swift/usr/bin/swift).
 #
 # Why the flags are here and not in Package.swift: -static-stdlib in the package would give
@@ -30,7 +30,8 @@ cd "$(dirname "$0")/.."
 root="$PWD"
 
 # The release version. SOVERSION changes only with an incompatible ABI change (docs/VERSIONING.md);
-# it names the SONAME and, through Scripts/abi-symbols.sh, the symbol version node LIBSWIFTVFIO_0.
+# it names the SONAME. A bump also renames the version node (LIBSWIFTVFIO_0 in
+# Scripts/abi-symbols.sh), the names Scripts/abi-check.sh expects, and regenerates the baseline.
 VERSION=0.1.0
 SOVERSION=0
 
@@ -51,7 +52,10 @@ scratch="${SWIFTVFIO_DIST_SCRATCH:-.build-dist}"
 case "$scratch" in /*) ;; *) scratch="$root/$scratch" ;; esac
 dist="${DIST:-dist}"
 case "$dist" in /*) ;; *) dist="$root/$dist" ;; esac
-cc="${CC:-cc}"
+# The preload's C compiler: clang by default, as SwiftPM compiles it (the configuration its tests
+# run); gcc works too, with a warning about preload.c's clang-only attributes.
+cc="${CC:-}"
+[ -n "$cc" ] || { command -v clang >/dev/null && cc=clang || cc=cc; }
 swift="${SWIFT:-swift}"
 command -v "$swift" >/dev/null || swift=/opt/swift/usr/bin/swift
 command -v "$swift" >/dev/null || { echo "$0: swift is not installed" >&2; exit 1; }
@@ -92,8 +96,12 @@ swift_flags=(-c release --product swiftvfio --scratch-path "$scratch"
 if [ $build = 1 ]; then
   step "swift build ${swift_flags[*]}"
   t0=$SECONDS
-  "$swift" build "${swift_flags[@]}" 2>&1 | grep -v '^\[' || true
-  [ "${PIPESTATUS[0]}" = 0 ] || { echo "$0: swift build failed" >&2; exit 1; }
+  if ! "$swift" build "${swift_flags[@]}" > "$obj/build.log" 2>&1; then
+    cat "$obj/build.log" >&2
+    echo "$0: swift build failed" >&2
+    exit 1
+  fi
+  grep -v '^\[' "$obj/build.log" || true   # without the per-file progress lines
   echo "    ($((SECONDS - t0)) s)"
 fi
 [ -f "$rel/libswiftvfio.so" ] || { echo "$0: no $rel/libswiftvfio.so (run without --no-build)" >&2; exit 1; }
@@ -177,11 +185,14 @@ if [ -f "$preload_src" ]; then
     echo "    *;"
     echo "};"
   } > "$obj/libswiftvfio-preload.map"
-  "$cc" -shared -o "$dist/lib/libswiftvfio-preload.so" "$obj/preload.o" \
+  # lld when there is one, for the reason the library uses it: GNU ld keeps the TLS variable
+  # preload.c reads with initial-exec (in_model) in .dynsym as a LOCAL entry.
+  use_lld=()
+  command -v ld.lld >/dev/null && use_lld=(-fuse-ld=lld)
+  "$cc" -shared "${use_lld[@]}" -o "$dist/lib/libswiftvfio-preload.so" "$obj/preload.o" \
     -Wl,-soname,libswiftvfio-preload.so -Wl,--version-script="$obj/libswiftvfio-preload.map" \
     -Wl,--no-undefined -Wl,-z,relro -Wl,--as-needed -ldl -pthread
   split_debug "$dist/lib/libswiftvfio-preload.so"
-  cp "$obj/preload.exports" "$dist/debug/libswiftvfio-preload.exports"
   echo "    $(wc -l < "$obj/preload.exports") exported functions (unversioned)"
   preload_built=1
 else
@@ -243,6 +254,9 @@ if [ -n "$prefix" ]; then
     chmod 0644 "$dest/lib/pkgconfig/$pc.pc"
   done
   (cd "$dest" && ls -l include/swiftvfio.h lib/libswiftvfio* lib/pkgconfig/swiftvfio*.pc) | sed 's/^/    /'
+  # The loader finds libswiftvfio.so.0 in a directory of /etc/ld.so.conf only through ld.so.cache.
+  [ -z "${DESTDIR:-}" ] && grep -rqsx "$prefix/lib" /etc/ld.so.conf /etc/ld.so.conf.d/ &&
+    echo "    $prefix/lib is in ld.so.conf: run ldconfig (as root) so programs find libswiftvfio.so.0"
 fi
 
 # ---- sizes -------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ cc() { # cc OUTPUT SOURCE FLAGS...
 step "compile the clients (gcc)"
 cc vfio_rst "$tests/vfio_rst.c"
 cc vfio_rst_fortify "$tests/vfio_rst.c" -O2 -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
-for t in errors files entrypoints noiommu iommufd badtopo describe; do cc "$t" "$tests/$t.c"; done
+for t in errors files entrypoints noiommu iommufd badtopo describe exitfiles; do cc "$t" "$tests/$t.c"; done
 cc threads "$tests/threads.c" -O2 -pthread
 cc onemodel "$tests/onemodel.c" -I include -L"$libdir" -Wl,-rpath,"$libdir" -lswiftvfio
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$tests/bench.c" -o "$out/bench"
@@ -129,6 +129,25 @@ command -v setpriv >/dev/null || die "setpriv (util-linux) is needed"
 run "no-IOMMU without CAP_SYS_RAWIO" SWIFTVFIO_TOPOLOGY="$tests/noiommu.json" -- \
   setpriv --inh-caps=-sys_rawio --bounding-set=-sys_rawio "$out/noiommu" norawio
 run "one model (linked -lswiftvfio)" -- "$out/onemodel"
+
+step "files left open at exit are released (the exit hook), in the trace"
+run "exit: files left open" SWIFTVFIO_TRACE="$out/exitfiles.trace" -- "$out/exitfiles"
+grep -qx "after the exit hook: model fds closed, reused number open: ok" "$lastlog" ||
+  die "the exit hook: $(cat "$lastlog")"
+ok "$(grep -m1 'after the exit hook' "$lastlog")"
+# The trace's tail: the dup closed behind the model's back is forgotten; then the group, the
+# container and the device are closed in fd order; the group is released with the device (a device
+# fd pins it); one census line, from the parent only (the forked child's exit released nothing).
+tail_trace="$(grep -E '^(close|release|exit_files)' "$out/exitfiles.trace" | sed -E 's/\(([0-9]+)\) = 0/(N) = 0/')"
+[ "$tail_trace" = "close(N) = 0
+close(N) = 0
+release(/dev/vfio/vfio)
+close(N) = 0
+release([vfio-device] 0000:06:0d.0)
+release(/dev/vfio/26)
+exit_files() = 3 => {files=0, fds=0}" ] || die "exit trace:
+$(cat "$out/exitfiles.trace")"
+ok "trace: 3 fds closed at exit, 3 releases, one exit_files() line with nothing left"
 
 step "a topology that does not load, a library that cannot be found"
 echo '{ "iommu_groups": [ { "id": "26" } ] }' > "$out/bad.json"

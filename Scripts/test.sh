@@ -28,6 +28,9 @@ Scripts/test-c.sh --sanitize=thread
 step "LD_PRELOAD interposer: unmodified C clients (gcc) against the model"
 Scripts/test-preload.sh
 
+step "QEMU 7.2 end to end: vfio-pci on the model (sysfs tree and JSON), QEMU's own errors"
+Scripts/test-qemu.sh
+
 step "main job"
 Scripts/main-job.sh > /dev/null
 echo "main job: OK"

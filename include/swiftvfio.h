@@ -399,6 +399,23 @@ int32_t swiftvfio_fd_stat(int32_t fd, uint32_t *mode, uint32_t *rdev_major, uint
  */
 int32_t swiftvfio_load_environment_topology(void);
 
+/**
+ * Closes every model fd of the process's default model, lowest number first, as the kernel's
+ * exit_files() closes the descriptors of a process that exits: each close and each file release
+ * runs (and is traced) as with swiftvfio_close(), so the releases a VFIO client leaves to its
+ * exit (QEMU's `quit` finalizes no device) happen, in the order the fd numbers give (a device
+ * fd pins its group file, so the group's release comes with the device's). A number whose
+ * placeholder was already closed behind the model's back is forgotten instead (its real
+ * descriptor, maybe reused, is not touched). Then, when the trace is on (SWIFTVFIO_TRACE),
+ * writes one line with what is left: "exit_files() = <fds closed> => {files=<model files still
+ * open>, fds=<model fds still open>}"; files stay open only where C holds references
+ * (swiftvfio_fget()). For the LD_PRELOAD interposer, which calls it from an atexit() handler of
+ * the process that loaded the model (not from a forked child, whose files the kernel would share
+ * with its parent). Creates no model: without one it returns 0. Call it only when no other
+ * thread uses model fds any more. Returns the number of fds closed (>= 0).
+ */
+int32_t swiftvfio_exit_files(void);
+
 /* ==== Driver API (drivers/vfio/vfio_main.c): a C VFIO bus driver =========================== */
 
 /**

@@ -303,6 +303,7 @@ static struct {
     int (*fd_stat)(int, uint32_t *, uint32_t *, uint32_t *);
     int (*load_environment_topology)(void);
     const char *(*last_error)(void);
+    int (*exit_files)(void); /* optional: NULL in a library older than the interposer */
 } lib;
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
@@ -386,6 +387,8 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *data) {
     return 1;
 }
 
+static void exit_hook_install(void);
+
 static void lib_load(void) {
     in_model++;
     void *h = NULL;
@@ -439,6 +442,7 @@ static void lib_load(void) {
     SYM(load_environment_topology, "swiftvfio_load_environment_topology")
     SYM(last_error, "swiftvfio_last_error")
 #undef SYM
+    *(void **)&lib.exit_files = dlsym(h, "swiftvfio_exit_files");
     /* A topology that does not load must not become an empty model the client half works with:
      * say why once, and answer ENOENT for every model path. */
     if (lib.load_environment_topology() < 0) {
@@ -463,6 +467,7 @@ static void lib_load(void) {
     }
     in_model--;
     atomic_store(&lib_state, 1);
+    exit_hook_install();
     return;
 fail:
     in_model--;
@@ -529,6 +534,54 @@ static void sweep_stale_locked(void) {
             if (t) (void)still_model_locked(base + (int)i, t);
         }
     }
+}
+
+/* ---- process exit -----------------------------------------------------------------------------
+ * The kernel closes the files of a process that exits (exit_files()), so every release runs: a
+ * VMM's `quit` that finalizes no device still releases its device, group and container. The model
+ * lives in the process, and its files would simply vanish with it. So, at exit(), the library
+ * closes every model fd (swiftvfio_exit_files(): each close and release runs and is traced).
+ *
+ * An atexit() handler, registered once libswiftvfio.so is loaded and its model made, rather than
+ * a destructor: exit() runs atexit handlers in reverse order of registration, all of them before
+ * the dynamic linker runs any library's destructors (its own handler was registered first of
+ * all, at start-up), so libswiftvfio.so, the Swift runtime and their C++ statics (whose
+ * __cxa_atexit handlers were registered while they loaded, before this one) are intact while it
+ * runs. A destructor of this library is not ordered against libswiftvfio.so's (neither depends
+ * on the other). _exit(), exec and a fatal signal close nothing, as they release nothing here.
+ *
+ * Not in a forked child (the handler is inherited): the kernel shares the files of a fork with
+ * the parent, so the child's exit releases nothing; its copy of the model is dropped unreleased.
+ * Not when exit() is called from inside a model call (a C driver's callback): the model is busy. */
+static pid_t exit_pid;
+
+static void slot_clear_all(void) {
+    int max = atomic_load_explicit(&slot_max_fd, memory_order_relaxed);
+    for (int base = 0; base <= max && (unsigned)base < MAX_FDS; base += CHUNK_SLOTS) {
+        struct slot_chunk *c = atomic_load_explicit(&slot_chunks[(unsigned)base >> CHUNK_SHIFT], memory_order_acquire);
+        if (c == NULL) continue;
+        for (unsigned i = 0; i < CHUNK_SLOTS; i++) atomic_store_explicit(&c->tag[i], 0, memory_order_relaxed);
+    }
+}
+
+static void preload_exit(void) {
+    if (in_model || getpid() != exit_pid || atomic_load(&lib_state) <= 0 || lib.exit_files == NULL) return;
+    int saved = errno;
+    pthread_rwlock_wrlock(&fd_lock);
+    /* The model closes the placeholders: no number may stay routed to it afterwards (a later
+     * atexit handler or destructor may close or reuse them). */
+    slot_clear_all();
+    in_model++;
+    (void)lib.exit_files();
+    in_model--;
+    pthread_rwlock_unlock(&fd_lock);
+    errno = saved;
+}
+
+static void exit_hook_install(void) {
+    if (lib.exit_files == NULL) return;
+    exit_pid = getpid();
+    (void)atexit(preload_exit);
 }
 
 /* ---- model paths ------------------------------------------------------------------------------ */

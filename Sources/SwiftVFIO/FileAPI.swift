@@ -7,6 +7,19 @@ import VFIO
 // MARK: - resolving handles
 
 extension HandleTable {
+    /// `body` on the file behind a `struct file *` (the fast path, under the table's lock; see
+    /// `withLive`), or nil when `p` is not a live file handle (then `file(_:_:_:)` says why).
+    @inline(__always)
+    func withFile<R>(_ p: UnsafeMutablePointer<file>?, _ body: (VFIOFile) -> R) -> R? {
+        withLive(tokenOf(p), .file, as: VFIOFile.self, alive: { $0.refCount > 0 }, body)
+    }
+
+    /// `body` on the VFIO device behind a `struct vfio_device *` (fast path), or nil.
+    @inline(__always)
+    func withVFIODevice<R>(_ p: UnsafeMutablePointer<vfio_device>?, _ body: (VFIODevice) -> R) -> R? {
+        withLive(tokenOf(p), .vfioDevice, as: VFIODevice.self, alive: { $0.refCount > 0 }, body)
+    }
+
     /// The file behind a `struct file *` C holds a reference through.
     func file(_ p: UnsafeMutablePointer<file>?, _ sub: VFIOSubsystem, _ fn: StaticString) throws(CallError) -> VFIOFile {
         try resolve(tokenOf(p), .file, as: VFIOFile.self, sub: sub, fn: fn, errno: .EBADF) { $0.refCount > 0 }
@@ -17,9 +30,10 @@ extension HandleTable {
         try resolve(tokenOf(p), .vfioDevice, as: VFIODevice.self, sub: sub, fn: fn) { $0.refCount > 0 }
     }
 
-    /// The token for `device`: a borrowed handle (weakly held) unless the device already has one.
+    /// The token for `device`: a borrowed handle (valid while the device lives) unless the device
+    /// already has one.
     func token(for device: VFIODevice) throws(CallError) -> UInt {
-        try issue(device, kind: .vfioDevice, strong: false, name: device.busDevice.name)
+        try issue(device, kind: .vfioDevice, borrowed: true, name: device.busDevice.name)
     }
 
     /// The IOMMU group behind a `struct iommu_group *` C holds a reference through.
@@ -64,7 +78,9 @@ extension HandleTable {
 /// Kernel: vfio_file_is_group()
 @c public func vfio_file_is_group(_ file: UnsafeMutablePointer<file>?) -> Bool {
     quietCall("vfio_file_is_group", false) { sub throws(CallError) in
-        try Model.shared.handles.file(file, sub, "vfio_file_is_group").isGroup
+        let handles = Model.shared.handles
+        if let r = handles.withFile(file, { $0.isGroup }) { return r }
+        return try handles.file(file, sub, "vfio_file_is_group").isGroup
     }
 }
 
@@ -76,7 +92,10 @@ extension HandleTable {
 /// Kernel: vfio_file_enforced_coherent()
 @c public func vfio_file_enforced_coherent(_ file: UnsafeMutablePointer<file>?) -> Bool {
     quietCall("vfio_file_enforced_coherent", false) { sub throws(CallError) in
-        try Model.shared.handles.file(file, sub, "vfio_file_enforced_coherent").enforcedCoherent
+        // Takes no lock of the group's: may run under the table's lock.
+        let handles = Model.shared.handles
+        if let r = handles.withFile(file, { $0.enforcedCoherent }) { return r }
+        return try handles.file(file, sub, "vfio_file_enforced_coherent").enforcedCoherent
     }
 }
 
@@ -99,6 +118,10 @@ extension HandleTable {
 /// Kernel: vfio_file_has_dev()
 @c public func vfio_file_has_dev(_ file: UnsafeMutablePointer<file>?, _ device: UnsafeMutablePointer<vfio_device>?) -> Bool {
     quietCall("vfio_file_has_dev", false) { sub throws(CallError) in
+        let handles = Model.shared.handles
+        if let r = handles.withLivePair(tokenOf(file), .file, as: VFIOFile.self, alive: { $0.refCount > 0 },
+                                        tokenOf(device), .vfioDevice, as: VFIODevice.self, alive: { $0.refCount > 0 },
+                                        { f, d in f.hasDevice(d) }) { return r }
         let f = try Model.shared.handles.file(file, sub, "vfio_file_has_dev")
         let d = try Model.shared.handles.vfioDevice(device, sub, "vfio_file_has_dev")
         return f.hasDevice(d)

@@ -34,7 +34,11 @@ enum HandleKind: UInt8, CustomStringConvertible {
 ///   reference. The slot retires when C puts its last one.
 /// - vfio_device: C drivers' devices are held from allocation until their release op has run (the
 ///   model's reference count decides, `cRefs` counts only what C may put). Other devices (built-in
-///   vfio-pci, reached with `swiftvfio_file_device`) are borrowed: valid while the device lives.
+///   vfio-pci, reached with `swiftvfio_file_device`) are borrowed: valid while the device lives
+///   (its model reference count is above zero). The slot holds the object strongly all the same
+///   (a weak reference would move every retain of the device to its side table, on every call
+///   that touches it); a slot whose device is gone retires when it is next resolved, or when the
+///   table next grows (`purgeLocked`).
 /// - device (bus device): valid while it is in the model (no reference count, as the model's
 ///   hardware has none).
 /// - iommufd_ctx: held weakly; valid while the context object lives.
@@ -51,15 +55,58 @@ final class HandleTable: @unchecked Sendable {
         var name: UnsafeMutablePointer<CChar>?
         /// The object's identity, the key of `byObject` (kept: a weak object may be gone).
         var id: ObjectIdentifier?
+        /// The address of `object` while the slot holds it strongly (0 otherwise) and its exact
+        /// class: what the fast path (`withLive`) reads, without retaining or casting.
+        var strongBits: UInt = 0
+        var type: ObjectIdentifier?
+        /// A borrowed device handle: held strongly, valid while the device's count is above zero.
+        var borrowed = false
         var target: AnyObject? { object ?? weakObject }
     }
+
+    /// The slots, in memory the table manages itself: indexing it takes no retain of an array
+    /// buffer and no exclusivity check, which matters on the fast path. Guarded by `lock`.
+    struct SlotStore {
+        private(set) var base: UnsafeMutablePointer<Slot>?
+        private(set) var count = 0
+        private var capacity = 0
+
+        subscript(i: Int) -> Slot {
+            unsafeAddress { UnsafePointer(base! + i) }
+            nonmutating unsafeMutableAddress { base! + i }
+        }
+
+        var indices: Range<Int> { 0..<count }
+
+        mutating func append(_ slot: Slot) {
+            if count == capacity {
+                let newCapacity = max(64, capacity * 2)
+                let newBase = UnsafeMutablePointer<Slot>.allocate(capacity: newCapacity)
+                if let base {
+                    newBase.moveInitialize(from: base, count: count)
+                    base.deallocate()
+                }
+                base = newBase
+                capacity = newCapacity
+            }
+            (base! + count).initialize(to: slot)
+            count += 1
+        }
+    }
+
+    /// The process's table: one for the default model, never freed.
+    static let shared = HandleTable()
 
     static let tag: UInt = 0x5f << 56
     static let generationMask: UInt32 = 0xff_ffff
     static let indexLimit = 1 << 24
 
     private let lock = KernelMutex("swiftvfio.handles")
-    private var slots: [Slot] = []
+    /// Guarded by `lock` (every access, read or write, holds it): the dynamic exclusivity check
+    /// would only repeat that guarantee, on every C call.
+    @exclusivity(unchecked) private var slots = SlotStore()
+    /// `slots.count` at which `issue` next sweeps out borrowed handles of devices that are gone.
+    private var nextPurge = 256
     private var freeSlots: [Int] = []
     private var byObject: [ObjectIdentifier: Int] = [:]
 
@@ -85,9 +132,11 @@ final class HandleTable: @unchecked Sendable {
     // MARK: issuing
 
     /// The token for `object`, creating a slot if it has none; `addRef` counts one more reference
-    /// that C now holds. `strong` keeps the object alive while the slot lives.
-    func issue(_ object: AnyObject, kind: HandleKind, strong: Bool = true, addRef: Bool = false,
-               name: String? = nil) throws(CallError) -> UInt {
+    /// that C now holds. `strong` keeps the object alive while the slot lives; `borrowed` (a
+    /// device C holds no reference to) makes the handle valid only while the device's count is
+    /// above zero.
+    func issue(_ object: AnyObject, kind: HandleKind, strong: Bool = true, borrowed: Bool = false,
+               addRef: Bool = false, name: String? = nil) throws(CallError) -> UInt {
         try lock.withLock { () throws(CallError) -> UInt in
             let id = ObjectIdentifier(object)
             if let i = byObject[id], slots[i].kind == kind, slots[i].target === object {
@@ -99,7 +148,10 @@ final class HandleTable: @unchecked Sendable {
             if let f = freeSlots.popLast() {
                 i = f
             } else {
-                if slots.count >= Self.indexLimit { purgeLocked() }
+                if slots.count >= Self.indexLimit || slots.count >= nextPurge {
+                    purgeLocked()
+                    nextPurge = max(256, slots.count * 2)
+                }
                 if let f = freeSlots.popLast() { i = f } else {
                     guard slots.count < Self.indexLimit else { throw CallError(.ENOMEM, "too many live handles") }
                     slots.append(Slot())
@@ -108,9 +160,16 @@ final class HandleTable: @unchecked Sendable {
             }
             slots[i].kind = kind
             slots[i].id = id
-            if strong { slots[i].object = object } else { slots[i].weakObject = object }
+            slots[i].type = ObjectIdentifier(Swift.type(of: object))
+            if strong {
+                slots[i].object = object
+                slots[i].strongBits = UInt(bitPattern: Unmanaged.passUnretained(object).toOpaque())
+            } else {
+                slots[i].weakObject = object
+            }
             slots[i].cRefs = addRef ? 1 : 0
             slots[i].releasing = false
+            slots[i].borrowed = borrowed
             if let name { slots[i].name = strdup(name) }
             byObject[id] = i
             return Self.token(kind: kind, generation: slots[i].generation, index: i)
@@ -118,6 +177,72 @@ final class HandleTable: @unchecked Sendable {
     }
 
     // MARK: resolving
+
+    /// The fast path of `resolve`, for the calls C makes most: when `token` is a live handle of
+    /// `kind` to an object of class `T` that passes `alive`, runs `body` on it with the table's
+    /// lock held and returns its result; otherwise nil, and the caller takes `resolve`, which
+    /// says what is wrong. A strongly held object is lent to `body` without a retain (the slot
+    /// keeps it alive and cannot change while the lock is held). `body` runs under the lock: it
+    /// must not take any lock that is held while handles are resolved (a driver callback can run
+    /// under a group's locks and resolve handles), nor call back into this table.
+    @inline(__always)
+    func withLive<T: AnyObject, R>(_ token: UInt, _ kind: HandleKind, as: T.Type, alive: (T) -> Bool,
+                                   _ body: (T) -> R) -> R? {
+        guard token & (0xff << 56) == Self.tag, token & 0xf == 0,
+              UInt8(truncatingIfNeeded: token >> 52) & 0xf == kind.rawValue else { return nil }
+        let generation = UInt32(truncatingIfNeeded: token >> 28) & Self.generationMask
+        let index = Int(truncatingIfNeeded: token >> 4) & (Self.indexLimit - 1)
+        lock.lock()
+        defer { lock.unlock() }
+        guard index < slots.count, slots[index].kind == kind, slots[index].generation == generation,
+              slots[index].type == ObjectIdentifier(T.self) else { return nil }
+        let bits = slots[index].strongBits
+        let releasing = slots[index].releasing
+        if bits != 0 {
+            return Unmanaged<T>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef { (object) -> R? in
+                guard releasing || alive(object) else { return nil }
+                return body(object)
+            }
+        }
+        guard let object = slots[index].weakObject as? T, releasing || alive(object) else { return nil }
+        return body(object)
+    }
+
+    /// `withLive` for two handles at once (one lock hold): `body` gets both objects, or the call
+    /// returns nil when either is not a live handle of its kind.
+    @inline(__always)
+    func withLivePair<T: AnyObject, U: AnyObject, R>(_ t: UInt, _ tKind: HandleKind, as _: T.Type, alive tAlive: (T) -> Bool,
+                                                     _ u: UInt, _ uKind: HandleKind, as _: U.Type, alive uAlive: (U) -> Bool,
+                                                     _ body: (T, U) -> R) -> R? {
+        guard let (ti, tg) = Self.fastDecode(t, tKind), let (ui, ug) = Self.fastDecode(u, uKind) else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let tBits = strongBitsLocked(ti, tKind, tg, T.self), let uBits = strongBitsLocked(ui, uKind, ug, U.self) else {
+            return nil
+        }
+        return Unmanaged<T>.fromOpaque(tBits)._withUnsafeGuaranteedRef { (a) -> R? in
+            Unmanaged<U>.fromOpaque(uBits)._withUnsafeGuaranteedRef { (b) -> R? in
+                guard slots[ti].releasing || tAlive(a), slots[ui].releasing || uAlive(b) else { return nil }
+                return body(a, b)
+            }
+        }
+    }
+
+    /// The slot index and generation a token of `kind` names, or nil for anything else.
+    @inline(__always)
+    private static func fastDecode(_ token: UInt, _ kind: HandleKind) -> (Int, UInt32)? {
+        guard token & (0xff << 56) == tag, token & 0xf == 0,
+              UInt8(truncatingIfNeeded: token >> 52) & 0xf == kind.rawValue else { return nil }
+        return (Int(truncatingIfNeeded: token >> 4) & (indexLimit - 1), UInt32(truncatingIfNeeded: token >> 28) & generationMask)
+    }
+
+    /// The strongly held object of class `T` in a live slot, as a raw pointer; lock held.
+    @inline(__always)
+    private func strongBitsLocked<T: AnyObject>(_ index: Int, _ kind: HandleKind, _ generation: UInt32, _: T.Type) -> UnsafeRawPointer? {
+        guard index < slots.count, slots[index].kind == kind, slots[index].generation == generation,
+              slots[index].type == ObjectIdentifier(T.self) else { return nil }
+        return UnsafeRawPointer(bitPattern: slots[index].strongBits)
+    }
 
     /// The object behind `token`, which must be a live handle of `kind` whose object passes
     /// `alive`; otherwise a WARN in `sub`'s log and an error naming the misuse. `fn` names the
@@ -219,7 +344,9 @@ final class HandleTable: @unchecked Sendable {
     func heldReferences() -> String? {
         lock.withLock {
             var counts: [HandleKind: Int] = [:]
-            for s in slots where s.kind != nil && s.cRefs > 0 { counts[s.kind!, default: 0] += s.cRefs }
+            for i in slots.indices where slots[i].kind != nil && slots[i].cRefs > 0 {
+                counts[slots[i].kind!, default: 0] += slots[i].cRefs
+            }
             if counts.isEmpty { return nil }
             return counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         }
@@ -232,9 +359,17 @@ final class HandleTable: @unchecked Sendable {
         freeSlots.append(i)
     }
 
-    /// Retires slots whose weakly held object is gone (the table is full).
+    /// Retires slots whose weakly held object is gone, and borrowed device handles whose device
+    /// is gone (the table is full, or has doubled since the last sweep).
     private func purgeLocked() {
-        for i in slots.indices where slots[i].kind != nil && slots[i].target == nil { retireLocked(i) }
+        for i in slots.indices where slots[i].kind != nil {
+            if slots[i].target == nil {
+                retireLocked(i)
+            } else if slots[i].borrowed, !slots[i].releasing, slots[i].cRefs == 0,
+                      let d = slots[i].object as? VFIODevice, d.refCount <= 0 {
+                retireLocked(i)
+            }
+        }
     }
 
     static func hex(_ token: UInt) -> String { "0x" + String(token, radix: 16) }

@@ -15,8 +15,8 @@ import VFIO
 final class Model: @unchecked Sendable {
     static let shared = Model()
 
-    /// Handles issued to C.
-    let handles = HandleTable()
+    /// Handles issued to C (a global: reaching it takes no retain on the C calls' fast path).
+    var handles: HandleTable { HandleTable.shared }
     /// C drivers' devices alive (allocated, not yet released): a load refuses to drop them.
     let cDevices = Atomic<Int>(0)
 
@@ -35,7 +35,16 @@ final class Model: @unchecked Sendable {
     func with<R>(_ body: (VFIOSubsystem) throws(CallError) -> R) throws(CallError) -> R {
         enter()
         defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
-        return try body(subsystem())
+        // The subsystem is lent to `body` without a retain: `current` holds it, and a replacement
+        // waits until no call is in flight. (A retain would write the shared object's reference
+        // count on every call, a cache line that threads working on unrelated groups would share.)
+        let bits = current.load(ordering: .acquiring)
+        guard bits != 0 else { return try body(subsystem()) }
+        let result = Unmanaged<VFIOSubsystem>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef {
+            (sub) -> Result<R, CallError> in
+            do throws(CallError) { return .success(try body(sub)) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 
     @inline(__always) private func enter() {

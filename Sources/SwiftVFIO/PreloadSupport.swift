@@ -128,3 +128,31 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
         return -error.errno.rawValue
     }
 }
+
+/// Closes every model fd of the process's default model, lowest number first, as the kernel's
+/// exit_files() closes the descriptors of a process that exits: each close and each file release
+/// runs (and is traced) as with swiftvfio_close(), so the releases a VFIO client leaves to its
+/// exit (QEMU's `quit` finalizes no device) happen, in the order the fd numbers give (a device
+/// fd pins its group file, so the group's release comes with the device's). A number whose
+/// placeholder was already closed behind the model's back is forgotten instead (its real
+/// descriptor, maybe reused, is not touched). Then, when the trace is on (SWIFTVFIO_TRACE),
+/// writes one line with what is left: "exit_files() = <fds closed> => {files=<model files still
+/// open>, fds=<model fds still open>}"; files stay open only where C holds references
+/// (swiftvfio_fget()). For the LD_PRELOAD interposer, which calls it from an atexit() handler of
+/// the process that loaded the model (not from a forked child, whose files the kernel would share
+/// with its parent). Creates no model: without one it returns 0. Call it only when no other
+/// thread uses model fds any more. Returns the number of fds closed (>= 0).
+@c public func swiftvfio_exit_files() -> Int32 {
+    guard Model.shared.currentSubsystem != nil else { return 0 }
+    return kernelCall("swiftvfio_exit_files") { sub throws(CallError) in
+        var closed: Int32 = 0
+        for fd in sub.openFDs where sub.validateModelFD(fd) {
+            if (try? sub.close(fd)) != nil { closed += 1 }
+        }
+        if sub.tracer.isEnabled {
+            let c = sub.census.counts
+            sub.tracer.emit("exit_files() = \(closed) => {files=\(c.files), fds=\(c.fds)}")
+        }
+        return closed
+    }
+}

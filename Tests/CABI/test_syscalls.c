@@ -1,6 +1,6 @@
 /* The model's system calls and the interposer's entry points: swiftvfio_topology_load,
  * _last_error, _open, _ioctl, _close, _read/_pread/_write/_pwrite, _mmap, _dup, _adopt_dup,
- * _forget_fd, _is_model_fd, plus _census and _state. Success and error paths. */
+ * _forget_fd, _is_model_fd, _exit_files, plus _census and _state. Success and error paths. */
 #include "cabi_test.h"
 
 #include <sys/mman.h>
@@ -382,6 +382,40 @@ static void test_census_state(void)
     swiftvfio_close(g);
 }
 
+/* swiftvfio_exit_files(): closes every model fd as a process's exit would, so every release runs;
+ * a number closed behind the model's back and reused is forgotten, not closed. */
+static void test_exit_files(void)
+{
+    int g, c, d, stale, other, again;
+
+    g = swiftvfio_open("/dev/vfio/26", O_RDWR);
+    c = swiftvfio_open("/dev/vfio/vfio", O_RDWR);
+    CHECK(g >= 0 && c >= 0);
+    CHECK_EQ(swiftvfio_ioctl(g, VFIO_GROUP_SET_CONTAINER, (unsigned long)&c), 0);
+    CHECK_EQ(swiftvfio_ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), 0);
+    d = swiftvfio_ioctl(g, VFIO_GROUP_GET_DEVICE_FD, (unsigned long)"0000:06:0d.0");
+    CHECK(d >= 0);
+    stale = swiftvfio_dup(g, 0, 0);
+    CHECK(stale >= 0);
+    close(stale);
+    other = open("/dev/null", O_RDONLY);
+    CHECK_EQ(other, stale);
+
+    CHECK_EQ(swiftvfio_exit_files(), 3);
+    CHECK_NOTHING_OPEN();
+    CHECK(fcntl(other, F_GETFD) >= 0); /* the reused number is the process's: left open */
+    CHECK(fcntl(d, F_GETFD) == -1 && errno == EBADF);
+    CHECK_SYSERR(swiftvfio_close(g), EBADF);
+    CHECK_SYSERR(swiftvfio_close(d), EBADF);
+    close(other);
+    /* The group's release ran: it opens again. */
+    again = swiftvfio_open("/dev/vfio/26", O_RDWR);
+    CHECK(again >= 0);
+    swiftvfio_close(again);
+    CHECK_EQ(swiftvfio_exit_files(), 0);
+    CHECK_NOTHING_OPEN();
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "child-env") == 0)
@@ -403,6 +437,7 @@ int main(int argc, char **argv)
     test_environment(argv[0]);
     test_stat_answers();
     test_census_state();
+    test_exit_files();
     /* None of the above misused a handle. */
     CHECK_EQ(cabi_warnings(), 0);
     CHECK_NOTHING_OPEN();

@@ -90,7 +90,7 @@ static void cm_coherent(void *p, long n) {
 
 struct ioctl_ctx {
     int fd;
-    struct vfio_group_status st;
+    struct vfio_group_status st __attribute__((aligned(8))); /* as a stack variable usually is */
     int (*ioctl_fn)(int, unsigned long, unsigned long);
 };
 

@@ -56,7 +56,9 @@
 //     command register's memory bit is clear).
 // 16. Exit (finalize): SET_IRQS(REQ/ERR, TRIGGER, fd -1), interrupts disabled, munmap of the BARs,
 //     close(device), VFIO_GROUP_UNSET_CONTAINER, close(container), close(group). A plain `quit`
-//     does not finalize devices: the process exit closes the fds.
+//     does not finalize devices: the process exit closes the fds (under the interposer, its
+//     atexit hook: swiftvfio_exit_files(), docs/PRELOAD.md "At exit"). Scripts/test-qemu.sh runs
+//     this list end to end.
 //
 // The model: a PCI Express endpoint by default (4 KiB config space, a v2 PCIe capability with
 // FLR, so GET_IRQ_INFO(ERR) answers count 1 as for any PCIe function and the vfio.rst sample's loop

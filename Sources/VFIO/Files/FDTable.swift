@@ -1,10 +1,23 @@
 import CSwiftVFIOShim
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The model's fd table: real placeholder descriptors mapped to model files.
 ///
 /// Every model fd is a real descriptor (a memfd) so its number never collides with the process's
 /// own files and `fcntl(F_GETFD)` tells the truth about close-on-exec. Each entry holds one file
 /// reference, as an fd table slot does. A `dup` is a new slot on the same file.
+///
+/// Indexed by fd number, in lock stripes: fd `n` lives in stripe `n % stripeCount`, slot
+/// `n / stripeCount`, under that stripe's own mutex. A lookup is an index, not a hash, and two
+/// threads working on different fds take different locks on different cache lines, so they do not
+/// contend (the kernel's fd table reaches the same with RCU). Each stripe's slot array grows under
+/// its own lock. The rule the single lock gave still holds per number: a slot is removed before its
+/// descriptor is closed, both under the number's stripe lock, so a number the kernel hands out
+/// again can never find a stale entry.
 final class FDTable: @unchecked Sendable {
     struct Entry {
         let file: VFIOFile
@@ -12,17 +25,91 @@ final class FDTable: @unchecked Sendable {
         let ino: UInt64
     }
 
-    /// Guards `entries`; a slot is removed before its descriptor is closed, both under the lock,
-    /// so a number the kernel hands out again can never find a stale entry.
-    private let lock = KernelMutex("fdtable.lock")
-    private var entries: [Int32: Entry] = [:]
-    private unowned let subsystem: VFIOSubsystem
+    /// One lock stripe (64 bytes, one cache line): its mutex first, then its slots.
+    struct Stripe {
+        var mutex = pthread_mutex_t()
+        var slots: UnsafeMutablePointer<Entry?>?
+        var capacity = 0
+        var count = 0
+    }
 
-    init(subsystem: VFIOSubsystem) { self.subsystem = subsystem }
+    static let stripeCount = 64
+    private let stripes: UnsafeMutablePointer<Stripe>
+    private let faults: FaultInjector
+    private let census: Census
+
+    init(faults: FaultInjector, census: Census) {
+        self.faults = faults
+        self.census = census
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: Self.stripeCount * MemoryLayout<Stripe>.stride, alignment: 64)
+        stripes = raw.bindMemory(to: Stripe.self, capacity: Self.stripeCount)
+        for i in 0..<Self.stripeCount {
+            (stripes + i).initialize(to: Stripe())
+            pthread_mutex_init(Self.mutex(stripes + i), nil)
+        }
+    }
+
+    deinit {
+        for i in 0..<Self.stripeCount {
+            let s = stripes + i
+            if let slots = s.pointee.slots {
+                slots.deinitialize(count: s.pointee.capacity)
+                slots.deallocate()
+            }
+            pthread_mutex_destroy(Self.mutex(s))
+            s.deinitialize(count: 1)
+        }
+        UnsafeMutableRawPointer(stripes).deallocate()
+    }
+
+    // MARK: stripes
+
+    @inline(__always) private static func mutex(_ s: UnsafeMutablePointer<Stripe>) -> UnsafeMutablePointer<pthread_mutex_t> {
+        // The mutex is the first member.
+        UnsafeMutableRawPointer(s).assumingMemoryBound(to: pthread_mutex_t.self)
+    }
+
+    /// Runs `body` on the stripe of `fd` with its lock held; `body` gets the stripe and the slot.
+    @inline(__always)
+    private func withStripe<R, E: Error>(_ fd: Int32, _ body: (UnsafeMutablePointer<Stripe>, Int) throws(E) -> R) throws(E) -> R {
+        let n = Int(UInt32(bitPattern: fd))
+        let s = stripes + (n & (Self.stripeCount - 1))
+        pthread_mutex_lock(Self.mutex(s))
+        defer { pthread_mutex_unlock(Self.mutex(s)) }
+        return try body(s, n / Self.stripeCount)
+    }
+
+    /// The entry at `slot`; stripe lock held.
+    @inline(__always) private static func entry(_ s: UnsafeMutablePointer<Stripe>, _ slot: Int) -> Entry? {
+        slot < s.pointee.capacity ? s.pointee.slots![slot] : nil
+    }
+
+    /// Sets the entry at `slot` (nil removes it) and returns the one it replaces; stripe lock held.
+    private static func exchange(_ s: UnsafeMutablePointer<Stripe>, _ slot: Int, _ new: Entry?) -> Entry? {
+        if slot >= s.pointee.capacity {
+            guard new != nil else { return nil }
+            let capacity = max(16, s.pointee.capacity * 2, slot + 1)
+            let slots = UnsafeMutablePointer<Entry?>.allocate(capacity: capacity)
+            if let old = s.pointee.slots {
+                slots.moveInitialize(from: old, count: s.pointee.capacity)
+                old.deallocate()
+            }
+            (slots + s.pointee.capacity).initialize(repeating: nil, count: capacity - s.pointee.capacity)
+            s.pointee.slots = slots
+            s.pointee.capacity = capacity
+        }
+        let p = s.pointee.slots! + slot
+        let old = p.pointee
+        p.pointee = new
+        s.pointee.count += (new != nil ? 1 : 0) - (old != nil ? 1 : 0)
+        return old
+    }
+
+    // MARK: the table
 
     /// `get_unused_fd_flags()`: a fresh placeholder descriptor, not yet bound to a file.
     func reserve(cloexec: Bool, name: String) throws(Errno) -> Int32 {
-        try subsystem.faults.check(.fdReserve)
+        try faults.check(.fdReserve)
         let fd = svfio_placeholder_fd(name, cloexec ? 1 : 0)
         if fd < 0 { throw Errno(rawValue: -fd) }
         return fd
@@ -37,93 +124,121 @@ final class FDTable: @unchecked Sendable {
     func install(_ fd: Int32, _ file: VFIOFile) {
         var dev: UInt64 = 0, ino: UInt64 = 0
         _ = svfio_fd_identity(fd, &dev, &ino)
-        let stale = lock.withLock { entries.updateValue(Entry(file: file, dev: dev, ino: ino), forKey: fd) }
-        subsystem.census.fdInstalled()
-        if let stale { subsystem.census.fdClosed(); stale.file.put() }
+        let stale = withStripe(fd) { s, i in Self.exchange(s, i, Entry(file: file, dev: dev, ino: ino)) }
+        census.fdInstalled()
+        if let stale { census.fdClosed(); stale.file.put() }
     }
 
     /// `fget(fd)`: the file with a new reference, or nil (EBADF) for a number that is not a model fd.
+    @inline(__always)
     func fget(_ fd: Int32) -> VFIOFile? {
-        lock.withLock {
-            guard let e = entries[fd] else { return nil }
-            return e.file.get() ? e.file : nil
+        guard fd >= 0 else { return nil }
+        return withStripe(fd) { (s, i) -> VFIOFile? in
+            guard i < s.pointee.capacity, let file = s.pointee.slots![i]?.file else { return nil }
+            return file.get() ? file : nil
         }
     }
 
     /// The file without a new reference, for the duration of a call that holds the fd busy.
     /// (The kernel's `fdget` borrows the slot's reference when the table is not shared.)
-    func lookup(_ fd: Int32) -> VFIOFile? { lock.withLock { entries[fd]?.file } }
+    func lookup(_ fd: Int32) -> VFIOFile? {
+        guard fd >= 0 else { return nil }
+        return withStripe(fd) { s, i in Self.entry(s, i)?.file }
+    }
 
     /// The placeholder identity recorded for `fd`.
     func identity(_ fd: Int32) -> (dev: UInt64, ino: UInt64)? {
-        lock.withLock { entries[fd].map { ($0.dev, $0.ino) } }
+        guard fd >= 0 else { return nil }
+        return withStripe(fd) { s, i in Self.entry(s, i).map { ($0.dev, $0.ino) } }
     }
 
     /// `close(fd)`: removes the slot, closes the placeholder and puts the file. EBADF if not ours.
     func close(_ fd: Int32) throws(Errno) {
-        let file = try lock.withLock { () throws(Errno) -> VFIOFile in
-            guard let e = entries.removeValue(forKey: fd) else { throw .EBADF }
+        guard fd >= 0 else { throw .EBADF }
+        let file = try withStripe(fd) { (s, i) throws(Errno) -> VFIOFile in
+            guard let e = Self.exchange(s, i, nil) else { throw .EBADF }
             _ = svfio_close_fd(fd)
             return e.file
         }
-        subsystem.census.fdClosed()
+        census.fdClosed()
         file.put()
     }
 
     /// `dup`/`fcntl(F_DUPFD[_CLOEXEC])`: a new number >= `minimum` for the same file.
+    ///
+    /// The real dup runs under the old number's stripe lock (so the old number cannot be closed
+    /// and reused under it); the new number is installed under its own stripe lock afterwards,
+    /// never with both held (two stripes taken in either order could deadlock).
     func dup(_ fd: Int32, minimum: Int32 = 0, cloexec: Bool = false) throws(Errno) -> Int32 {
-        let (nfd, stale) = try lock.withLock { () throws(Errno) -> (Int32, Entry?) in
-            guard let e = entries[fd] else { throw .EBADF }
+        guard fd >= 0 else { throw .EBADF }
+        let (nfd, e) = try withStripe(fd) { (s, i) throws(Errno) -> (Int32, Entry) in
+            guard let e = Self.entry(s, i) else { throw .EBADF }
             let nfd = svfio_dup_fd(fd, minimum, cloexec ? 1 : 0)
             if nfd < 0 { throw Errno(rawValue: -nfd) }
             guard e.file.get() else { _ = svfio_close_fd(nfd); throw .EBADF }
-            return (nfd, entries.updateValue(Entry(file: e.file, dev: e.dev, ino: e.ino), forKey: nfd))
+            return (nfd, e)
         }
-        if let stale { subsystem.census.fdClosed(); stale.file.put() }
+        let stale = withStripe(nfd) { s, i in Self.exchange(s, i, Entry(file: e.file, dev: e.dev, ino: e.ino)) }
+        if let stale { census.fdClosed(); stale.file.put() }
         return nfd
     }
 
     /// Whether `fd` is a model fd whose descriptor is still the placeholder it was given (same
     /// st_dev/st_ino). A number whose placeholder was closed behind the model's back and reused
     /// for another file is forgotten (its file reference put) and answers false. The check and the
-    /// forget happen under the table lock, so a concurrent install at the same number is never
+    /// forget happen under the number's lock, so a concurrent install at the same number is never
     /// mistaken for a stale one.
     func validate(_ fd: Int32) -> Bool {
-        let (ok, stale) = lock.withLock { () -> (Bool, Entry?) in
-            guard let e = entries[fd] else { return (false, nil) }
+        guard fd >= 0 else { return false }
+        let (ok, stale) = withStripe(fd) { (s, i) -> (Bool, Entry?) in
+            guard let e = Self.entry(s, i) else { return (false, nil) }
             var dev: UInt64 = 0, ino: UInt64 = 0
             if svfio_fd_identity(fd, &dev, &ino) == 0, dev == e.dev, ino == e.ino { return (true, nil) }
-            entries[fd] = nil
-            return (false, e)
+            return (false, Self.exchange(s, i, nil))
         }
-        if let stale { subsystem.census.fdClosed(); stale.file.put() }
+        if let stale { census.fdClosed(); stale.file.put() }
         return ok
     }
 
     /// Records that `newfd` (already a duplicate made by the real `dup`/`dup2`/`dup3` of a model fd)
     /// now refers to the same file as `oldfd`; an existing model entry at `newfd` is closed first.
     func adoptDuplicate(of oldfd: Int32, as newfd: Int32) throws(Errno) {
-        let replaced = try lock.withLock { () throws(Errno) -> VFIOFile? in
-            guard let e = entries[oldfd] else { throw .EBADF }
+        guard oldfd >= 0, newfd >= 0 else { throw .EBADF }
+        let e = try withStripe(oldfd) { (s, i) throws(Errno) -> Entry in
+            guard let e = Self.entry(s, i) else { throw .EBADF }
             guard e.file.get() else { throw .EBADF }
-            let old = entries.updateValue(Entry(file: e.file, dev: e.dev, ino: e.ino), forKey: newfd)
-            return old?.file
+            return e
         }
-        subsystem.census.fdInstalled()
-        if let replaced { subsystem.census.fdClosed(); replaced.put() }
+        let replaced = withStripe(newfd) { s, i in Self.exchange(s, i, Entry(file: e.file, dev: e.dev, ino: e.ino)) }
+        census.fdInstalled()
+        if let replaced { census.fdClosed(); replaced.file.put() }
     }
 
     /// Forgets `fd` without closing the descriptor (it was closed behind the model's back).
     func forget(_ fd: Int32) -> Bool {
-        guard let e = lock.withLock({ entries.removeValue(forKey: fd) }) else { return false }
-        subsystem.census.fdClosed()
+        guard fd >= 0, let e = withStripe(fd, { s, i in Self.exchange(s, i, nil) }) else { return false }
+        census.fdClosed()
         e.file.put()
         return true
     }
 
     /// How many model fds are open.
-    var count: Int { lock.withLock { entries.count } }
+    var count: Int {
+        var n = 0
+        for k in 0..<Self.stripeCount { n += withStripe(Int32(k)) { s, _ in s.pointee.count } }
+        return n
+    }
 
     /// Every open model fd (for the census and teardown).
-    var fds: [Int32] { lock.withLock { Array(entries.keys) } }
+    var fds: [Int32] {
+        var all: [Int32] = []
+        for k in 0..<Self.stripeCount {
+            withStripe(Int32(k)) { s, _ in
+                for i in 0..<s.pointee.capacity where s.pointee.slots![i] != nil {
+                    all.append(Int32(i * Self.stripeCount + k))
+                }
+            }
+        }
+        return all
+    }
 }

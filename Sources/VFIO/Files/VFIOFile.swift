@@ -30,7 +30,9 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
     public let name: String
     unowned let subsystem: VFIOSubsystem
     /// `file->private_data`. Set at open, cleared by the group release; owned by the file.
-    nonisolated(unsafe) var privateData: AnyObject?
+    // (Read on every ioctl; set at open and cleared at release, which no ioctl can overlap: no
+    // dynamic exclusivity check.)
+    @exclusivity(unchecked) nonisolated(unsafe) var privateData: AnyObject?
     private let refs = Atomic<Int>(1)
     /// Serial number, so C handles can detect reuse.
     let serial: UInt64

@@ -1,3 +1,13 @@
+extension VFIOGroup {
+    /// `vfio_file_enforced_coherent()` for a file of this group: false if any registered device
+    /// lacks IOMMU_CAP_ENFORCE_CACHE_COHERENCY, or the group is fake (no IOMMU driver enforces
+    /// anything) and not empty. The kernel's list walk, answered from counts kept at registration
+    /// (a device's capability is fixed, and nothing can tell the difference). Takes no lock.
+    public var enforcedCoherent: Bool {
+        type == .iommu ? nonCoherentDevices.load(ordering: .acquiring) == 0 : listedDevices.load(ordering: .acquiring) == 0
+    }
+}
+
 /// The file kAPI group.c exports to KVM and vfio-pci (SPEC §5.27), on a `VFIOFile`.
 extension VFIOFile {
     /// The group behind a group file (`vfio_group_from_file`), or nil.
@@ -25,12 +35,7 @@ extension VFIOFile {
     /// IOMMU driver to enforce anything, so a non-empty fake group answers false.
     public var enforcedCoherent: Bool {
         guard let group = groupFromFile else { return true }
-        return group.deviceLock.withLock {
-            for device in group.deviceList {
-                if group.type != .iommu || !device.busDevice.enforceCacheCoherency { return false }
-            }
-            return true
-        }
+        return group.enforcedCoherent
     }
 
     /// Kernel: vfio_file_set_kvm(): stores the pointer under the KVM leaf lock only (never the group

@@ -33,29 +33,39 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     /// The last put frees the minor (`vfio_group_release`).
     let deviceRefs = Atomic<Int>(1)
 
+    // Every member below is guarded by one of the group's locks, which is what keeps accesses
+    // apart; `@exclusivity(unchecked)` drops the dynamic exclusivity check that would otherwise
+    // run on each access (several per GROUP_GET_STATUS).
+
     // Guarded by groupLock.
     /// The IOMMU group, cleared by removal ("blocks all new users").
-    var iommuGroup: IOMMUGroup?
+    @exclusivity(unchecked) var iommuGroup: IOMMUGroup?
     /// The attached legacy container.
-    var container: Container?
+    @exclusivity(unchecked) var container: Container?
     /// 0 iff `container == nil`; else 1 + devices of this group open through the container.
-    var containerUsers = 0
+    @exclusivity(unchecked) var containerUsers = 0
     /// The attached iommufd context; the group holds a reference on its file.
-    var iommufd: IOMMUFDContext?
+    @exclusivity(unchecked) var iommufd: IOMMUFDContext?
     /// The single open group file.
-    var openedFile: VFIOFile?
+    @exclusivity(unchecked) var openedFile: VFIOFile?
 
     // Guarded by deviceLock.
     /// Registered devices, oldest first (the kernel's head insertion, read backwards).
-    var deviceList: [VFIODevice] = []
+    @exclusivity(unchecked) var deviceList: [VFIODevice] = []
     /// Name index for O(1) lookup when no device has a `match` op.
-    var devicesByName: [String: VFIODevice] = [:]
+    @exclusivity(unchecked) var devicesByName: [String: VFIODevice] = [:]
     /// How many registered devices have a `match` op (then lookup must walk, newest first).
-    var matchOpDevices = 0
+    @exclusivity(unchecked) var matchOpDevices = 0
+    /// How many devices are listed, and how many of them lack IOMMU_CAP_ENFORCE_CACHE_COHERENCY:
+    /// written under deviceLock with the list, read without it, so `vfio_file_enforced_coherent`
+    /// answers without walking the list or taking the lock (a snapshot either sees a concurrent
+    /// registration or not, as the kernel's walk under the lock would).
+    let listedDevices = Atomic<Int>(0)
+    let nonCoherentDevices = Atomic<Int>(0)
 
     // Guarded by kvmRefLock.
     /// The raw KVM pointer set by the KVM side; no reference held (Q7: only the KVM side clears it).
-    var kvm: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) var kvm: UnsafeMutableRawPointer?
 
     init(subsystem: VFIOSubsystem, iommuGroup: IOMMUGroup, type: VFIOGroupType, minor: Int) {
         self.subsystem = subsystem
@@ -94,10 +104,14 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     // MARK: group.c helpers
 
     /// Kernel: vfio_group_has_iommu(). Caller holds groupLock.
+    @inline(__always)
     func hasIOMMU() -> Bool {
         groupLock.assertHeld()
-        subsystem.log.warnOn((container == nil) != (containerUsers == 0),
-                             "\(self): container \(container == nil ? "unset" : "set") with container_users \(containerUsers)")
+        // `subsystem` (unowned: a reference-count update on the shared subsystem object) only
+        // when there is something to say.
+        if (container == nil) != (containerUsers == 0) {
+            subsystem.log.warnOn(true, "\(self): container \(container == nil ? "unset" : "set") with container_users \(containerUsers)")
+        }
         return container != nil || iommufd != nil
     }
 
@@ -122,13 +136,19 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
             deviceList.append(device)
             devicesByName[device.busDevice.name] = device
             if device.ops.match != nil { matchOpDevices += 1 }
+            listedDevices.add(1, ordering: .releasing)
+            if !device.busDevice.enforceCacheCoherency { nonCoherentDevices.add(1, ordering: .releasing) }
         }
     }
 
     /// Kernel: vfio_device_group_unregister().
     func unregisterDevice(_ device: VFIODevice) {
         deviceLock.withLock {
-            if let i = deviceList.lastIndex(where: { $0 === device }) { deviceList.remove(at: i) }
+            if let i = deviceList.lastIndex(where: { $0 === device }) {
+                deviceList.remove(at: i)
+                listedDevices.subtract(1, ordering: .releasing)
+                if !device.busDevice.enforceCacheCoherency { nonCoherentDevices.subtract(1, ordering: .releasing) }
+            }
             if devicesByName[device.busDevice.name] === device { devicesByName[device.busDevice.name] = nil }
             if device.ops.match != nil { matchOpDevices -= 1 }
         }

@@ -12,8 +12,9 @@ import Glibc
 /// A put outside any entry point (a Swift test calling `put()` directly) runs the release at once.
 enum TaskWork {
     final class Context {
-        var depth = 0
-        var queue: [() -> Void] = []
+        // Per-thread, never shared: no dynamic exclusivity check on every system call.
+        @exclusivity(unchecked) var depth = 0
+        @exclusivity(unchecked) var queue: [() -> Void] = []
     }
 
     private static let key: pthread_key_t = {
@@ -34,11 +35,15 @@ enum TaskWork {
     /// Runs `body` as a system call: releases queued inside run when the outermost call returns.
     @inline(__always)
     static func syscall<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        let c = current
-        c.depth += 1
+        // The thread's context is held by its thread-specific slot: used without a retain.
+        let c = Unmanaged<Context>.passUnretained(current)
+        c._withUnsafeGuaranteedRef { $0.depth += 1 }
         defer {
-            c.depth -= 1
-            if c.depth == 0 && !c.queue.isEmpty { drain(c) }
+            let drainNow = c._withUnsafeGuaranteedRef { (ctx) -> Bool in
+                ctx.depth -= 1
+                return ctx.depth == 0 && !ctx.queue.isEmpty
+            }
+            if drainNow { drain(c.takeUnretainedValue()) }
         }
         return try body()
     }

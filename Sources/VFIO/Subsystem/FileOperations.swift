@@ -215,6 +215,9 @@ extension VFIOSubsystem {
     /// How many model fds are open.
     public var openFDCount: Int { fdTable.count }
 
+    /// The open model fds, lowest number first.
+    public var openFDs: [Int32] { fdTable.fds.sorted() }
+
     /// `fget(fd)`: the file behind a model fd with a new reference; EBADF if none.
     public func fget(_ fd: Int32) throws(Errno) -> VFIOFile {
         guard let f = fdTable.fget(fd) else { throw .EBADF }

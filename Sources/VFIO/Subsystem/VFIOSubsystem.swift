@@ -21,7 +21,9 @@ public final class VFIOSubsystem: @unchecked Sendable {
     public let iommu: IOMMUCore
     let credentials = Credentials()
     private(set) var groups: GroupRegistry!
-    private(set) var fdTable: FDTable!
+    /// A `let` (not created after `self` like the registry): every model system call reaches it,
+    /// and a `let` of a live object is read without a retain.
+    let fdTable: FDTable
 
     /// `vfio.device_ida`.
     let deviceIDALock = KernelMutex("vfio.device_ida")
@@ -50,8 +52,8 @@ public final class VFIOSubsystem: @unchecked Sendable {
         noIOMMUParam = Atomic(config.enableUnsafeNoIOMMUMode)
         iommu = IOMMUCore(log: log, faults: faults, census: census)
         noIOMMUBackend = config.vfioNoIOMMU ? NoIOMMUBackend() : nil
+        fdTable = FDTable(faults: faults, census: census)
         groups = GroupRegistry(subsystem: self)
-        fdTable = FDTable(subsystem: self)
         credentials.rawIOPolicy = rawIO
         if let noIOMMUBackend { _ = try? registerIOMMUDriver(noIOMMUBackend) }
         registerType1Backend()

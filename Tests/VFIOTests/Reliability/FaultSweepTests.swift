@@ -95,7 +95,7 @@ import Testing
         try op.prepare(sub, env)
         var target = sub
         if op.isLoad {
-            env.willApply = { inner in env.inner = inner; inner.faults.startCounting() }
+            env.willApply = { [unowned env] inner in env.inner = inner; inner.faults.startCounting() }
         } else {
             sub.faults.startCounting()
         }
@@ -116,7 +116,7 @@ import Testing
         try op.prepare(sub, env)
         var before: SweepSnapshot?
         if op.isLoad {
-            env.willApply = { inner in
+            env.willApply = { [unowned env] inner in
                 env.inner = inner
                 env.innerBefore = SweepSnapshot(inner)
                 inner.faults.arm(point, nth: k, errno: Self.injected(point))
@@ -161,6 +161,8 @@ import Testing
         env.extraDevices.removeAll()
         if let loaded = env.loaded { teardown(loaded) }
         env.loaded = nil
+        env.willApply = nil
+        env.inner = nil
         teardown(sub)
     }
 

@@ -515,11 +515,17 @@ func dumpAllThreadStacks() {
         if let sym = dlsym(nil, "prctl") {   // RTLD_DEFAULT
             _ = unsafeBitCast(sym, to: Prctl.self)(0x5961_6d61, UInt.max, 0, 0, 0)
         }
-        let args: [String] = [gdb, "-p", "\(getpid())", "-batch", "-nx", "-ex", "thread apply all bt"]
+        let args: [String] = [gdb, "-q", "-nx", "-batch", "-iex", "set complaints 0", "-p", "\(getpid())",
+                              "-ex", "thread apply all bt"]
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        // gdb's own noise (DWARF warnings) goes to /dev/null; the stacks go to our stdout.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         var pid: pid_t = 0
-        if posix_spawn(&pid, gdb, nil, nil, &argv, environ) == 0 {
+        if posix_spawn(&pid, gdb, &actions, nil, &argv, environ) == 0 {
             var status: Int32 = 0
             for _ in 0..<1200 {                          // at most 60 s
                 if waitpid(pid, &status, WNOHANG) == pid { return }

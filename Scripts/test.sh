@@ -25,6 +25,9 @@ Scripts/test-c.sh --sanitize=address
 step "C ABI tests against the TSan library (clang -fsanitize=thread)"
 Scripts/test-c.sh --sanitize=thread
 
+step "release build, install into a prefix, ABI check (exports == header, pkg-config, no toolchain at run time)"
+Scripts/abi-check.sh
+
 step "LD_PRELOAD interposer: unmodified C clients (gcc) against the model"
 Scripts/test-preload.sh
 

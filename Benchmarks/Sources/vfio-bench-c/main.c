@@ -286,6 +286,14 @@ static int mode_loop(const char *what, long n) {
     if (fd28 < 0 || fd26 < 0 || cfd < 0) die("swiftvfio_open");
     struct ioctl_ctx st = { .fd = fd28, .ioctl_fn = swiftvfio_ioctl };
     if (strcmp(what, "status") == 0) { run_ioctl(&st, n); return 0; }
+    if (strcmp(what, "cm_status") == 0) {
+        int cfds[1];
+        uintptr_t cfiles[1], cdevs[1];
+        cm_setup(1, cfds, cfiles, cdevs);
+        struct ioctl_ctx cm = { .fd = cfds[0], .ioctl_fn = cm_ioctl };
+        run_ioctl(&cm, n);
+        return 0;
+    }
     if (swiftvfio_ioctl(fd26, VFIO_GROUP_SET_CONTAINER, (unsigned long)&cfd) != 0) die("SET_CONTAINER");
     if (swiftvfio_ioctl(cfd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) != 0) die("SET_IOMMU");
     int dfd = swiftvfio_ioctl(fd26, VFIO_GROUP_GET_DEVICE_FD, (unsigned long)"0000:06:0d.0");

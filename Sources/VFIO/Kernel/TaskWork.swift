@@ -25,10 +25,17 @@ enum TaskWork {
         return k
     }()
 
-    @inline(__always) static var current: Context {
-        if let p = pthread_getspecific(key) { return Unmanaged<Context>.fromOpaque(p).takeUnretainedValue() }
-        let c = Context()
-        pthread_setspecific(key, Unmanaged.passRetained(c).toOpaque())
+    @inline(__always) static var current: Context { currentUnmanaged.takeUnretainedValue() }
+
+    /// The thread's context, held by its thread-specific slot (created on first use).
+    @inline(__always) static var currentUnmanaged: Unmanaged<Context> {
+        if let p = pthread_getspecific(key) { return Unmanaged<Context>.fromOpaque(p) }
+        return makeCurrent()
+    }
+
+    private static func makeCurrent() -> Unmanaged<Context> {
+        let c = Unmanaged.passRetained(Context())
+        pthread_setspecific(key, c.toOpaque())
         return c
     }
 
@@ -36,7 +43,7 @@ enum TaskWork {
     @inline(__always)
     static func syscall<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         // The thread's context is held by its thread-specific slot: used without a retain.
-        let c = Unmanaged<Context>.passUnretained(current)
+        let c = currentUnmanaged
         c._withUnsafeGuaranteedRef { $0.depth += 1 }
         defer {
             let drainNow = c._withUnsafeGuaranteedRef { (ctx) -> Bool in

@@ -8,10 +8,12 @@ import VFIO
 /// works on, plus the handle table, the per-thread last error and the KVM symbol lookup.
 ///
 /// Replacing the model (`swiftvfio_topology_load`) must never pull a subsystem from under a call
-/// that is using it. Every entry point runs inside `Model.with`, which counts itself in `inFlight`;
-/// a load raises `loading` and only proceeds when no call is in flight (a Dekker handshake on two
-/// sequentially consistent atomics: either the entering call sees `loading` and waits, or the load
-/// sees the call and answers EBUSY). The common path costs two uncontended atomic adds.
+/// that is using it. Every entry point runs inside `Model.with`, which counts itself in its
+/// thread's in-flight slot; a load raises `loading` and only proceeds when no thread has a call
+/// in flight (a Dekker handshake on sequentially consistent atomics: either the entering call sees
+/// `loading` and waits, or the load sees the call and answers EBUSY). The common path costs one
+/// atomic add on a cache line only its own thread writes, and a plain store: threads working on
+/// unrelated groups share no counter.
 final class Model: @unchecked Sendable {
     static let shared = Model()
 
@@ -20,7 +22,29 @@ final class Model: @unchecked Sendable {
     /// C drivers' devices alive (allocated, not yet released): a load refuses to drop them.
     let cDevices = Atomic<Int>(0)
 
-    private let inFlight = Atomic<Int>(0)
+    /// One thread's calls in flight. Written only by its thread; read by a load. Padded so two
+    /// threads' counters never share a cache line, nor the pair of lines the prefetcher fetches.
+    final class InFlight {
+        let count = Atomic<Int>(0)
+        private var padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                              UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    }
+
+    /// Every thread's slot (a thread that exits returns its slot to `freeInFlight` for the next).
+    private let inFlightLock = KernelMutex("swiftvfio.in_flight")
+    private var inFlightSlots: [InFlight] = []
+    private var freeInFlight: [InFlight] = []
+    private static let inFlightKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k) { p in
+            guard let p else { return }
+            let slot = Unmanaged<InFlight>.fromOpaque(p).takeUnretainedValue()
+            Model.shared.inFlightLock.withLock { Model.shared.freeInFlight.append(slot) }
+        }
+        return k
+    }()
+
     private let loading = Atomic<Bool>(false)
     /// Creation of the first subsystem and replacement are serialised by this lock.
     private let lock = KernelMutex("swiftvfio.default_model")
@@ -33,8 +57,12 @@ final class Model: @unchecked Sendable {
     /// Runs `body` on the current subsystem as one call in flight.
     @inline(__always)
     func with<R>(_ body: (VFIOSubsystem) throws(CallError) -> R) throws(CallError) -> R {
-        enter()
-        defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
+        let slot = inFlightSlot()
+        enter(slot)
+        defer {
+            // Only this thread writes its count: a plain (release) store, no locked instruction.
+            slot._withUnsafeGuaranteedRef { $0.count.store($0.count.load(ordering: .relaxed) - 1, ordering: .releasing) }
+        }
         // The subsystem is lent to `body` without a retain: `current` holds it, and a replacement
         // waits until no call is in flight. (A retain would write the shared object's reference
         // count on every call, a cache line that threads working on unrelated groups would share.)
@@ -47,13 +75,39 @@ final class Model: @unchecked Sendable {
         return try result.get()
     }
 
-    @inline(__always) private func enter() {
-        while true {
-            inFlight.add(1, ordering: .sequentiallyConsistent)
-            if !loading.load(ordering: .sequentiallyConsistent) { return }
-            inFlight.subtract(1, ordering: .sequentiallyConsistent)
-            while loading.load(ordering: .sequentiallyConsistent) { sched_yield() }
+    @inline(__always) private func enter(_ slot: Unmanaged<InFlight>) {
+        slot._withUnsafeGuaranteedRef { s in
+            while true {
+                s.count.add(1, ordering: .sequentiallyConsistent)
+                if !loading.load(ordering: .sequentiallyConsistent) { return }
+                s.count.subtract(1, ordering: .sequentiallyConsistent)
+                while loading.load(ordering: .sequentiallyConsistent) { sched_yield() }
+            }
         }
+    }
+
+    /// The calling thread's in-flight slot (held by the registry; the thread-specific value is
+    /// unretained).
+    @inline(__always) private func inFlightSlot() -> Unmanaged<InFlight> {
+        if let p = pthread_getspecific(Self.inFlightKey) { return Unmanaged<InFlight>.fromOpaque(p) }
+        return newInFlightSlot()
+    }
+
+    private func newInFlightSlot() -> Unmanaged<InFlight> {
+        let slot = inFlightLock.withLock { () -> InFlight in
+            if let s = freeInFlight.popLast() { return s }
+            let s = InFlight()
+            inFlightSlots.append(s)
+            return s
+        }
+        let u = Unmanaged.passUnretained(slot)
+        pthread_setspecific(Self.inFlightKey, u.toOpaque())
+        return u
+    }
+
+    /// Whether any thread has a call in flight (after `loading` is raised).
+    private func anyInFlight() -> Bool {
+        inFlightLock.withLock { inFlightSlots.contains { $0.count.load(ordering: .sequentiallyConsistent) != 0 } }
     }
 
     @inline(__always) private func subsystem() -> VFIOSubsystem {
@@ -121,7 +175,7 @@ final class Model: @unchecked Sendable {
             throw CallError(.EBUSY, "another topology load is in progress")
         }
         defer { loading.store(false, ordering: .sequentiallyConsistent) }
-        if inFlight.load(ordering: .sequentiallyConsistent) != 0 {
+        if anyInFlight() {
             throw CallError(.EBUSY, "model calls are in progress (a blocked unregister, or a call from a driver callback)")
         }
         try lock.withLock { () throws(CallError) in

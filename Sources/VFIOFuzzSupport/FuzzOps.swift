@@ -236,7 +236,13 @@ final class FuzzRun: @unchecked Sendable {
             let p = paths
             let path = p[Int(reader.u8()) % p.count]
             let flags: Int32 = reader.u8() & 1 == 0 ? 0o2 : 0o2000002
-            call("open \(path)") { () throws(Errno) in track(try sub.open(path, flags: flags)) }
+            // One open file per group (vfio_group_fops_open's EBUSY).
+            let node = path.hasPrefix("/dev/vfio/") ? sub.group(named: String(path.dropFirst(10))) : nil
+            let wasOpen = node?.isOpen ?? false
+            call("open \(path)") { () throws(Errno) in
+                track(try sub.open(path, flags: flags))
+                if wasOpen { finding("\(path) opened a second time") }
+            }
         case .close:
             let f = fd()
             call("close \(f)") { () throws(Errno) in
@@ -271,7 +277,20 @@ final class FuzzRun: @unchecked Sendable {
                 let r: Result<Int, Errno> = name.withCString { p in
                     Result { () throws(Errno) -> Int in try sub.ioctl(g, UInt(VFIOIoctl.groupGetDeviceFD), UInt(bitPattern: p)) }
                 }
-                track(Int32(try r.get()))
+                let fd = Int32(try r.get())
+                track(fd)
+                // A device fd exists only for an open device of a group with a container or an iommufd.
+                if let file = try? sub.fget(fd) {
+                    if let d = file.device {
+                        if d.openCount < 1 { finding("GET_DEVICE_FD gave \(d) with open count \(d.openCount)") }
+                        if let g = d.vfioGroup, !g.hasContainer && !g.hasIOMMUFD, !g.isRemoved {
+                            finding("GET_DEVICE_FD on \(g.name) with neither a container nor an iommufd")
+                        }
+                    } else {
+                        finding("GET_DEVICE_FD gave fd \(fd), which is not a device file")
+                    }
+                    sub.fput(file)
+                }
             }
         case .setKVM:
             let f = fd()
@@ -379,15 +398,19 @@ final class FuzzRun: @unchecked Sendable {
         guard probes < 8 else { return }
         probes += 1
         let name = "fz\(probes)"
+        // The core's own probe paths (DriverProbe.swift), with its built-in drivers.
         call("probe \(name) kind \(kind % 6)") { () throws(Errno) in
+            var d: VFIODevice?
             switch kind % 6 {
-            case 0: try pci(name, group: 40 + Int(b % 4))
-            case 1: try pci(name, group: Self.groupIDs[Int(b) % 3])
-            case 2: try pci(name, group: nil)
-            case 3: try emulated(name)
-            case 4: try pci(name, group: Self.groupIDs[Int(b) % 3], driver: ["e1000e", "pci-stub", "pcieport"][Int(b >> 2) % 3])
-            default: try pci(name, group: 40 + Int(b % 4), coherent: false)
+            case 0: d = try sub.probePCIDevice(name: name, iommuGroupID: 40 + Int(b % 4), driver: "vfio-pci")
+            case 1: d = try sub.probePCIDevice(name: name, iommuGroupID: Self.groupIDs[Int(b) % 3], driver: "vfio-pci")
+            case 2: d = try sub.probePCIDevice(name: name, iommuGroupID: nil, driver: "vfio-pci")
+            case 3: d = try sub.probeEmulatedDevice(name: name)
+            case 4: d = try sub.probePCIDevice(name: name, iommuGroupID: Self.groupIDs[Int(b) % 3],
+                                               driver: ["e1000e", "pci-stub", "pcieport"][Int(b >> 2) % 3])
+            default: d = try sub.probePCIDevice(name: name, iommuGroupID: 40 + Int(b % 4), driver: "vfio-pci", cacheCoherency: false)
             }
+            if let d { devices.append(d) }
         }
     }
 
@@ -479,6 +502,12 @@ final class FuzzRun: @unchecked Sendable {
             if g.refCount != 1 + members.count { finding("iommu_group \(g.id): \(g.refCount) references, \(members.count) members") }
             let kernel = members.filter { sub.iommu.driver(of: $0).map { !IOMMUCore.driverManagesDMA($0) } ?? false }.count
             if g.dmaOwnerCount != kernel { finding("iommu_group \(g.id): DMA owner count \(g.dmaOwnerCount), kernel drivers \(kernel)") }
+        }
+        // A failed probe leaves its device unbound; only kernel drivers may still be bound.
+        for bus in sub.iommu.devices {
+            if let driver = sub.iommu.driver(of: bus), driver.hasPrefix("vfio") || driver == "mdev-model" {
+                finding("\(bus.name) still bound to \(driver) with no VFIO device")
+            }
         }
         if sub.pciDriver.module.refCount != 0 || sub.mdevDriver.module.refCount != 0 { finding("driver module references leaked") }
         for vm in vms where vm.gets != vm.puts { finding("KVM: \(vm.gets) gets, \(vm.puts) puts") }

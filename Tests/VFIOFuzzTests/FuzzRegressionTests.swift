@@ -79,4 +79,15 @@ import VFIOFuzzSupport
     }
 
     // MARK: crashes the fuzzers found (each input replayed through the same decoder)
+
+    /// VFIOFuzzOps, minimised: arm `deviceIndex`, probe an emulated device. Its allocation failed
+    /// after the driver was bound, and `probeEmulatedDevice` left the bus device bound to
+    /// mdev-model, so it could never be removed ("fz1 still bound to mdev-model with no VFIO
+    /// device"). Fixed in DriverProbe.swift. Also Fuzz/corpus/ops/regression-emulated-probe-unbind.
+    @Test func emulatedProbeWhoseAllocationFailsIsUnbound() {
+        let input: [UInt8] = [0x00, 0x0e, 0x2d, 0x00, 0x09, 0x09]
+        let r = FuzzOps.run(input, trace: true)
+        #expect(r.trace == ["arm deviceIndex", "probe fz1 kind 3: ENOMEM"])
+        #expect(r.findings.isEmpty, "\(r.findings)")
+    }
 }

@@ -96,6 +96,15 @@ uint64_t cb_run_threads(int n, cb_body body, void **ctxs, long iters) {
     return cb_now_ns() - t0;
 }
 
+void cb_independent_work(void *ctx, long iters) {
+    (void)ctx;
+    uint64_t x = 88172645463325252ull;
+    for (long i = 0; i < iters; i++) {
+        for (int k = 0; k < 16; k++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; }
+    }
+    cb_sink((long)x);
+}
+
 uint64_t cb_rss_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");
     if (f == NULL) return 0;

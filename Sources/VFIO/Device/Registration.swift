@@ -34,10 +34,19 @@ extension VFIOSubsystem {
         try faults.check(.deviceSetAlloc)
         let key = ObjectIdentifier(setID)
         devSetsLock.withLock {
+            // A device's own singleton set (keyed by the device, the default) is found through
+            // the device rather than the table: most devices have one, and at 100,000 devices a
+            // table probe per registration is a cache miss. Lookups by key see it all the same.
+            let singleton = setID === device
             let set: DeviceSet
-            if let s = deviceSets[key] { set = s } else {
+            if let s = deviceSets[key] {
+                set = s
+            } else if let d = setID as? VFIODevice, let s = d.devSet, s.key == key {
+                set = s
+                deviceSets[key] = s   // shared from now on: in the table, as any shared set
+            } else {
                 set = DeviceSet(key: key)
-                deviceSets[key] = set
+                if !singleton { deviceSets[key] = set }
                 census.deviceSetCreated()
             }
             set.lock.withLock { set.members.append(device) }
@@ -53,8 +62,8 @@ extension VFIOSubsystem {
                 set.members.removeAll { $0 === device }
                 return set.members.isEmpty
             }
-            if empty, deviceSets[set.key] === set {
-                deviceSets[set.key] = nil
+            if empty {
+                if deviceSets[set.key] === set { deviceSets[set.key] = nil }
                 census.deviceSetFreed()
             }
         }
@@ -106,7 +115,6 @@ extension VFIOSubsystem {
             if assignedSingleton { releaseDeviceSet(device) }
             throw error
         }
-        device.completion = Completion()
         device.registrationRefs.store(1, ordering: .releasing)
         device.registered = true
         device.get()   // the registration keeps the object alive (the kernel's device_add)
@@ -130,6 +138,7 @@ extension VFIOSubsystem {
             log.warnOn(true, "unregistering \(device), which is not registered")
             return
         }
+        device.completion = Completion()
         device.putRegistration()
         var i: UInt32 = 0
         while true {
@@ -138,7 +147,7 @@ extension VFIOSubsystem {
                 request(device, i)
                 i &+= 1
             }
-            if device.completion.wait(timeout: config.unregisterRequestInterval) { break }
+            if device.completion!.wait(timeout: config.unregisterRequestInterval) { break }
             if i == 1 || device.ops.request == nil {
                 log.info("\(device.busDevice.name): Device is currently in use, task blocked until device is released")
             }

@@ -22,8 +22,10 @@ public final class VFIODevice: @unchecked Sendable, CustomStringConvertible {
     let deviceRefs = Atomic<Int>(1)
     /// Registration references (`device->refcount`); 0 before registration and after unregister.
     let registrationRefs = Atomic<Int>(0)
-    /// Fires when the registration count reaches 0 (`device->comp`).
-    var completion = Completion()
+    /// Fires when the registration count reaches 0 (`device->comp`). Made by unregister before it
+    /// drops the registration's own reference (the only way the count can reach 0), so a device
+    /// that is never unregistered carries none; that drop orders it before any `complete()`.
+    var completion: Completion?
 
     // Set by registration, then immutable until unregistration (guarded by registration ordering).
     nonisolated(unsafe) var group: VFIOGroup?
@@ -91,7 +93,10 @@ public final class VFIODevice: @unchecked Sendable, CustomStringConvertible {
     /// Kernel: vfio_device_put_registration(): the last put completes unregister's wait.
     func putRegistration() {
         let old = registrationRefs.subtract(1, ordering: .acquiringAndReleasing).oldValue
-        if old == 1 { completion.complete() }
+        if old == 1 {
+            if let completion { completion.complete() }
+            else { subsystem.log.warnOn(true, "registration of \(self) dropped to 0 outside unregister") }
+        }
         else { subsystem.log.warnOn(old <= 0, "registration put on \(self) with count \(old)") }
     }
 

@@ -135,7 +135,8 @@ final class FDTable: @unchecked Sendable {
         guard fd >= 0 else { return nil }
         return withStripe(fd) { (s, i) -> VFIOFile? in
             guard i < s.pointee.capacity, let file = s.pointee.slots![i]?.file else { return nil }
-            return file.get() ? file : nil
+            file.getHeld()
+            return file
         }
     }
 

@@ -74,22 +74,24 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// `get_file()` for a file an fd table slot holds (the caller holds the slot's lock): the
+    /// slot's own reference keeps the count above zero, so one atomic add does (no
+    /// compare-and-swap loop on every system call).
+    @inline(__always)
+    func getHeld() {
+        let old = refs.wrappingAdd(1, ordering: .relaxed).oldValue
+        assert(old > 0, "getHeld on a file without references")
+    }
+
     /// `fput()`: drops a reference; the last one runs the release (deferred inside a system call).
     /// A put too many WARNs and changes nothing.
     public func put() {
-        var old = refs.load(ordering: .relaxed)
-        while true {
-            if old <= 0 {
-                subsystem.log.warnOn(true, "fput on released file \(name)")
-                return
-            }
-            let (exchanged, original) = refs.weakCompareExchange(expected: old, desired: old - 1,
-                                                                 ordering: .acquiringAndReleasing)
-            if exchanged { break }
-            old = original
-        }
+        let old = refs.subtract(1, ordering: .acquiringAndReleasing).oldValue
         if old == 1 {
             TaskWork.add { [self] in self.release() }
+        } else if old <= 0 {
+            refs.add(1, ordering: .relaxed)   // undone: a put too many changes nothing
+            subsystem.log.warnOn(true, "fput on released file \(name)")
         }
     }
 

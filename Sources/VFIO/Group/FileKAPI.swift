@@ -15,6 +15,23 @@ extension VFIOFile {
         kind == .group ? privateData as? VFIOGroup : nil
     }
 
+    /// `body` on the group behind a group file, lent without a retain; nil for a file that is not
+    /// an open group file. Only while the caller holds a reference on the file: `privateData` of
+    /// a group file is its group from open to release (nothing else is ever stored there), and
+    /// the release, which clears it, waits for the last reference.
+    @inline(__always)
+    func withGroup<R, E: Error>(_ body: (VFIOGroup) throws(E) -> R) throws(E) -> R? {
+        guard kind == .group else { return nil }
+        assert(privateData == nil || privateData is VFIOGroup)
+        let bits = unsafeBitCast(privateData, to: UInt.self)
+        guard bits != 0 else { return nil }
+        let r = Unmanaged<VFIOGroup>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef {
+            (group) -> Result<R, E> in
+            do throws(E) { return .success(try body(group)) } catch { return .failure(error) }
+        }
+        return try r.get()
+    }
+
     /// Kernel: vfio_file_is_group(): an identity test on the operations table.
     public var isGroup: Bool { kind == .group }
 

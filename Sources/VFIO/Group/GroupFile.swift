@@ -51,10 +51,12 @@ extension VFIOGroup {
         guard status.argsz >= UInt32(MemoryLayout<VFIOGroupStatus>.size) else { throw .EINVAL }
         status.flags = 0
         try groupLock.withLock { () throws(Errno) in
-            guard let iommuGroup else { throw .ENODEV }
+            // `iommuGroup` cannot change or go while group_lock is held: used without a retain.
+            let bits = unsafeBitCast(iommuGroup, to: UInt.self)
+            guard bits != 0 else { throw .ENODEV }
             if hasIOMMU() {
                 status.flags |= VFIOGroupFlags.containerSet | VFIOGroupFlags.viable
-            } else if !iommuGroup.dmaOwnerClaimed {
+            } else if !Unmanaged<IOMMUGroup>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef({ $0.dmaOwnerClaimed }) {
                 status.flags |= VFIOGroupFlags.viable
             }
         }

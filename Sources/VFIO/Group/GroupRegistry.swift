@@ -7,10 +7,11 @@ final class GroupRegistry: @unchecked Sendable {
     unowned let subsystem: VFIOSubsystem
     /// `vfio.group_lock`: the group list and nodes. Outermost lock of the group layer.
     let lock = KernelMutex("vfio.group_lock")
-    private var byIOMMUGroup: [ObjectIdentifier: VFIOGroup] = [:]
+    // The group of each IOMMU group lives on the IOMMU group (`vfioGroupStorage`), under `lock`.
     private var byNode: [String: VFIOGroup] = [:]
-    /// Groups holding a minor (registered, or removed but still open), by minor.
-    private var byMinor: [Int: VFIOGroup] = [:]
+    /// Groups holding a minor (registered, or removed but still open), indexed by minor (minors
+    /// are small and dense: the IDA hands out the lowest free one).
+    private var byMinor: [VFIOGroup?] = []
     /// `vfio.group_ida`: guarded by `idaLock` (the IDA's own lock: the release path frees a minor
     /// without the registry lock).
     private let idaLock = KernelMutex("vfio.group_ida")
@@ -21,14 +22,17 @@ final class GroupRegistry: @unchecked Sendable {
     /// Kernel: vfio_group_find_from_iommu(). Caller holds `lock`.
     func find(_ iommuGroup: IOMMUGroup) -> VFIOGroup? {
         lock.assertHeld()
-        return byIOMMUGroup[ObjectIdentifier(iommuGroup)]
+        guard let g = iommuGroup.vfioGroupStorage else { return nil }
+        return unsafeDowncast(g, to: VFIOGroup.self)
     }
 
     /// The group whose node is `/dev/vfio/<name>`.
     func group(named name: String) -> VFIOGroup? { lock.withLock { byNode[name] } }
 
     /// The group holding `minor` (the char-dev lookup of a node's devt).
-    func group(minor: Int) -> VFIOGroup? { lock.withLock { byMinor[minor] } }
+    func group(minor: Int) -> VFIOGroup? {
+        lock.withLock { minor >= 0 && minor < byMinor.count ? byMinor[minor] : nil }
+    }
 
     /// Every registered group (with a node), sorted by name.
     var all: [VFIOGroup] { lock.withLock { byNode.values.sorted { $0.minor < $1.minor } } }
@@ -53,8 +57,9 @@ final class GroupRegistry: @unchecked Sendable {
         // The group's reference on the IOMMU group ("put in release", in fact put by removal).
         iommuGroup.get()
         let group = VFIOGroup(subsystem: subsystem, iommuGroup: iommuGroup, type: type, minor: minor)
-        byIOMMUGroup[ObjectIdentifier(iommuGroup)] = group
+        iommuGroup.vfioGroupStorage = group
         byNode[group.name] = group
+        if minor >= byMinor.count { byMinor += Array(repeating: nil, count: minor + 1 - byMinor.count) }
         byMinor[minor] = group
         return group
     }
@@ -64,7 +69,7 @@ final class GroupRegistry: @unchecked Sendable {
         subsystem.log.warnOn(group.groupLock.withLock { group.iommuGroup != nil },
                              "\(group) released while still registered")
         lock.withLock {
-            if byMinor[group.minor] === group { byMinor[group.minor] = nil }
+            if group.minor < byMinor.count, byMinor[group.minor] === group { byMinor[group.minor] = nil }
         }
         idaLock.withLock { _ = minors.free(group.minor) }
         subsystem.census.groupFreed()
@@ -131,7 +136,7 @@ final class GroupRegistry: @unchecked Sendable {
             lock.unlock()
             return
         }
-        byIOMMUGroup[ObjectIdentifier(iommuGroup)] = nil
+        if iommuGroup.vfioGroupStorage === group { iommuGroup.vfioGroupStorage = nil }
         if byNode[group.name] === group { byNode[group.name] = nil }   // cdev_device_del
         group.groupLock.lock()
         subsystem.log.warnOn(group.deviceLock.withLock { !group.deviceList.isEmpty },

@@ -52,8 +52,12 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     // Guarded by deviceLock.
     /// Registered devices, oldest first (the kernel's head insertion, read backwards).
     @exclusivity(unchecked) var deviceList: [VFIODevice] = []
-    /// Name index for O(1) lookup when no device has a `match` op.
+    /// Name index for O(1) lookup when no device has a `match` op, kept once the group has held
+    /// more than `nameIndexThreshold` devices (`nameIndexed`); below that a walk of the list is as
+    /// fast, and most groups (one device) then carry no dictionary storage at all.
     @exclusivity(unchecked) var devicesByName: [String: VFIODevice] = [:]
+    @exclusivity(unchecked) var nameIndexed = false
+    static let nameIndexThreshold = 8
     /// How many registered devices have a `match` op (then lookup must walk, newest first).
     @exclusivity(unchecked) var matchOpDevices = 0
     /// How many devices are listed, and how many of them lack IOMMU_CAP_ENFORCE_CACHE_COHERENCY:
@@ -125,16 +129,31 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
         else { subsystem.log.warnOn(old <= 0, "put_device on a freed \(self)") }
     }
 
-    /// Kernel: vfio_group_has_device(). Takes deviceLock.
+    /// Kernel: vfio_group_has_device(). Takes deviceLock. (Bus device names are unique, so the
+    /// name index answers for a big group without the kernel's walk.)
     func hasDevice(_ bus: BusDevice) -> Bool {
-        deviceLock.withLock { deviceList.contains { $0.busDevice === bus } }
+        deviceLock.withLock {
+            if nameIndexed { return devicesByName[bus.name]?.busDevice === bus }
+            return deviceList.contains { $0.busDevice === bus }
+        }
+    }
+
+    /// The newest listed device called `name`, without a reference; deviceLock held.
+    private func listedDevice(named name: String) -> VFIODevice? {
+        if nameIndexed { return devicesByName[name] }
+        return deviceList.last { $0.busDevice.name == name }
     }
 
     /// Kernel: vfio_device_group_register(): visible to GET_DEVICE_FD from now on.
     func registerDevice(_ device: VFIODevice) {
         deviceLock.withLock {
             deviceList.append(device)
-            devicesByName[device.busDevice.name] = device
+            if nameIndexed {
+                devicesByName[device.busDevice.name] = device
+            } else if deviceList.count > Self.nameIndexThreshold {
+                for d in deviceList { devicesByName[d.busDevice.name] = d }   // oldest first: newest wins
+                nameIndexed = true
+            }
             if device.ops.match != nil { matchOpDevices += 1 }
             listedDevices.add(1, ordering: .releasing)
             if !device.busDevice.enforceCacheCoherency { nonCoherentDevices.add(1, ordering: .releasing) }
@@ -149,7 +168,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
                 listedDevices.subtract(1, ordering: .releasing)
                 if !device.busDevice.enforceCacheCoherency { nonCoherentDevices.subtract(1, ordering: .releasing) }
             }
-            if devicesByName[device.busDevice.name] === device { devicesByName[device.busDevice.name] = nil }
+            if nameIndexed, devicesByName[device.busDevice.name] === device { devicesByName[device.busDevice.name] = nil }
             if device.ops.match != nil { matchOpDevices -= 1 }
         }
     }
@@ -160,7 +179,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
         try deviceLock.withLock { () throws(Errno) -> VFIODevice in
             if matchOpDevices == 0 {
                 // Nothing can tell the order apart: O(1) by name.
-                if let d = devicesByName[name], d.tryGetRegistration() { return d }
+                if let d = listedDevice(named: name), d.tryGetRegistration() { return d }
                 throw .ENODEV
             }
             for d in deviceList.reversed() {

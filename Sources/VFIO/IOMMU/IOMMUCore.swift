@@ -22,7 +22,7 @@ public final class IOMMUCore: @unchecked Sendable {
     /// The hardware goes with its subsystem: break the device <-> group links (each holds the
     /// other, as `dev->iommu_group` and the group's device list do) so both are freed.
     deinit {
-        for g in groupsByID.values { g.members.removeAll(); g.owner = nil }
+        for g in groupsByID.values { g.members.removeAll(); g.owner = nil; g.vfioGroupStorage = nil }
         for d in devicesByName.values { d.iommuGroupStorage = nil }
     }
 

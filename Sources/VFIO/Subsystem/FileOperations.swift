@@ -114,8 +114,11 @@ extension VFIOSubsystem {
     private func dispatchIoctl(_ file: VFIOFile, _ cmd: UInt32, _ arg: UInt) throws(Errno) -> Int {
         switch file.kind {
         case .group:
-            guard let group = file.privateData as? VFIOGroup else { throw .EINVAL }
-            return try group.fopsIoctl(file, cmd: cmd, arg: arg)
+            // The caller holds a reference on `file`: the group is lent without a retain.
+            guard let r = try file.withGroup({ (group) throws(Errno) -> Int in try group.fopsIoctl(file, cmd: cmd, arg: arg) }) else {
+                throw .EINVAL
+            }
+            return r
         case .container:
             // Container private data missing: EINVAL (not reachable normally).
             guard let container = file.privateData as? Container else { throw .EINVAL }

@@ -44,6 +44,10 @@ double cb_measure(cb_body body, void *ctx, long iters, int reps);
  * in ns from the common start to the last thread's end. */
 uint64_t cb_run_threads(int n, cb_body body, void **ctxs, long iters);
 
+/* A body with no shared state at all (integer work on locals): what two threads can do on this
+ * machine at this moment, the reference for the scaling figures. */
+void cb_independent_work(void *ctx, long iters);
+
 /* Resident set size of this process in bytes (/proc/self/statm). */
 uint64_t cb_rss_bytes(void);
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (Benchmarks/, its own package) in release and prints the table: every
+# figure of libswiftvfio beside its baseline, measured in the same run, with the ratio, the target
+# and PASS/MISS (docs/BENCHMARKS.md says what each row measures).
+#
+#   Scripts/bench.sh            build, run, print the table
+#   Scripts/bench.sh --record   the same, and write the table into docs/BENCHMARKS.md
+#   Scripts/bench.sh --quick    short timed runs (a smoke test; the figures are not for the record)
+#
+# Build products go to Benchmarks/.build (release). The interposer comes from the same build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+record=0
+for arg in "$@"; do
+    case "$arg" in
+        --record) record=1 ;;
+        --quick) export VFIO_BENCH_QUICK=1 ;;
+        *) echo "usage: Scripts/bench.sh [--record] [--quick]" >&2; exit 2 ;;
+    esac
+done
+
+export SWIFT_BACKTRACE=enable=no
+echo "==> building Benchmarks (release)" >&2
+swift build -c release --package-path Benchmarks 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2
+# The interposer is a product of the root package: built by the same build, beside vfio-bench.
+if ! swift build -c release --package-path Benchmarks --product swiftvfio-preload 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2; then
+    echo "bench: the interposer did not build; its rows will say n/a" >&2
+fi
+bin="$(swift build -c release --package-path Benchmarks --show-bin-path)"
+
+echo "==> running (a few minutes; the machine should be otherwise idle for the scaling rows)" >&2
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+"$bin/vfio-bench" | tee "$out"
+
+if [ "$record" = 1 ]; then
+    doc=docs/BENCHMARKS.md
+    python3 - "$doc" "$out" <<'EOF'
+import sys
+doc, out = sys.argv[1], sys.argv[2]
+table = open(out).read().rstrip("\n")
+text = open(doc).read()
+begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+i, j = text.index(begin) + len(begin), text.index(end)
+open(doc, "w").write(text[:i] + "\n" + table + "\n" + text[j:])
+EOF
+    echo "==> recorded in $doc" >&2
+fi

@@ -14,16 +14,19 @@ int svfio_placeholder_fd(const char *name, int cloexec) {
     return fd < 0 ? -errno : fd;
 }
 
-int svfio_close_fd(int fd) { return close(fd) < 0 ? -errno : 0; }
+/* The model's own operations on its placeholders go to the kernel directly (raw system calls), never
+ * through the libc symbols: under the LD_PRELOAD interposer those symbols route model fds back into
+ * the model, which would re-enter it while it holds the fd table's lock. */
+int svfio_close_fd(int fd) { return syscall(SYS_close, fd) < 0 ? -errno : 0; }
 
 int svfio_dup_fd(int fd, int minfd, int cloexec) {
-    int r = fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, minfd);
-    return r < 0 ? -errno : r;
+    long r = syscall(SYS_fcntl, fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, minfd);
+    return r < 0 ? -errno : (int)r;
 }
 
 int svfio_fd_identity(int fd, uint64_t *dev, uint64_t *ino) {
     struct stat st;
-    if (fstat(fd, &st) < 0) return -errno;
+    if (syscall(SYS_fstat, fd, &st) < 0) return -errno;
     *dev = (uint64_t)st.st_dev;
     *ino = (uint64_t)st.st_ino;
     return 0;
@@ -39,7 +42,7 @@ int svfio_capable_sys_rawio(void) {
 int svfio_gettid(void) { return (int)syscall(SYS_gettid); }
 
 int svfio_fd_state(int fd) {
-    int fl = fcntl(fd, F_GETFL);
+    long fl = syscall(SYS_fcntl, fd, F_GETFL);
     if (fl < 0) return 0;
 #ifdef O_PATH
     if (fl & O_PATH) return 0;

@@ -105,6 +105,13 @@ void cb_independent_work(void *ctx, long iters) {
     cb_sink((long)x);
 }
 
+static void *nothing(void *p) { return p; }
+
+void cb_become_multithreaded(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, nothing, NULL) == 0) pthread_join(t, NULL);
+}
+
 uint64_t cb_rss_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");
     if (f == NULL) return 0;

@@ -210,7 +210,10 @@ func modeLookup(_ n: Int, pci: Bool) {
 final class ThreadCtx {
     let sub: VFIOSubsystem
     let fd: Int32
-    let status = UnsafeMutablePointer<VFIOGroupStatus>.allocate(capacity: 1)
+    /// The thread's status buffer, on 128 bytes of its own: two small allocations side by side
+    /// would share a cache line and the benchmark would measure its own false sharing.
+    let status = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
+        .bindMemory(to: VFIOGroupStatus.self, capacity: 1)
     init(sub: VFIOSubsystem, fd: Int32) {
         self.sub = sub
         self.fd = fd
@@ -420,13 +423,14 @@ func modeAll() {
     print("| benchmark | libswiftvfio | baseline | ratio | target | result |")
     print("|---|---:|---:|---:|---:|---|")
     var missed = 0
+    let machineSpeedup = rows["scale_ideal"].map { $0.b / $0.a } ?? 2
     for r in table {
         if let na = r.na {
             print("| \(r.name) | \(na) | | | | n/a |")
             continue
         }
         let ratio: Double
-        let targetText: String
+        var targetText: String
         var result: String
         var aText = human(r.a), bText = human(r.b)
         switch r.kind {
@@ -436,7 +440,14 @@ func modeAll() {
             result = ratio >= r.target ? "PASS" : "MISS"
             aText = "2 thr: " + human(r.a) + "/op"
             bText = "1 thr: " + human(r.b) + "/op"
-            if r.id == "scale_cm" || r.id == "scale_ideal" { result = "reference" }
+            if r.id == "scale_cm" || r.id == "scale_ideal" {
+                result = "reference"
+            } else if machineSpeedup < 1.8 {
+                // Two threads that share nothing got less than 1.8x: another job holds a CPU, and
+                // the figure says more about the machine than about the library.
+                result = "inconclusive"
+                targetText += " (machine: \(fixed(machineSpeedup, 2))x)"
+            }
         case "bytes", "bytes-info":
             ratio = r.a / r.b
             targetText = r.kind == "bytes" ? "≤ 2 KiB" : "—"
@@ -457,12 +468,15 @@ func modeAll() {
         print("| \(r.name) | \(aText) | \(bText) | \(fixed(ratio, 2))x | \(targetText) | \(result) |")
     }
     print("")
-    print("\(missed == 0 ? "all targets met" : "\(missed) target(s) missed")")
+    print("\(missed == 0 ? "all targets met" : "\(missed) target(s) missed")"
+          + (table.contains { $0.kind == "speedup" } && machineSpeedup < 1.8
+             ? "; scaling inconclusive: two threads sharing nothing got \(fixed(machineSpeedup, 2))x (another job holds a CPU)" : ""))
 }
 
 // MARK: - main
 
 let args = CommandLine.arguments
+if args.count > 1 { cb_become_multithreaded() }   // children: measure as a threaded program runs
 switch args.count > 1 ? args[1] : "" {
 case "":
     modeAll()

@@ -48,6 +48,12 @@ uint64_t cb_run_threads(int n, cb_body body, void **ctxs, long iters);
  * machine at this moment, the reference for the scaling figures. */
 void cb_independent_work(void *ctx, long iters);
 
+/* Starts and joins a thread that does nothing, so the process is multi-threaded from here on,
+ * as the programs that use the library are. (glibc skips the lock prefix of its mutexes' atomic
+ * instructions while a process has only ever had one thread: a state no VMM runs in, which would
+ * make the baseline's mutexes artificially cheap.) */
+void cb_become_multithreaded(void);
+
 /* Resident set size of this process in bytes (/proc/self/statm). */
 uint64_t cb_rss_bytes(void);
 

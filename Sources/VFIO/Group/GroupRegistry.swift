@@ -153,3 +153,19 @@ final class GroupRegistry: @unchecked Sendable {
         group.devicePut()
     }
 }
+
+extension VFIOSubsystem {
+    /// Kernel: vfio_device_set_group(): the VFIO group a registration of `device` joins (found or
+    /// made for its IOMMU group, or a fresh fake one for the no-IOMMU and emulated types), stored
+    /// in `device.group` with the registration's `drivers` count on it.
+    func deviceSetGroup(_ device: VFIODevice, type: VFIOGroupType) throws(Errno) -> VFIOGroup {
+        let group: VFIOGroup
+        switch type {
+        case .iommu: group = try groups.findOrAlloc(for: device.busDevice)
+        case .emulatedIOMMU, .noIOMMU: group = try groups.noIOMMUGroupAlloc(for: device.busDevice, type: type)
+        }
+        // The registration's count on the group moves to the device.
+        device.group = group
+        return group
+    }
+}

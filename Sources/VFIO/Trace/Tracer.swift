@@ -417,8 +417,8 @@ extension VFIOSubsystem {
 
     func traceTarget(_ file: VFIOFile) -> IoctlDecoder.Target {
         var t = IoctlDecoder.Target(kind: file.kind)
-        if file.kind == .device, let df = file.privateData as? DeviceFile {
-            t.pciLayout = df.device.ops.name == "vfio-pci" || df.device.ops.name == "mdev-model"
+        if let device = file.device {
+            t.pciLayout = device.ops.name == "vfio-pci" || device.ops.name == "mdev-model"
         }
         return t
     }
@@ -427,7 +427,7 @@ extension VFIOSubsystem {
     func traceRelease(_ file: VFIOFile) {
         guard tracer.isEnabled else { return }
         var what = file.name
-        if file.kind == .device, let df = file.privateData as? DeviceFile { what += " " + df.device.busDevice.name }
+        if let device = file.device { what += " " + device.busDevice.name }
         tracer.emit("release(\(what))")
     }
 

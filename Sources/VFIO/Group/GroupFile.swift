@@ -1,5 +1,5 @@
-/// The group char device's file operations (`vfio_group_fops`): open, release, ioctl, and the
-/// opens of `/dev/vfio/<N>` that reach them.
+/// The group char device's file operations (`vfio_group_fops`): open and release here, ioctl in
+/// GroupIoctls.swift, and the opens of `/dev/vfio/<N>` that reach them.
 extension VFIOGroup: FileOperations {
     /// Kernel: vfio_group_fops_open(). Checks in the kernel's order: ENODEV (removal race),
     /// EPERM (no-IOMMU without CAP_SYS_RAWIO), EBUSY (single open). `file` is the new file.
@@ -31,17 +31,6 @@ extension VFIOGroup: FileOperations {
         openedFile = nil
         groupLock.unlock()
         devicePut()
-    }
-
-    /// Kernel: vfio_group_fops_unl_ioctl(): the group ioctl dispatcher. Unknown: ENOTTY (Q4).
-    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int {
-        switch cmd {
-        case VFIOIoctl.groupGetDeviceFD: return Int(try ioctlGetDeviceFD(arg: arg))
-        case VFIOIoctl.groupGetStatus: try ioctlGetStatus(arg: arg); return 0
-        case VFIOIoctl.groupSetContainer: try ioctlSetContainer(arg: arg); return 0
-        case VFIOIoctl.groupUnsetContainer: try ioctlUnsetContainer(); return 0
-        default: throw .ENOTTY
-        }
     }
 }
 

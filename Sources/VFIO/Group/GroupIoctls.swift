@@ -1,5 +1,16 @@
-/// The four group ioctls (group.c), reached through `VFIOGroup.ioctl(_:cmd:arg:)`.
+/// The group file's `unlocked_ioctl` and the four group ioctls (group.c).
 extension VFIOGroup {
+    /// Kernel: vfio_group_fops_unl_ioctl(): the group ioctl dispatcher. Unknown: ENOTTY (Q4).
+    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int {
+        switch cmd {
+        case VFIOIoctl.groupGetDeviceFD: return Int(try ioctlGetDeviceFD(arg: arg))
+        case VFIOIoctl.groupGetStatus: try ioctlGetStatus(arg: arg); return 0
+        case VFIOIoctl.groupSetContainer: try ioctlSetContainer(arg: arg); return 0
+        case VFIOIoctl.groupUnsetContainer: try ioctlUnsetContainer(); return 0
+        default: throw .ENOTTY
+        }
+    }
+
     /// Kernel: vfio_group_ioctl_get_status().
     func ioctlGetStatus(arg: UInt) throws(Errno) {
         var status = try UserMemory.read(VFIOGroupStatus.self, from: arg)

@@ -85,7 +85,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
         case VFIOIoctl.setIOMMU: try compatSetIOMMU(arg); return 0
         case VFIOIoctl.iommuVFIOIOAS: try ioctlVFIOIOAS(arg); return 0
         case VFIOIoctl.iommuDestroy: try ioctlDestroy(arg); return 0
-        case 0x3B81: try ioctlIOASAlloc(arg); return 0   // IOMMU_IOAS_ALLOC
+        case VFIOIoctl.iommuIOASAlloc: try ioctlIOASAlloc(arg); return 0
         default: throw .ENOTTY
         }
     }

@@ -92,6 +92,27 @@ import Testing
         teardown(spapr)
     }
 
+    /// vfio_device_has_container(): true exactly while the device's group is attached to a legacy
+    /// container (not an iommufd).
+    @Test func deviceHasContainerFollowsTheGroupsAttachment() throws {
+        let sub = makeSubsystem()
+        let devices = try populate(sub)
+        let dev = try #require(devices["0000:06:0d.0"])
+        let g = try sub.open("/dev/vfio/26")
+        #expect(!dev.hasContainer)
+        let c = try sub.containerWith(g)
+        #expect(dev.hasContainer)
+        _ = try sub.ioctl(g, UInt(VFIOIoctl.groupUnsetContainer))
+        #expect(!dev.hasContainer)
+        var ictx = try sub.open("/dev/iommu")
+        _ = try withUnsafePointer(to: &ictx) { (p) throws(Errno) -> Int in
+            try sub.ioctl(g, UInt(VFIOIoctl.groupSetContainer), UInt(bitPattern: p))
+        }
+        #expect(!dev.hasContainer)
+        try sub.close(g); try sub.close(c); try sub.close(ictx)
+        teardown(sub)
+    }
+
     /// The ioctl numbers come from the system header through the shim (one source): each is a VFIO
     /// `_IO(';', base + n)` (no size or direction bits) at the offset the uAPI gives it, and the
     /// one table names each for the files it is issued on.

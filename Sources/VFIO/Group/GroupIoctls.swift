@@ -17,10 +17,10 @@ extension VFIOGroup {
         guard status.argsz >= UInt32(MemoryLayout<VFIOGroupStatus>.size) else { throw .EINVAL }
         status.flags = 0
         try groupLock.withLock { () throws(Errno) in
-            guard let iommuGroup else { throw .ENODEV }
+            guard !iommuGroupRevoked else { throw .ENODEV }
             if hasIOMMU() {
                 status.flags |= VFIOGroupFlags.containerSet | VFIOGroupFlags.viable
-            } else if !iommuGroup.dmaOwnerClaimed {
+            } else if !boundIOMMUGroup.dmaOwnerClaimed {
                 status.flags |= VFIOGroupFlags.viable
             }
         }

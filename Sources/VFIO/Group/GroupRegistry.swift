@@ -146,7 +146,7 @@ final class GroupRegistry: @unchecked Sendable {
         if group.container != nil {
             group.detachContainer()
         }
-        group.iommuGroup = nil
+        group.iommuGroupRevoked = true
         group.groupLock.unlock()
         lock.unlock()
         iommuGroup.put()

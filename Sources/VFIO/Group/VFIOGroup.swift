@@ -37,9 +37,16 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     // apart; `@exclusivity(unchecked)` drops the dynamic exclusivity check that would otherwise
     // run on each access (several per GROUP_GET_STATUS).
 
+    /// The IOMMU group the group was made for. Fixed for the object's life: removal revokes it
+    /// (`iommuGroupRevoked`) instead of dropping the object, so a reader under group_lock uses it
+    /// as a `let` (no reference-count traffic on GET_STATUS).
+    let boundIOMMUGroup: IOMMUGroup
+
     // Guarded by groupLock.
-    /// The IOMMU group, cleared by removal ("blocks all new users").
-    @exclusivity(unchecked) var iommuGroup: IOMMUGroup?
+    /// Set by removal: the kernel's `group->iommu_group = NULL` ("blocks all new users").
+    @exclusivity(unchecked) var iommuGroupRevoked = false
+    /// `group->iommu_group`: nil once the group was removed.
+    var iommuGroup: IOMMUGroup? { iommuGroupRevoked ? nil : boundIOMMUGroup }
     /// The attached legacy container.
     @exclusivity(unchecked) var container: Container?
     /// 0 iff `container == nil`; else 1 + devices of this group open through the container.
@@ -77,7 +84,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
         self.subsystem = subsystem
         self.type = type
         self.minor = minor
-        self.iommuGroup = iommuGroup
+        self.boundIOMMUGroup = iommuGroup
         self.iommuGroupID = iommuGroup.id
         self.name = type == .noIOMMU ? "noiommu-\(iommuGroup.id)" : "\(iommuGroup.id)"
         subsystem.census.groupCreated()

@@ -7,76 +7,77 @@ import CSwiftVFIOShim
 // Adding an ioctl: its `SVFIO_` line in swiftvfio_shim.h, a constant and a row of `IoctlTable`
 // below (name and trace decoders), the handler in its file's `ioctl` operation, and tests.
 
-/// The ioctl numbers the model dispatches on.
+/// The ioctl numbers the model dispatches on. (Computed and inlinable: each use compiles to the
+/// number itself, where a stored `static let` would run a lazy-initialisation check per use.)
 ///
 /// Every VFIO ioctl is `_IO(';', 100 + n)`: no size or direction bits, `argsz` plays that role.
 /// Numbers collide across kinds of files (0x3b70 is IOMMU_GET_INFO on a container,
 /// GET_PCI_HOT_RESET_INFO on a device): each file's `ioctl` operation decodes its own.
 public enum VFIOIoctl {
     /// `VFIO_GET_API_VERSION` (container).
-    public static let getAPIVersion = UInt32(SVFIO_GET_API_VERSION)
+    @inlinable public static var getAPIVersion: UInt32 { UInt32(SVFIO_GET_API_VERSION) }
     /// `VFIO_CHECK_EXTENSION` (container; arg by value).
-    public static let checkExtension = UInt32(SVFIO_CHECK_EXTENSION)
+    @inlinable public static var checkExtension: UInt32 { UInt32(SVFIO_CHECK_EXTENSION) }
     /// `VFIO_SET_IOMMU` (container; arg by value).
-    public static let setIOMMU = UInt32(SVFIO_SET_IOMMU)
+    @inlinable public static var setIOMMU: UInt32 { UInt32(SVFIO_SET_IOMMU) }
     /// `VFIO_GROUP_GET_STATUS` (group).
-    public static let groupGetStatus = UInt32(SVFIO_GROUP_GET_STATUS)
+    @inlinable public static var groupGetStatus: UInt32 { UInt32(SVFIO_GROUP_GET_STATUS) }
     /// `VFIO_GROUP_SET_CONTAINER` (group; pointer to an int fd).
-    public static let groupSetContainer = UInt32(SVFIO_GROUP_SET_CONTAINER)
+    @inlinable public static var groupSetContainer: UInt32 { UInt32(SVFIO_GROUP_SET_CONTAINER) }
     /// `VFIO_GROUP_UNSET_CONTAINER` (group).
-    public static let groupUnsetContainer = UInt32(SVFIO_GROUP_UNSET_CONTAINER)
+    @inlinable public static var groupUnsetContainer: UInt32 { UInt32(SVFIO_GROUP_UNSET_CONTAINER) }
     /// `VFIO_GROUP_GET_DEVICE_FD` (group; pointer to a NUL-terminated name).
-    public static let groupGetDeviceFD = UInt32(SVFIO_GROUP_GET_DEVICE_FD)
+    @inlinable public static var groupGetDeviceFD: UInt32 { UInt32(SVFIO_GROUP_GET_DEVICE_FD) }
     /// `VFIO_DEVICE_GET_INFO` (device).
-    public static let deviceGetInfo = UInt32(SVFIO_DEVICE_GET_INFO)
+    @inlinable public static var deviceGetInfo: UInt32 { UInt32(SVFIO_DEVICE_GET_INFO) }
     /// `VFIO_DEVICE_GET_REGION_INFO` (device).
-    public static let deviceGetRegionInfo = UInt32(SVFIO_DEVICE_GET_REGION_INFO)
+    @inlinable public static var deviceGetRegionInfo: UInt32 { UInt32(SVFIO_DEVICE_GET_REGION_INFO) }
     /// `VFIO_DEVICE_GET_IRQ_INFO` (device).
-    public static let deviceGetIRQInfo = UInt32(SVFIO_DEVICE_GET_IRQ_INFO)
+    @inlinable public static var deviceGetIRQInfo: UInt32 { UInt32(SVFIO_DEVICE_GET_IRQ_INFO) }
     /// `VFIO_DEVICE_SET_IRQS` (device).
-    public static let deviceSetIRQs = UInt32(SVFIO_DEVICE_SET_IRQS)
+    @inlinable public static var deviceSetIRQs: UInt32 { UInt32(SVFIO_DEVICE_SET_IRQS) }
     /// `VFIO_DEVICE_RESET` (device).
-    public static let deviceReset = UInt32(SVFIO_DEVICE_RESET)
+    @inlinable public static var deviceReset: UInt32 { UInt32(SVFIO_DEVICE_RESET) }
     /// `VFIO_IOMMU_GET_INFO` (container, type1).
-    public static let iommuGetInfo = UInt32(SVFIO_IOMMU_GET_INFO)
+    @inlinable public static var iommuGetInfo: UInt32 { UInt32(SVFIO_IOMMU_GET_INFO) }
     /// `VFIO_IOMMU_MAP_DMA` (container, type1).
-    public static let iommuMapDMA = UInt32(SVFIO_IOMMU_MAP_DMA)
+    @inlinable public static var iommuMapDMA: UInt32 { UInt32(SVFIO_IOMMU_MAP_DMA) }
     /// `VFIO_IOMMU_UNMAP_DMA` (container, type1).
-    public static let iommuUnmapDMA = UInt32(SVFIO_IOMMU_UNMAP_DMA)
+    @inlinable public static var iommuUnmapDMA: UInt32 { UInt32(SVFIO_IOMMU_UNMAP_DMA) }
     /// `VFIO_IOMMU_DIRTY_PAGES` (container, type1) and `VFIO_DEVICE_FEATURE` (device): same number.
-    public static let iommuDirtyPages = UInt32(SVFIO_IOMMU_DIRTY_PAGES)
+    @inlinable public static var iommuDirtyPages: UInt32 { UInt32(SVFIO_IOMMU_DIRTY_PAGES) }
     /// `VFIO_DEVICE_FEATURE` (device).
-    public static let deviceFeature = UInt32(SVFIO_DEVICE_FEATURE)
+    @inlinable public static var deviceFeature: UInt32 { UInt32(SVFIO_DEVICE_FEATURE) }
     /// `IOMMU_VFIO_IOAS` on an iommufd.
-    public static let iommuVFIOIOAS = UInt32(SVFIO_IOMMU_VFIO_IOAS)
+    @inlinable public static var iommuVFIOIOAS: UInt32 { UInt32(SVFIO_IOMMU_VFIO_IOAS) }
     /// `IOMMU_DESTROY` on an iommufd.
-    public static let iommuDestroy = UInt32(SVFIO_IOMMU_DESTROY)
+    @inlinable public static var iommuDestroy: UInt32 { UInt32(SVFIO_IOMMU_DESTROY) }
     /// `IOMMU_IOAS_ALLOC` on an iommufd.
-    public static let iommuIOASAlloc = UInt32(SVFIO_IOMMU_IOAS_ALLOC)
+    @inlinable public static var iommuIOASAlloc: UInt32 { UInt32(SVFIO_IOMMU_IOAS_ALLOC) }
 }
 
 /// Extension and IOMMU type ids shared by CHECK_EXTENSION and SET_IOMMU (SPEC §2.3).
 public enum VFIOExtension {
     /// `VFIO_TYPE1_IOMMU`.
-    public static let type1IOMMU = UInt(VFIO_TYPE1_IOMMU)
+    @inlinable public static var type1IOMMU: UInt { UInt(VFIO_TYPE1_IOMMU) }
     /// `VFIO_SPAPR_TCE_IOMMU`.
-    public static let spaprTCEIOMMU = UInt(VFIO_SPAPR_TCE_IOMMU)
+    @inlinable public static var spaprTCEIOMMU: UInt { UInt(VFIO_SPAPR_TCE_IOMMU) }
     /// `VFIO_TYPE1v2_IOMMU`.
-    public static let type1v2IOMMU = UInt(VFIO_TYPE1v2_IOMMU)
+    @inlinable public static var type1v2IOMMU: UInt { UInt(VFIO_TYPE1v2_IOMMU) }
     /// `VFIO_DMA_CC_IOMMU`.
-    public static let dmaCCIOMMU = UInt(VFIO_DMA_CC_IOMMU)
+    @inlinable public static var dmaCCIOMMU: UInt { UInt(VFIO_DMA_CC_IOMMU) }
     /// `VFIO_EEH`.
-    public static let eeh = UInt(VFIO_EEH)
+    @inlinable public static var eeh: UInt { UInt(VFIO_EEH) }
     /// `VFIO_TYPE1_NESTING_IOMMU`.
-    public static let type1NestingIOMMU = UInt(VFIO_TYPE1_NESTING_IOMMU)
+    @inlinable public static var type1NestingIOMMU: UInt { UInt(VFIO_TYPE1_NESTING_IOMMU) }
     /// `VFIO_SPAPR_TCE_v2_IOMMU`.
-    public static let spaprTCEv2IOMMU = UInt(VFIO_SPAPR_TCE_v2_IOMMU)
+    @inlinable public static var spaprTCEv2IOMMU: UInt { UInt(VFIO_SPAPR_TCE_v2_IOMMU) }
     /// `VFIO_NOIOMMU_IOMMU`.
-    public static let noIOMMU = UInt(VFIO_NOIOMMU_IOMMU)
+    @inlinable public static var noIOMMU: UInt { UInt(VFIO_NOIOMMU_IOMMU) }
     /// `VFIO_UNMAP_ALL`.
-    public static let unmapAll = UInt(VFIO_UNMAP_ALL)
+    @inlinable public static var unmapAll: UInt { UInt(VFIO_UNMAP_ALL) }
     /// `VFIO_UPDATE_VADDR`.
-    public static let updateVaddr = UInt(VFIO_UPDATE_VADDR)
+    @inlinable public static var updateVaddr: UInt { UInt(VFIO_UPDATE_VADDR) }
 
     /// The names CHECK_EXTENSION and SET_IOMMU arguments print as in the trace.
     static let names: [UInt: String] = [
@@ -90,9 +91,9 @@ public enum VFIOExtension {
 /// `struct vfio_group_status` flags.
 public enum VFIOGroupFlags {
     /// `VFIO_GROUP_FLAGS_VIABLE`.
-    public static let viable = UInt32(VFIO_GROUP_FLAGS_VIABLE)
+    @inlinable public static var viable: UInt32 { UInt32(VFIO_GROUP_FLAGS_VIABLE) }
     /// `VFIO_GROUP_FLAGS_CONTAINER_SET`.
-    public static let containerSet = UInt32(VFIO_GROUP_FLAGS_CONTAINER_SET)
+    @inlinable public static var containerSet: UInt32 { UInt32(VFIO_GROUP_FLAGS_CONTAINER_SET) }
 }
 
 /// `struct vfio_group_status`: the only argument struct group.c copies itself.

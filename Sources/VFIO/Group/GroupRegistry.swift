@@ -22,8 +22,7 @@ final class GroupRegistry: @unchecked Sendable {
     /// Kernel: vfio_group_find_from_iommu(). Caller holds `lock`.
     func find(_ iommuGroup: IOMMUGroup) -> VFIOGroup? {
         lock.assertHeld()
-        guard let g = iommuGroup.vfioGroupStorage else { return nil }
-        return unsafeDowncast(g, to: VFIOGroup.self)
+        return iommuGroup.vfioGroupStorage
     }
 
     /// The group whose node is `/dev/vfio/<name>`.

@@ -8,7 +8,7 @@ let package = Package(
     products: [
         .library(name: "VFIO", targets: ["VFIO"]),
         // The C ABI: libswiftvfio.so (include/swiftvfio.h).
-        .library(name: "swiftvfio", type: .dynamic, targets: ["SwiftVFIO"]),
+        .library(name: "swiftvfio", type: .dynamic, targets: ["SwiftVFIOCABI"]),
         // The LD_PRELOAD interposer: libswiftvfio-preload.so, thin C that loads libswiftvfio.so
         // beside itself on first use (docs/PRELOAD.md).
         .library(name: "swiftvfio-preload", type: .dynamic, targets: ["CSwiftVFIOPreload"]),
@@ -22,7 +22,7 @@ let package = Package(
         // The C types the C ABI's header declares (struct vfio_device_ops, the incomplete structs).
         .target(name: "CSwiftVFIOTypes"),
         // The C ABI: @c functions only (handles <-> objects, user memory, errors -> errno).
-        .target(name: "SwiftVFIO", dependencies: ["VFIO", "CSwiftVFIOTypes"]),
+        .target(name: "SwiftVFIOCABI", dependencies: ["VFIO", "CSwiftVFIOTypes"]),
         // The interposer: C only, no Swift and no link to libswiftvfio.so (one model per process).
         .target(name: "CSwiftVFIOPreload"),
         .testTarget(name: "VFIOTests", dependencies: ["VFIO", "CSwiftVFIOShim"]),

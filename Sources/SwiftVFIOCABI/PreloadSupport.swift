@@ -109,10 +109,10 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
 /// topology.
 @c public func swiftvfio_load_environment_topology() -> Int32 {
     guard let env = getenv("SWIFTVFIO_TOPOLOGY"), env.pointee != 0 else { return 0 }
-    if Model.shared.currentSubsystem != nil { return 0 }
+    if DefaultSubsystem.shared.currentSubsystem != nil { return 0 }
     let path = String(cString: env)
     do throws(CallError) {
-        try Model.shared.replace { () throws(CallError) -> VFIOSubsystem in
+        try DefaultSubsystem.shared.replace { () throws(CallError) -> VFIOSubsystem in
             do throws(TopologyError) {
                 return try VFIOSubsystem.load(path: path, rawIO: .process)
             } catch {
@@ -143,7 +143,7 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
 /// with its parent). Creates no model: without one it returns 0. Call it only when no other
 /// thread uses model fds any more. Returns the number of fds closed (>= 0).
 @c public func swiftvfio_exit_files() -> Int32 {
-    guard Model.shared.currentSubsystem != nil else { return 0 }
+    guard DefaultSubsystem.shared.currentSubsystem != nil else { return 0 }
     return kernelCall("swiftvfio_exit_files") { sub throws(CallError) in
         var closed: Int32 = 0
         for fd in sub.openFDs where sub.validateModelFD(fd) {

@@ -19,7 +19,7 @@ import VFIO
 @c public func swiftvfio_topology_load(_ path: UnsafePointer<CChar>?) -> CInt {
     do throws(CallError) {
         let p: String? = path == nil ? nil : try cString(path, "path")
-        try Model.shared.replace { () throws(CallError) -> VFIOSubsystem in
+        try DefaultSubsystem.shared.replace { () throws(CallError) -> VFIOSubsystem in
             guard let p else {
                 do throws(TopologyError) {
                     return try VFIOSubsystem.load(TopologySpec.builtInDefault, source: "<built-in>", rawIO: .process)

@@ -12,6 +12,8 @@ let package = Package(
         // The LD_PRELOAD interposer: libswiftvfio-preload.so, thin C that loads libswiftvfio.so
         // beside itself on first use (docs/PRELOAD.md).
         .library(name: "swiftvfio-preload", type: .dynamic, targets: ["CSwiftVFIOPreload"]),
+        // The fuzzers' decoders, for the fuzz executables in Fuzz/ (their own package).
+        .library(name: "VFIOFuzzSupport", targets: ["VFIOFuzzSupport"]),
     ],
     targets: [
         // Platform code at the edge (swift-nio style): guarded user-memory copies, memfd
@@ -26,14 +28,9 @@ let package = Package(
         // The interposer: C only, no Swift and no link to libswiftvfio.so (one model per process).
         .target(name: "CSwiftVFIOPreload"),
         .testTarget(name: "VFIOTests", dependencies: ["VFIO", "CSwiftVFIOShim"]),
-        // Reliability (issue 7): the fuzzers' decoders, shared by the libFuzzer executables and the
-        // regression tests. The executables are compiled as libraries: libFuzzer brings `main` to a
-        // fuzz build, and a plain build links `main` to their `@c(<Target>_main)` corpus replayer.
+        // Reliability: the fuzzers' decoders, shared by the libFuzzer executables (the Fuzz/
+        // package) and the regression tests below, which replay the corpus through them.
         .target(name: "VFIOFuzzSupport", dependencies: ["VFIO"]),
-        .executableTarget(name: "VFIOFuzzOps", dependencies: ["VFIOFuzzSupport"],
-                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
-        .executableTarget(name: "VFIOFuzzTopology", dependencies: ["VFIOFuzzSupport"],
-                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .testTarget(name: "VFIOFuzzTests", dependencies: ["VFIOFuzzSupport", "VFIO"]),
     ]
 )

@@ -127,21 +127,19 @@ final class DefaultSubsystem: @unchecked Sendable {
     /// first caller's `swiftvfio_last_error()`; `swiftvfio_topology_load()` can then replace it.
     private static func initialSubsystem() -> VFIOSubsystem {
         var sub: VFIOSubsystem
-        if let env = getenv("SWIFTVFIO_TOPOLOGY"), env.pointee != 0 {
-            let path = String(cString: env)
-            do throws(TopologyError) {
-                sub = try VFIOSubsystem.load(path: path, rawIO: .process)
+        if let path = ProcessEnvironment.current.topologyPath {
+            do throws(CallError) {
+                sub = try ProcessEnvironment.load(topology: path)
             } catch {
-                let text = "SWIFTVFIO_TOPOLOGY: \(error.description); the model is empty"
+                let text = "SWIFTVFIO_TOPOLOGY: \(error.message); the model is empty"
                 LastError.set(text)
                 let line = "swiftvfio: \(text)\n"
                 _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
-                sub = VFIOSubsystem(rawIO: .process)
+                sub = ProcessEnvironment.emptySubsystem()
             }
         } else {
             // The built-in topology is valid by construction; an empty model is the safe fallback.
-            sub = (try? VFIOSubsystem.load(TopologySpec.builtInDefault, source: "<built-in>", rawIO: .process))
-                ?? VFIOSubsystem(rawIO: .process)
+            sub = (try? ProcessEnvironment.load(topology: nil)) ?? ProcessEnvironment.emptySubsystem()
         }
         installKVMLookup(sub)
         return sub

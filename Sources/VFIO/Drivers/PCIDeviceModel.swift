@@ -120,9 +120,16 @@ public final class PCIDeviceModel: @unchecked Sendable {
 
     private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
+    /// The host calls for the BARs' memory and the eventfds (the subsystem's seam).
+    let host: HostSystem
+
     /// A function with `identity` (which must be valid, see `PCIDeviceIdentity.problem()`); `name`
-    /// names the memfds ("vfio-bar0:0000:06:0d.0" in /proc/self/maps).
-    init(identity: PCIDeviceIdentity, name: String) {
+    /// names the memfds ("vfio-bar0:0000:06:0d.0" in /proc/self/maps). Fails (the host's errno,
+    /// ENOMEM for a memfd or mapping refused) with nothing left behind when a BAR's memory cannot be
+    /// had: a function without the memory its BARs promise would be half a device.
+    init(identity: PCIDeviceIdentity, name: String, host: HostSystem) throws(Errno) {
+        self.host = host
+        barMemory = try Self.allocateBARs(identity, name: name, host: host)
         self.identity = identity
         configSize = identity.pcie ? 4096 : 256
         config = [UInt8](repeating: 0, count: configSize)
@@ -142,27 +149,44 @@ public final class PCIDeviceModel: @unchecked Sendable {
         romAddress = identity.romSize > 0
             ? UInt32(truncatingIfNeeded: (cursor + identity.romSize - 1) & ~(identity.romSize - 1)) : 0
         rom = Self.makeROM(identity)
-        for i in 0..<6 where identity.barSize(i) > 0 {
-            let length = Self.pageAlign(Int(identity.barSize(i)))
-            let fd = "vfio-bar\(i):\(name)".withCString { svfio_memfd($0, UInt64(length)) }
-            guard fd >= 0 else { continue }
-            var err: Int32 = 0
-            guard let base = svfio_mmap_shared(fd, length, PROT_READ | PROT_WRITE, 0, &err) else {
-                _ = svfio_close_fd(fd)
-                continue
-            }
-            barMemory[i] = BARMemory(fd: fd, base: base, length: length)
-        }
         initConfig()
     }
 
-    deinit {
-        for m in barMemory.compactMap({ $0 }) {
-            _ = svfio_munmap(m.base, m.length)
-            _ = svfio_close_fd(m.fd)
+    /// Each memory BAR's memfd and the model's shared mapping of it; on a failure, what was made
+    /// so far is released and the host's errno thrown.
+    private static func allocateBARs(_ identity: PCIDeviceIdentity, name: String,
+                                     host: HostSystem) throws(Errno) -> [BARMemory?] {
+        var bars: [BARMemory?] = Array(repeating: nil, count: 6)
+        do throws(Errno) {
+            for i in 0..<6 where identity.barSize(i) > 0 {
+                let length = Self.pageAlign(Int(identity.barSize(i)))
+                let fd = try host.memfd(name: "vfio-bar\(i):\(name)", size: length)
+                do throws(Errno) {
+                    let base = try host.mmapShared(fd, length: length, prot: PROT_READ | PROT_WRITE, offset: 0, owned: true)
+                    bars[i] = BARMemory(fd: fd, base: base, length: length)
+                } catch {
+                    host.close(fd)
+                    throw error
+                }
+            }
+            return bars
+        } catch {
+            release(bars, host: host)
+            throw error
         }
-        for fd in triggers.compactMap({ $0 }) { _ = svfio_close_fd(fd) }
-        for fd in [errTrigger, reqTrigger, intxUnmaskFD].compactMap({ $0 }) { _ = svfio_close_fd(fd) }
+    }
+
+    private static func release(_ bars: [BARMemory?], host: HostSystem) {
+        for m in bars.compactMap({ $0 }) {
+            host.munmap(m.base, length: m.length)
+            host.close(m.fd)
+        }
+    }
+
+    deinit {
+        Self.release(barMemory, host: host)
+        for fd in triggers.compactMap({ $0 }) { host.close(fd) }
+        for fd in [errTrigger, reqTrigger, intxUnmaskFD].compactMap({ $0 }) { host.close(fd) }
     }
 
     static func pageAlign(_ n: Int) -> Int { (n + pageSize - 1) / pageSize * pageSize }
@@ -178,7 +202,7 @@ public final class PCIDeviceModel: @unchecked Sendable {
     func disable() {
         lock.withLock {
             disableIRQsLocked()
-            for fd in [errTrigger, reqTrigger].compactMap({ $0 }) { _ = svfio_close_fd(fd) }
+            for fd in [errTrigger, reqTrigger].compactMap({ $0 }) { host.close(fd) }
             errTrigger = nil
             reqTrigger = nil
         }
@@ -195,11 +219,12 @@ public final class PCIDeviceModel: @unchecked Sendable {
         let start = Int(offset & VFIOPCI.offsetMask)
         let request = Self.pageAlign(length)
         guard start <= mem.length, request <= mem.length - start else { throw .EINVAL }
-        var err: Int32 = 0
-        guard let p = svfio_mmap_shared(mem.fd, request, prot, UInt64(start), &err) else {
-            throw Errno(rawValue: err == EACCES ? Errno.EACCES.rawValue : Errno.ENOMEM.rawValue)
+        do throws(Errno) {
+            let p = try host.mmapShared(mem.fd, length: request, prot: prot, offset: UInt64(start), owned: false)
+            return UInt(bitPattern: p)
+        } catch {
+            throw error == .EACCES ? .EACCES : .ENOMEM
         }
-        return UInt(bitPattern: p)
     }
 
     // MARK: Info ioctls

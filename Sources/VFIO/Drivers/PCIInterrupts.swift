@@ -10,9 +10,9 @@ import Musl
 
 extension PCIDeviceModel {
     func disableIRQsLocked() {
-        for fd in triggers.compactMap({ $0 }) { _ = svfio_close_fd(fd) }
+        for fd in triggers.compactMap({ $0 }) { host.close(fd) }
         triggers = []
-        if let fd = intxUnmaskFD { _ = svfio_close_fd(fd) }
+        if let fd = intxUnmaskFD { host.close(fd) }
         intxUnmaskFD = nil
         intxMasked = false
         intxPending = false
@@ -101,12 +101,10 @@ extension PCIDeviceModel {
     /// Kernel: eventfd_ctx_fdget(): EBADF for a closed fd, EINVAL for one that is not an eventfd.
     /// The model keeps its own duplicate, as the kernel keeps a reference on the eventfd context.
     private func acquireEventfd(_ fd: Int32) throws(Errno) -> Int32 {
-        let r = svfio_fd_is_eventfd(fd)
-        if r < 0 { throw .EBADF }
-        if r == 0 { throw .EINVAL }
-        let d = svfio_dup_fd(fd, 0, 1)
-        if d < 0 { throw Errno(rawValue: -d) }
-        return d
+        let isEventfd: Bool
+        do throws(Errno) { isEventfd = try host.isEventfd(fd) } catch { throw .EBADF }
+        if !isEventfd { throw .EINVAL }
+        return try host.dup(fd)
     }
 
     /// Kernel: vfio_pci_set_intx_mask().
@@ -129,7 +127,7 @@ extension PCIDeviceModel {
         case VFIOPCI.setDataBool: if bool(data, 0) { intxUnmaskLocked() }
         default:
             let f = fd(data, 0)
-            if let old = intxUnmaskFD { _ = svfio_close_fd(old); intxUnmaskFD = nil }
+            if let old = intxUnmaskFD { host.close(old); intxUnmaskFD = nil }
             if f >= 0 { intxUnmaskFD = try acquireEventfd(f) }
         }
     }
@@ -162,7 +160,7 @@ extension PCIDeviceModel {
                 intxMasked = false
             }
             // vfio_intx_set_signal(): the old trigger goes first; fd < 0 only disables.
-            if let old = triggers[0] { _ = svfio_close_fd(old); triggers[0] = nil }
+            if let old = triggers[0] { host.close(old); triggers[0] = nil }
             if f < 0 { return }
             do throws(Errno) {
                 triggers[0] = try acquireEventfd(f)
@@ -199,14 +197,14 @@ extension PCIDeviceModel {
             var j = start
             do throws(Errno) {
                 while j < start + count {
-                    if let old = triggers[j] { _ = svfio_close_fd(old); triggers[j] = nil }
+                    if let old = triggers[j] { host.close(old); triggers[j] = nil }
                     let f = fd(data, j - start)
                     if f >= 0 { triggers[j] = try acquireEventfd(f) }
                     j += 1
                 }
             } catch {
                 // Unwind the vectors set by this call, then (on enable) the whole block.
-                for k in start..<j { if let t = triggers[k] { _ = svfio_close_fd(t); triggers[k] = nil } }
+                for k in start..<j { if let t = triggers[k] { host.close(t); triggers[k] = nil } }
                 if enabling { disableIRQsLocked() }
                 throw error
             }
@@ -225,7 +223,7 @@ extension PCIDeviceModel {
         switch hdr.flags & VFIOPCI.setDataTypeMask {
         case VFIOPCI.setDataNone:
             if let t = slot {
-                if hdr.count > 0 { signal(t) } else { _ = svfio_close_fd(t); slot = nil }
+                if hdr.count > 0 { signal(t) } else { host.close(t); slot = nil }
             }
         case VFIOPCI.setDataBool:
             guard hdr.count > 0 else { throw .EINVAL }
@@ -234,20 +232,22 @@ extension PCIDeviceModel {
             guard hdr.count > 0 else { throw .EINVAL }
             let f = fd(data, 0)
             if f == -1 {
-                if let t = slot { _ = svfio_close_fd(t) }
+                if let t = slot { host.close(t) }
                 slot = nil
             } else if f >= 0 {
                 let n = try acquireEventfd(f)
-                if let t = slot { _ = svfio_close_fd(t) }
+                if let t = slot { host.close(t) }
                 slot = n
             }
         }
     }
 
-    private func signal(_ fd: Int32?) {
-        guard let fd else { return }
-        _ = svfio_eventfd_signal(fd)
+    /// Signals `fd`; false when there is none or the host refused (the interrupt is lost).
+    @discardableResult
+    private func signal(_ fd: Int32?) -> Bool {
+        guard let fd, host.eventfdSignal(fd) else { return false }
         interruptCount += 1
+        return true
     }
 
     // MARK: The device's side
@@ -271,21 +271,17 @@ extension PCIDeviceModel {
                 intxMasked = true
                 setInterruptStatus(true)
                 guard let t = triggers.first ?? nil else { return false }
-                signal(t)
-                return true
+                return signal(t)
             case VFIOPCI.msiIRQ, VFIOPCI.msixIRQ:
                 guard irqType == (index == VFIOPCI.msiIRQ ? .msi : .msix), vector >= 0, vector < triggers.count,
                       let t = triggers[vector] else { return false }
-                signal(t)
-                return true
+                return signal(t)
             case VFIOPCI.errIRQ:
                 guard let t = errTrigger else { return false }
-                signal(t)
-                return true
+                return signal(t)
             case VFIOPCI.reqIRQ:
                 guard let t = reqTrigger else { return false }
-                signal(t)
-                return true
+                return signal(t)
             default:
                 return false
             }

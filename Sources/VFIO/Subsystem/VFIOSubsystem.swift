@@ -15,6 +15,8 @@ public final class VFIOSubsystem: @unchecked Sendable {
     public let log: KernelLog
     /// Named fault points.
     public let faults = FaultInjector()
+    /// The host system calls for the model's own resources (BAR memory, eventfds), failable by tests.
+    public let host = HostSystem()
     /// Live-object counts.
     public let census = Census()
     /// The decoded system-call trace (started as `diagnostics.trace` says).

@@ -19,15 +19,19 @@ let package = Package(
         // Platform code at the edge (swift-nio style): guarded user-memory copies, memfd
         // placeholders, capget, TSan annotations, and the uapi constants from <linux/vfio.h>.
         .target(name: "CSwiftVFIOShim"),
+        // The topology readers: the strict JSON parser (line and column, no Foundation), the schema,
+        // the sysfs-shaped reader and the built-in default, producing a plain `TopologySpec` that
+        // the model's loader turns into devices. Knows nothing of the model.
+        .target(name: "VFIOTopology"),
         // The model: group.c and everything it leans on.
-        .target(name: "VFIO", dependencies: ["CSwiftVFIOShim"]),
+        .target(name: "VFIO", dependencies: ["CSwiftVFIOShim", "VFIOTopology"]),
         // The C types the C ABI's header declares (struct vfio_device_ops, the incomplete structs).
         .target(name: "CSwiftVFIOTypes"),
         // The C ABI: @c functions only (handles <-> objects, user memory, errors -> errno).
         .target(name: "SwiftVFIOCABI", dependencies: ["VFIO", "CSwiftVFIOTypes"]),
         // The interposer: C only, no Swift and no link to libswiftvfio.so (one model per process).
         .target(name: "CSwiftVFIOPreload"),
-        .testTarget(name: "VFIOTests", dependencies: ["VFIO", "CSwiftVFIOShim"]),
+        .testTarget(name: "VFIOTests", dependencies: ["VFIO", "VFIOTopology", "CSwiftVFIOShim"]),
         // Reliability: the fuzzers' decoders, shared by the libFuzzer executables (the Fuzz/
         // package) and the regression tests below, which replay the corpus through them.
         .target(name: "VFIOFuzzSupport", dependencies: ["VFIO"]),

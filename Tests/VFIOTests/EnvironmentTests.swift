@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 @testable import VFIO
+@testable import VFIOTopology
 
 /// Configuration is read once, at the edge (the C ABI), and passed in: these pin down how the
 /// variables map to a `VFIOEnvironment` and that the model itself never reads them.

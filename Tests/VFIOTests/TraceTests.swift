@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Testing
 @testable import VFIO
+@testable import VFIOTopology
 
 /// Collects a subsystem's trace lines.
 private final class Lines: @unchecked Sendable {

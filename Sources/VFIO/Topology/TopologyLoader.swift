@@ -1,3 +1,8 @@
+// The topology readers are their own module (VFIOTopology: JSON, schema, sysfs, built-in default);
+// re-exported so `import VFIO` keeps giving `TopologySpec` and `PCIDeviceIdentity` to the C ABI,
+// the fuzzers and embedders.
+@_exported import VFIOTopology
+
 /// Builds a subsystem from a topology: plays hardware discovery and driver probing.
 ///
 /// Listed IOMMU groups and their devices come first, so the fake IOMMU groups of no-IOMMU and

@@ -1,7 +1,6 @@
 // The identity a topology gives a modelled PCI function (IDs, class, BAR/ROM sizes, interrupt
 // capabilities) and its validation.
 
-import CSwiftVFIOShim
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

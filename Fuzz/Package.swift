@@ -17,11 +17,13 @@ let package = Package(
     name: "libswiftvfio-fuzz",
     dependencies: [.package(path: "..")],
     targets: [
+        // Replaying input files in a build without libFuzzer (`swift run VFIOFuzzOps FILE...`).
+        .target(name: "FuzzReplay", dependencies: [support]),
         // The executables are compiled as libraries: libFuzzer brings `main` to a fuzz build, and
         // a plain build links `main` to their `@c(<Target>_main)` corpus replayer.
-        .executableTarget(name: "VFIOFuzzOps", dependencies: [support],
+        .executableTarget(name: "VFIOFuzzOps", dependencies: [support, "FuzzReplay"],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
-        .executableTarget(name: "VFIOFuzzTopology", dependencies: [support],
+        .executableTarget(name: "VFIOFuzzTopology", dependencies: [support, "FuzzReplay"],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
     ]
 )

@@ -3,9 +3,10 @@ import Glibc
 #endif
 import VFIO
 
-/// The process's configuration, read at the edge: the environment variables (DESIGN.md's fixed
-/// names) are read once, when the library first needs them, into a `VFIOEnvironment` that is
-/// passed into every subsystem the C ABI makes. The model never reads the environment itself.
+/// The process's configuration, read at the edge: the environment variables (SWIFTVFIO_TOPOLOGY,
+/// SWIFTVFIO_TRACE, SWIFTVFIO_LOG; README.md and docs/PRELOAD.md describe them) are read once, when
+/// the library first needs them, into a `VFIOEnvironment` that is passed into every subsystem the
+/// C ABI makes. The model never reads the environment itself.
 enum ProcessEnvironment {
     /// `SWIFTVFIO_TOPOLOGY`, `SWIFTVFIO_TRACE` and `SWIFTVFIO_LOG` as they were at first use.
     static let current = VFIOEnvironment { name in getenv(name).map { String(cString: $0) } }

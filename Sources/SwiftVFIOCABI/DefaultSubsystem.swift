@@ -205,9 +205,16 @@ final class DefaultSubsystem: @unchecked Sendable {
 struct CallError: Error {
     var errno: Errno
     var message: String
-    init(_ errno: Errno, _ message: String) {
+    /// `message` says which call and object; the model's reason (`Errno.reasonText`), when the
+    /// failing check gave one, is appended after ": " unless `withReason` is false (the caller
+    /// placed it itself).
+    init(_ errno: Errno, _ message: String, withReason: Bool = true) {
         self.errno = errno
-        self.message = message
+        if withReason, let why = errno.reasonText {
+            self.message = message.isEmpty ? why : message + ": " + why
+        } else {
+            self.message = message
+        }
     }
 }
 
@@ -287,7 +294,7 @@ func cString(_ p: UnsafePointer<CChar>?, _ what: String, limit: Int = 4096) thro
     do throws(Errno) {
         return try UserMemory.string(at: UInt(bitPattern: p), limit: limit)
     } catch {
-        throw CallError(error, error == .EFAULT ? "\(what) is not a readable string" : "\(what) is longer than \(limit - 1) bytes")
+        throw CallError(error, error == .EFAULT ? "\(what) is not a readable string" : "\(what) is longer than \(limit - 1) bytes", withReason: false)
     }
 }
 
@@ -297,7 +304,7 @@ func writeOut<T: BitwiseCopyable>(_ value: T, to p: UnsafeMutableRawPointer?, _ 
     do throws(Errno) {
         try UserMemory.write(value, to: UInt(bitPattern: p))
     } catch {
-        throw CallError(error, "\(what) is not writable")
+        throw CallError(error, "\(what) is not writable", withReason: false)
     }
 }
 

@@ -132,11 +132,14 @@ public final class Tracer: @unchecked Sendable {
 
 /// The text pieces of trace lines.
 enum TraceFormat {
-    /// " = 5", " = -1 EINVAL".
+    /// " = 5", " = -1 EINVAL", " = -1 EINVAL (argsz 8 < minsz 32)" (the model's reason, when
+    /// the failing check gave one).
     static func result<R>(_ r: Result<R, Errno>, _ show: (R) -> String = { "\($0)" }) -> String {
         switch r {
         case .success(let v): return " = " + show(v)
-        case .failure(let e): return " = -1 " + errnoName(e)
+        case .failure(let e):
+            guard let why = e.reasonText else { return " = -1 " + errnoName(e) }
+            return " = -1 " + errnoName(e) + " (" + why + ")"
         }
     }
 
@@ -324,6 +327,13 @@ enum IoctlDecoder {
 // MARK: - The subsystem's trace hooks
 
 extension VFIOSubsystem {
+    /// The name of ioctl `request` as issued on model fd `fd` ("VFIO_IOMMU_MAP_DMA"), decoded by
+    /// the kind of file behind the fd (numbers collide across kinds); hex for an unknown one.
+    /// For error messages: called only when a call failed.
+    public func ioctlName(fd: Int32, request: UInt) -> String {
+        IoctlDecoder.name(traceTarget(fd).kind, UInt32(truncatingIfNeeded: request))
+    }
+
     /// What the trace shows of the file behind `fd` (no reference is taken).
     func traceTarget(_ fd: Int32) -> IoctlDecoder.Target {
         guard let file = fdTable.lookup(fd) else { return IoctlDecoder.Target(kind: nil) }

@@ -81,7 +81,7 @@ private final class Lines: @unchecked Sendable {
             "ioctl(\(g), VFIO_GROUP_GET_STATUS, {argsz=8}) = 0 => {flags=VIABLE}",
             "ioctl(\(g), VFIO_GROUP_SET_CONTAINER, &\(c)) = 0",
             "ioctl(\(c), VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) = 0",
-            "ioctl(\(c), VFIO_IOMMU_MAP_DMA, {iova=0x0, size=0x100000, flags=R|W}) = 0",
+            "ioctl(\(c), VFIO_IOMMU_MAP_DMA, {argsz=32, flags=R|W, vaddr=\(TraceFormat.hex(UInt(m.address))), iova=0x0, size=0x100000}) = 0",
             "ioctl(\(g), VFIO_GROUP_GET_DEVICE_FD, \"0000:06:0d.0\") = \(d)",
             "ioctl(\(d), VFIO_DEVICE_GET_INFO, {argsz=20}) = 0 => {flags=RESET|PCI, num_regions=9, num_irqs=5}",
             "ioctl(\(d), VFIO_DEVICE_GET_REGION_INFO, {argsz=32, index=7 /* CONFIG */}) = 0 => {argsz=32, flags=READ|WRITE, size=0x1000, offset=0x70000000000, cap_offset=0}",
@@ -122,9 +122,9 @@ private final class Lines: @unchecked Sendable {
         let lines = t.take()
         #expect(lines == [
             "open(\"/dev/vfio/26\", O_RDWR) = \(g)",
-            "ioctl(\(g), VFIO_GROUP_GET_STATUS, 0x10) = -1 EFAULT",
-            "ioctl(\(g), VFIO_GROUP_SET_CONTAINER, 0x20) = -1 EFAULT",
-            "ioctl(\(g), VFIO_GROUP_GET_DEVICE_FD, NULL) = -1 EFAULT",
+            "ioctl(\(g), VFIO_GROUP_GET_STATUS, 0x10) = -1 EFAULT (cannot read 8 bytes at 0x10)",
+            "ioctl(\(g), VFIO_GROUP_SET_CONTAINER, 0x20) = -1 EFAULT (cannot read 4 bytes at 0x20)",
+            "ioctl(\(g), VFIO_GROUP_GET_DEVICE_FD, NULL) = -1 EFAULT (string at 0x0 not readable)",
             "ioctl(\(g), 0x3b99, 0x7) = -1 ENOTTY",
             "open(\"/dev/vfio/99\", O_RDWR) = -1 ENOENT",
             "close(12345) = -1 EBADF",

@@ -19,8 +19,10 @@ extension VFIODevice {
     /// then `open_device`. Unwinds in reverse.
     private func firstOpen(iommufd ctx: IOMMUFDContext?) throws(Errno) {
         let module = ops.module
-        do throws(Errno) { try subsystem.faults.check(.driverModuleGet) } catch { throw .ENODEV }
-        if let module, !module.tryGet() { throw .ENODEV }
+        do throws(Errno) { try subsystem.faults.check(.driverModuleGet) } catch {
+            throw .ENODEV.because("try_module_get() failed (fault injected)")
+        }
+        if let module, !module.tryGet() { throw .ENODEV.because("the driver module is unloading") }
         do throws(Errno) {
             if let ctx {
                 try iommufdBind(ctx)

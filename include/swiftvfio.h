@@ -673,6 +673,19 @@ int swiftvfio_census(struct swiftvfio_census *result);
  */
 int swiftvfio_state(char *buf, size_t size);
 
+/**
+ * Writes the default model's kernel log into `buf` (at most `size` bytes, NUL-terminated,
+ * truncated if needed): one line per message since the model was made, oldest first: a WARN (a
+ * kernel bug or misuse the kernel would WARN_ON about, counted in swiftvfio_census().warnings)
+ * as "WARNING: <where>: <text>", e.g. "WARNING: VFIO/DeviceOpen.swift:67:
+ * kvm_put_kvm/kvm_get_kvm_safe not found: 0000:06:0d.0 gets no VM reference (define and export
+ * them in the program: link it with -rdynamic)"; other messages as "warning: <text>" or
+ * "info: <text>". With SWIFTVFIO_LOG=1 in the environment every message is also echoed to
+ * standard error as it happens (unset or 0: not echoed). Returns the length of the whole text
+ * (a call with `size` 0 sizes the buffer), or -EFAULT for an unwritable `buf`.
+ */
+int swiftvfio_log(char *buf, size_t size);
+
 /* ==== Test hooks for VMM and driver tests: raise a device interrupt, list the DMA mappings of a container  */
 
 /**

@@ -150,11 +150,26 @@ final class DefaultSubsystem: @unchecked Sendable {
             typealias GetSafe = @convention(c) (UnsafeMutableRawPointer?) -> Bool
             typealias Put = @convention(c) (UnsafeMutableRawPointer?) -> Void
             // RTLD_DEFAULT is ((void *)0) in glibc.
-            guard let g = dlsym(nil, "kvm_get_kvm_safe"), let p = dlsym(nil, "kvm_put_kvm") else { return nil }
+            guard let g = dlsym(nil, "kvm_get_kvm_safe"), let p = dlsym(nil, "kvm_put_kvm") else {
+                reportMissingKVMSymbolsOnce()
+                return nil
+            }
             let getSafe = unsafeBitCast(g, to: GetSafe.self)
             let put = unsafeBitCast(p, to: Put.self)
             return KVMOps(getSafe: { getSafe($0) }, put: { put($0) })
         }
+    }
+
+    private static let kvmSymbolsReported = Atomic<Bool>(false)
+
+    /// Nothing silent: a consumer that sets a VM but does not export the KVM symbols is told once
+    /// per process, on standard error, what to change (the WARN in the log repeats per open).
+    static func reportMissingKVMSymbolsOnce() {
+        guard !kvmSymbolsReported.exchange(true, ordering: .relaxed) else { return }
+        Tracer.reportToStandardError(
+            "swiftvfio: kvm_get_kvm_safe/kvm_put_kvm not found in the process, so devices opened with a VM set "
+                + "(vfio_file_set_kvm) take no VM reference: define both and export them (link the program with "
+                + "-rdynamic, or -Wl,--export-dynamic-symbol=kvm_get_kvm_safe,--export-dynamic-symbol=kvm_put_kvm)")
     }
 
     /// The current subsystem without entering (for callbacks, which run inside a call in flight).

@@ -64,7 +64,8 @@ extension VFIODevice {
     func getKVMSafe(_ kvm: UnsafeMutableRawPointer) {
         guard subsystem.config.haveKVM else { return }
         guard let syms = subsystem.kvmSymbols() else {
-            subsystem.log.warnOn(true, "kvm_put_kvm/kvm_get_kvm_safe not found")
+            subsystem.log.warnOn(true, "kvm_put_kvm/kvm_get_kvm_safe not found: \(busDevice.name) gets no VM reference "
+                                 + "(define and export them in the program: link it with -rdynamic)")
             return
         }
         guard syms.getSafe(kvm) else { return }   // a dying VM: silently no reference

@@ -48,11 +48,16 @@ public final class Tracer: @unchecked Sendable {
 
     /// A tracer writing to `output` (`VFIODiagnostics.trace`): nil or empty, off; `-`, standard
     /// error; anything else, a file appended to (created 0644). A file that cannot be opened leaves
-    /// the tracer off.
+    /// the tracer off, with the error in `outputError` (the subsystem reports it).
     public convenience init(output: String?) {
         self.init()
-        if let output, !output.isEmpty { try? setOutput(path: output) }
+        if let output, !output.isEmpty {
+            do throws(Errno) { try setOutput(path: output) } catch { outputError = error }
+        }
     }
+
+    /// Why the output given at creation could not be opened (nil when it was, or none was given).
+    public private(set) var outputError: Errno?
 
     /// Whether lines are written (one relaxed load: the hooks' only cost when off).
     @inline(__always) public var isEnabled: Bool { on.load(ordering: .relaxed) }
@@ -90,6 +95,14 @@ public final class Tracer: @unchecked Sendable {
             return o
         }
         if case .fd(let fd, true) = old { _ = svfio_close_fd(fd) }
+    }
+
+    /// Writes `line` and a newline to standard error in one write (for the few messages the
+    /// library prints whatever SWIFTVFIO_LOG says).
+    public static func reportToStandardError(_ line: String) {
+        var text = line
+        text.append("\n")
+        text.withUTF8 { b in _ = svfio_trace_write(2, b.baseAddress, b.count) }
     }
 
     /// Writes one line (a newline is added); the whole line goes out in one write.

@@ -174,7 +174,14 @@ private final class Lines: @unchecked Sendable {
         sub.tracer.disable()
         _ = try sub.open("/dev/vfio/27")   // not traced
         let text = String(decoding: try TopologyFileSystem.readFile(path, limit: 1 << 20, source: path, tooLarge: "big"), as: UTF8.self)
-        #expect(text == "open(\"/dev/vfio/26\", O_RDWR) = \(g)\nclose(\(g)) = 0\nrelease(/dev/vfio/26)\n")
+        // A header line, then each call with the pid and thread id (docs/TRACE.md).
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let me = "[pid \(getpid()) tid \(svfio_gettid())] "
+        #expect(lines.count == 5)
+        #expect(lines.first?.hasPrefix("# swiftvfio trace: pid \(getpid()) (") == true)
+        #expect(lines.first?.contains("), started 2") == true)
+        #expect(Array(lines.dropFirst()) == [me + "open(\"/dev/vfio/26\", O_RDWR) = \(g)", me + "close(\(g)) = 0",
+                                             me + "release(/dev/vfio/26)", ""])
         #expect(throws: Errno.ENOENT) { try sub.tracer.setOutput(path: "/nonexistent-dir/x.log") }
         teardown(sub)
     }
@@ -188,7 +195,8 @@ private final class Lines: @unchecked Sendable {
         tracer.emit("hello")
         tracer.disable()
         let text = String(decoding: try TopologyFileSystem.readFile(path, limit: 1 << 20, source: path, tooLarge: "big"), as: UTF8.self)
-        #expect(text == "hello\n")
+        #expect(text.hasSuffix("\n[pid \(getpid()) tid \(svfio_gettid())] hello\n"))
+        #expect(text.hasPrefix("# swiftvfio trace: "))
         let err = Tracer(output: VFIOEnvironment { $0 == "SWIFTVFIO_TRACE" ? "-" : nil }.diagnostics.trace)
         #expect(err.isEnabled)
         err.disable()

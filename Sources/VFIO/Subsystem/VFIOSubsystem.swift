@@ -57,7 +57,7 @@ public final class VFIOSubsystem: @unchecked Sendable {
         self.config = config
         self.diagnostics = diagnostics
         log = KernelLog(echo: diagnostics.echoLog)
-        tracer = Tracer(output: diagnostics.trace)
+        tracer = Tracer(output: diagnostics.trace, timestamps: diagnostics.traceTime)
         if let e = tracer.outputError, let path = diagnostics.trace {
             // Nothing silent: an unusable trace path is said on standard error, whatever the log.
             let text = "SWIFTVFIO_TRACE=\(path): cannot open for appending (\(e.name)): the trace is off"

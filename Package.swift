@@ -12,6 +12,7 @@ let package = Package(
         // The LD_PRELOAD interposer: libswiftvfio-preload.so, thin C that loads libswiftvfio.so
         // beside itself on first use (docs/PRELOAD.md).
         .library(name: "swiftvfio-preload", type: .dynamic, targets: ["CSwiftVFIOPreload"]),
+        .executable(name: "vfioctl", targets: ["vfioctl"]),
     ],
     targets: [
         // Platform code at the edge (swift-nio style): guarded user-memory copies, memfd
@@ -26,6 +27,7 @@ let package = Package(
         // The interposer: C only, no Swift and no link to libswiftvfio.so (one model per process).
         .target(name: "CSwiftVFIOPreload"),
         .testTarget(name: "VFIOTests", dependencies: ["VFIO", "CSwiftVFIOShim"]),
+        .executableTarget(name: "vfioctl", dependencies: ["VFIO"]),
         // Reliability (issue 7): the fuzzers' decoders, shared by the libFuzzer executables and the
         // regression tests. The executables are compiled as libraries: libFuzzer brings `main` to a
         // fuzz build, and a plain build links `main` to their `@c(<Target>_main)` corpus replayer.

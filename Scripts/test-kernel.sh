@@ -193,7 +193,7 @@ boot() {  # boot SERIES: the guest's records in $work/SERIES/data.txt
   local start=$SECONDS
   timeout 150 qemu-system-x86_64 -accel tcg -machine q35 -m 512 -smp 1 -nodefaults -display none \
     -no-reboot -kernel "$kdir/vmlinuz" -initrd "$out/initramfs.gz" \
-    -append "console=ttyS0 intel_iommu=on loglevel=4 panic=-1 rdinit=/init" \
+    -append "console=ttyS0 intel_iommu=on no_timer_check loglevel=4 panic=-1 rdinit=/init" \
     -device intel-iommu,intremap=on,caching-mode=on,aw-bits=48,snoop-control=$snoop \
     -serial "file:$out/console.log" -serial "file:$out/data.txt" \
     -device edu,addr=03.0 \

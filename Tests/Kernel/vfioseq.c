@@ -218,7 +218,11 @@ static void op_open_null(void) {
 }
 
 static void op_close(void) {
-    if (nhandles == 0) { line("close fd(-1) = %s", res(close(-1), errno)); return; }
+    if (nhandles == 0) {
+        int rc = close(-1);
+        line("close fd(-1) = %s", res(rc, errno));
+        return;
+    }
     int i = (int)pick((unsigned)nhandles);
     int rc = close(handles[i].fd);
     line("close %s = %s", handles[i].name, res(rc, errno));
@@ -571,7 +575,8 @@ int main(int argc, char **argv) {
     /* Close what is left, newest first, so the releases are compared too. */
     while (nhandles > 0) {
         struct handle *h = &handles[--nhandles];
-        line("close %s = %s", h->name, res(close(h->fd), errno));
+        int rc = close(h->fd);
+        line("close %s = %s", h->name, res(rc, errno));
     }
     return 0;
 }

@@ -81,7 +81,8 @@ import Musl
 /// 1, 2, 4, 8, 16, 32), `msix` (0 = no MSI-X capability, or 1...2048 vectors), `msix_bar` (the BAR
 /// holding the MSI-X table at offset 0 and the PBA at half the BAR; both must fit their half),
 /// `pcie` (a PCI Express endpoint with 4 KiB of config space; default true), `intx` (interrupt pin
-/// A; default true).
+/// A; default true), `reset` (the function has a reset method, so vfio-pci's `reset_works`: the
+/// RESET flag of DEVICE_GET_INFO and a working DEVICE_RESET; default true).
 public struct PCIDeviceIdentity: Equatable, Sendable {
     /// PCI vendor id (default 0x1b36, Red Hat's QEMU range).
     public var vendorID: UInt16 = 0x1b36
@@ -107,6 +108,9 @@ public struct PCIDeviceIdentity: Equatable, Sendable {
     public var pcie: Bool = true
     /// Interrupt pin A (INTx). Default true.
     public var intx: Bool = true
+    /// The function can be reset (vfio-pci's `reset_works`: some reset method, such as FLR or PM,
+    /// exists). Default true. QEMU's `edu` has none.
+    public var reset: Bool = true
 
     /// The defaults: a PCIe endpoint 1b36:0005 with a 4 KiB BAR0, INTx and one MSI vector.
     public init() {}
@@ -574,7 +578,7 @@ public final class PCIDeviceModel: @unchecked Sendable {
         guard info.argsz >= 16 else { throw .EINVAL }
         let minsz = info.argsz >= 20 ? 20 : 16
         info.capOffset = 0
-        info.flags = VFIOPCI.deviceFlagsPCI | VFIOPCI.deviceFlagsReset
+        info.flags = VFIOPCI.deviceFlagsPCI | (identity.reset ? VFIOPCI.deviceFlagsReset : 0)
         info.numRegions = UInt32(VFIOPCI.numRegions)
         info.numIRQs = VFIOPCI.numIRQs
         try withUnsafeBytes(of: &info) { (b) throws(Errno) in try UserMemory.copyOut(b.baseAddress!, to: arg, count: minsz) }
@@ -653,9 +657,10 @@ public final class PCIDeviceModel: @unchecked Sendable {
         return 0
     }
 
-    /// Kernel: vfio_pci_ioctl_reset(): reset_works (FLR), so it succeeds; interrupts and triggers
-    /// are the user's and stay (the kernel only zaps mappings around the reset).
-    func reset() -> Int {
+    /// Kernel: vfio_pci_ioctl_reset(): EINVAL unless `reset_works`; then it succeeds, and
+    /// interrupts and triggers are the user's and stay (the kernel only zaps mappings around it).
+    func reset() throws(Errno) -> Int {
+        guard identity.reset else { throw .EINVAL }
         lock.withLock { resetCount += 1 }
         return 0
     }

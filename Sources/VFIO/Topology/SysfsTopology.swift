@@ -35,7 +35,10 @@ import Glibc
 ///   (which the model only describes) I/O BARs are left out, as is anything else the PCI model
 ///   could not serve (an odd BAR or ROM size), so a real machine's tree always reads.
 /// - `<device>/config`: its size tells the config space (real sysfs: 256 for conventional PCI,
-///   4096 for PCI Express); it sets `pcie` unless the `pcie` file says otherwise.
+///   4096 for PCI Express); it sets `pcie` unless the `pcie` file says otherwise. Its presence also
+///   marks a real kernel's device directory, where `reset` (vfio-pci's `reset_works`) comes from
+///   `reset_method`: a method other than a bus reset, or a bus reset with no other function on the
+///   bus; absent or empty means none. The `reset` file (model extension) overrides.
 /// - `<device>/msi`, `<device>/msix`, `<device>/msix_bar` (model extensions): decimal vector counts
 ///   and the MSI-X table's BAR; `<device>/pcie`, `<device>/intx` (model extensions): "1" or "0".
 ///   Absent: the `PCIDeviceIdentity` defaults.
@@ -82,7 +85,11 @@ public struct SysfsTopologyReader: Sendable {
             spec.config.iommufd = !disabled
         } else if try exists(join("class/misc")) {
             // A real machine's tree: /dev/iommu exists exactly when iommufd registered its misc device.
-            spec.config.iommufd = try exists(join("class/misc/iommu"))
+            // (The entry is a link; a copied tree may leave it dangling, which still says so.)
+            let misc = join("class/misc/iommu")
+            let registered = try exists(misc)
+            let linked = try link(misc) != nil
+            spec.config.iommufd = registered || linked
         }
 
         // Emulated devices.
@@ -270,6 +277,11 @@ public struct SysfsTopologyReader: Sendable {
             id.pcie = size > 256
         }
         if let v = try bit(directory + "/intx") { id.intx = v }
+        if let v = try bit(directory + "/reset") {
+            id.reset = v
+        } else if case .regular = TopologyFileSystem.kind(of: directory + "/config") {
+            id.reset = try resetWorks(directory, device: device)
+        }
         let resourcePath = directory + "/resource"
         if let text = try smallFile(resourcePath) {
             var bars = [UInt64](repeating: 0, count: 6)
@@ -309,6 +321,24 @@ public struct SysfsTopologyReader: Sendable {
             throw fail(directory + "/" + file, "device \(device): " + problem.message)
         }
         return id
+    }
+
+    /// Whether vfio-pci's `reset_works` would be true for a real kernel's device: `reset_method`
+    /// lists the methods found when the device was probed, and a bus reset ("bus") only works while
+    /// the function is alone on its bus, which the list does not know (it is made before the
+    /// function's siblings are enumerated).
+    ///
+    /// Kernel: vfio_pci_core_enable() -> pci_try_reset_function() -> pci_parent_bus_reset()
+    private func resetWorks(_ directory: String, device: String) throws(TopologyError) -> Bool {
+        let methods = try smallFile(directory + "/reset_method").map(SysfsTopologyReader.trimmed) ?? ""
+        let words = methods.split(separator: " ").map(String.init)
+        if words.contains(where: { $0 != "bus" && $0 != "cxl_bus" }) { return true }
+        guard !words.isEmpty else { return false }
+        // "domain:bus:" is the name up to the last ':'.
+        guard let colon = device.lastIndex(of: ":") else { return false }
+        let bus = device[...colon]
+        let siblings = try listDirectory(join("bus/pci/devices")).filter { $0 != device && $0.hasPrefix(bus) }
+        return siblings.isEmpty
     }
 
     /// Leaves out of a described (not served) device what the PCI model could not serve, so that

@@ -184,9 +184,11 @@ boot() {  # boot SERIES: the guest's records in $work/SERIES/data.txt
   cp "$work/vfioseq-static" "$rd/vfioseq"
   cp "$kdir"/kmod/*.ko "$rd/lib/kmod/"
   cp "$kdir/modules.list" "$rd/modules.list"
-  printf '%s\n' 0000:00:03.0 0000:01:01.0 0000:01:02.0 0000:00:05.0 0000:00:06.0 > "$rd/bind.list"
+  # In name order: no-IOMMU groups get their numbers in bind order, the model's in name order.
+  printf '%s\n' 0000:00:03.0 0000:00:05.0 0000:00:06.0 0000:01:01.0 0000:01:02.0 > "$rd/bind.list"
   : > "$rd/run.list"
-  for ((s = 1; s <= seeds; s++)); do echo "-S /sys -s $s -n $calls $roles" >> "$rd/run.list"; done
+  # Seed 0 is the directed sequence (every table path and reachable errno), then the random ones.
+  for ((s = 0; s <= seeds; s++)); do echo "-S /sys -s $s -n $calls $roles" >> "$rd/run.list"; done
   (cd "$rd" && find . | "$cache/busybox" cpio -o -H newc 2>/dev/null | gzip -1 > "$out/initramfs.gz")
   local snoop=off
   [ "$series" = 6.12 ] && snoop=on

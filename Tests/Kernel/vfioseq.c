@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -89,6 +90,7 @@ static const char *res(int rc, int err) {
 struct role {
     char name[32];
     int group;                       /* IOMMU group number, -1 unknown */
+    int noiommu;                     /* a group VFIO made (name "vfio-noiommu"): /dev/vfio/noiommu-N */
     int nmembers;
     char members[MAX_MEMBERS][64];   /* sorted */
 };
@@ -112,6 +114,13 @@ static void resolve_role(struct role *r, const char *device) {
     target[n] = 0;
     const char *last = strrchr(target, '/');
     r->group = atoi(last ? last + 1 : target);
+    snprintf(path, sizeof path, "%s/kernel/iommu_groups/%d/name", sysfs, r->group);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char name[64] = "";
+        r->noiommu = fgets(name, sizeof name, f) && strncmp(name, "vfio-noiommu", 12) == 0;
+        fclose(f);
+    }
     snprintf(path, sizeof path, "%s/kernel/iommu_groups/%d/devices", sysfs, r->group);
     DIR *dir = opendir(path);
     if (!dir) return;
@@ -125,11 +134,11 @@ static void resolve_role(struct role *r, const char *device) {
 }
 
 /* ---- handles: every fd the sequence made, by kind and serial ---- */
-enum kind { K_CONTAINER, K_GROUP, K_DEVICE, K_OTHER };
+enum kind { K_CONTAINER, K_GROUP, K_DEVICE, K_OTHER, K_IOMMUFD };
 struct handle {
     int fd;
     enum kind kind;
-    char name[48];   /* "c3", "g4(two)", "d5(two.1)", "n6(null)" */
+    char name[48];   /* "c3", "g4(two)", "d5(two.1)", "n6(null)", "i7" */
 };
 static struct handle handles[MAX_HANDLES];
 static int nhandles;
@@ -137,7 +146,7 @@ static unsigned serial;
 static struct handle *last_added;   /* the handle the latest add_handle made, NULL if none */
 
 static const char *add_handle(int fd, enum kind kind, const char *what) {
-    static const char prefix[] = {'c', 'g', 'd', 'n'};
+    static const char prefix[] = {'c', 'g', 'd', 'n', 'i'};
     last_added = NULL;
     if (nhandles == MAX_HANDLES) { /* full: the new fd is closed again at once */
         close(fd);
@@ -205,7 +214,7 @@ static void op_open_group(void) {
         else line("open group:bogus = %s", res(-1, errno));
         return;
     }
-    snprintf(path, sizeof path, "/dev/vfio/%d", roles[k].group);
+    snprintf(path, sizeof path, "/dev/vfio/%s%d", roles[k].noiommu ? "noiommu-" : "", roles[k].group);
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) { line("open group:%s = %s", roles[k].name, res(-1, errno)); return; }
     line("open group:%s = %s", roles[k].name, add_handle(fd, K_GROUP, roles[k].name));
@@ -215,6 +224,47 @@ static void op_open_null(void) {
     int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (fd < 0) { line("open null = %s", res(-1, errno)); return; }
     line("open null = %s", add_handle(fd, K_OTHER, "null"));
+}
+
+static void pick_device_name(char *name, size_t len, char *logical, size_t llen, struct handle *g);
+
+/* /dev/iommu: absent without CONFIG_IOMMUFD (ENOENT), else an iommufd for SET_CONTAINER. */
+static void op_open_iommufd(void) {
+    int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+    if (fd < 0) { line("open iommu = %s", res(-1, errno)); return; }
+    line("open iommu = %s", add_handle(fd, K_IOMMUFD, NULL));
+}
+
+/* The next fd the process would get, as a limit: every fd-allocating call then fails EMFILE. */
+static void op_fd_limit(void) {
+    struct rlimit old, tight;
+    int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (probe < 0 || getrlimit(RLIMIT_NOFILE, &old)) { if (probe >= 0) close(probe); return; }
+    close(probe);
+    tight = old;
+    tight.rlim_cur = (rlim_t)probe;
+    if (setrlimit(RLIMIT_NOFILE, &tight)) return;
+    unsigned v = pick(4);
+    int fd = -1, err = 0;
+    const char *what = "";
+    char call[160];
+    if (v == 0) {
+        fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC); err = errno; what = "open vfio";
+        snprintf(call, sizeof call, "%s", what);
+    } else if (v == 1 || nroles == 0) {
+        struct handle *h = choose(K_GROUP, 20);
+        fd = dup(hfd(h)); err = errno;
+        snprintf(call, sizeof call, "dup %s", hname(h));
+    } else {
+        struct handle *g = choose(K_GROUP, 5);
+        char name[64], logical[48];
+        pick_device_name(name, sizeof name, logical, sizeof logical, g);
+        fd = ioctl(hfd(g), VFIO_GROUP_GET_DEVICE_FD, name); err = errno;
+        snprintf(call, sizeof call, "GROUP_GET_DEVICE_FD %s %s", hname(g), logical);
+    }
+    setrlimit(RLIMIT_NOFILE, &old);
+    if (fd >= 0) { line("fd-limit %s = fd", call); close(fd); return; }
+    line("fd-limit %s = %s", call, res(-1, err));
 }
 
 static void op_close(void) {
@@ -236,7 +286,8 @@ static void op_dup(void) {
     if (fd < 0) { line("dup %s = %s", h->name, res(-1, errno)); return; }
     char what[48];
     const char *paren = strchr(h->name, '(');
-    snprintf(what, sizeof what, "dup:%.*s", paren ? (int)strcspn(paren + 1, ")") : 0, paren ? paren + 1 : "");
+    if (paren) snprintf(what, sizeof what, "dup:%.*s", (int)strcspn(paren + 1, ")"), paren + 1);
+    else snprintf(what, sizeof what, "dup:%.40s", h->name);
     enum kind kind = h->kind;
     char orig[48];
     snprintf(orig, sizeof orig, "%s", h->name);
@@ -273,6 +324,7 @@ static void op_set_container(void) {
     if (v == 1) c = NULL;                      /* fd -1 */
     else if (v == 2) c = choose(K_OTHER, 40);  /* /dev/null or anything */
     else if (v == 3) c = choose(K_GROUP, 30);  /* a group fd: a VFIO file, not a container */
+    else if (v == 4) c = choose(K_IOMMUFD, 30);
     else c = choose(K_CONTAINER, 5);
     int fd = hfd(c);
     int rc = ioctl(hfd(g), VFIO_GROUP_SET_CONTAINER, &fd);
@@ -528,8 +580,155 @@ static const struct op ops[] = {
     {op_get_status, 7}, {op_set_container, 10}, {op_unset_container, 4}, {op_set_iommu, 6},
     {op_check_extension, 5}, {op_get_api_version, 2}, {op_get_device_fd, 9},
     {op_iommu_get_info, 4}, {op_map_dma, 10}, {op_unmap_dma, 7}, {op_device_get_info, 3},
-    {op_region_info, 5}, {op_unknown_ioctl, 3}, {op_setup, 4},
+    {op_region_info, 5}, {op_unknown_ioctl, 3}, {op_setup, 4}, {op_open_iommufd, 2}, {op_fd_limit, 1},
 };
+
+/* ---- the directed sequence (-s 0): every path the version table names, and the errno paths
+ * of SPEC §12 a user can reach, in a fixed order, so none depends on a seed finding it ---- */
+
+static struct handle *d_open(const char *path, const char *label, enum kind kind, const char *what) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) { line("open %s = %s", label, res(-1, errno)); return NULL; }
+    const char *name = add_handle(fd, kind, what);
+    line("open %s = %s", label, name);
+    return last_added;
+}
+
+static struct handle *d_group(const char *role) {
+    for (int i = 0; i < nroles; i++) {
+        if (strcmp(roles[i].name, role) != 0) continue;
+        char path[64], label[48];
+        snprintf(path, sizeof path, "/dev/vfio/%s%d", roles[i].noiommu ? "noiommu-" : "", roles[i].group);
+        snprintf(label, sizeof label, "group:%s", role);
+        return d_open(path, label, K_GROUP, role);
+    }
+    return NULL;
+}
+
+static void d_set_container(struct handle *g, struct handle *c) {
+    int fd = hfd(c);
+    int rc = ioctl(hfd(g), VFIO_GROUP_SET_CONTAINER, &fd);
+    line("GROUP_SET_CONTAINER %s %s = %s", hname(g), hname(c), res(rc, errno));
+}
+
+static void d_simple(const char *what, struct handle *h, unsigned long cmd, unsigned long arg, const char *args) {
+    int rc = ioctl(hfd(h), cmd, arg);
+    line("%s %s%s = %s", what, hname(h), args, res(rc, errno));
+}
+
+static void d_map(struct handle *c, uint64_t iova, uint64_t size, uint64_t vaddr, const char *where, uint32_t flags) {
+    struct vfio_iommu_type1_dma_map map = {.argsz = sizeof map, .flags = flags, .vaddr = vaddr, .iova = iova, .size = size};
+    int rc = ioctl(hfd(c), VFIO_IOMMU_MAP_DMA, &map);
+    line("IOMMU_MAP_DMA %s argsz=%u flags=%#x iova=%#llx size=%#llx vaddr=%s = %s", hname(c), map.argsz, flags,
+         (unsigned long long)iova, (unsigned long long)size, where, res(rc, errno));
+}
+
+static void d_unmap(struct handle *c, uint64_t iova, uint64_t size, uint32_t flags) {
+    struct vfio_iommu_type1_dma_unmap unmap = {.argsz = sizeof unmap, .flags = flags, .iova = iova, .size = size};
+    int rc = ioctl(hfd(c), VFIO_IOMMU_UNMAP_DMA, &unmap);
+    if (rc < 0)
+        line("IOMMU_UNMAP_DMA %s argsz=%u flags=%#x iova=%#llx size=%#llx = %s", hname(c), unmap.argsz, flags,
+             (unsigned long long)iova, (unsigned long long)size, res(rc, errno));
+    else
+        line("IOMMU_UNMAP_DMA %s argsz=%u flags=%#x iova=%#llx size=%#llx = %d unmapped=%#llx", hname(c),
+             unmap.argsz, flags, (unsigned long long)iova, (unsigned long long)size, rc,
+             (unsigned long long)unmap.size);
+}
+
+static struct handle *d_device(struct handle *g, const char *role, int member) {
+    for (int i = 0; i < nroles; i++) {
+        if (strcmp(roles[i].name, role) != 0 || member >= roles[i].nmembers) continue;
+        char logical[48];
+        snprintf(logical, sizeof logical, "%s.%d", role, member);
+        int fd = ioctl(hfd(g), VFIO_GROUP_GET_DEVICE_FD, roles[i].members[member]);
+        if (fd < 0) { line("GROUP_GET_DEVICE_FD %s %s = %s", hname(g), logical, res(-1, errno)); return NULL; }
+        const char *name = add_handle(fd, K_DEVICE, logical);
+        line("GROUP_GET_DEVICE_FD %s %s = %s", hname(g), logical, name);
+        return last_added;
+    }
+    return NULL;
+}
+
+/* Closes a handle; the directed sequence closes only its newest handle (the slot is reused by the
+ * last one, which would move a handle another pointer holds). */
+static void d_close(struct handle *h) {
+    if (!h) return;
+    if (h != &handles[nhandles - 1]) { fprintf(stderr, "vfioseq: d_close of an older handle\n"); exit(2); }
+    int i = (int)(h - handles);
+    int rc = close(h->fd);
+    line("close %s = %s", h->name, res(rc, errno));
+    handles[i] = handles[--nhandles];
+}
+
+static void d_get_info(struct handle *c, unsigned argsz) {
+    union { struct vfio_iommu_type1_info info; uint8_t raw[512]; } u;
+    memset(&u, 0, sizeof u);
+    u.info.argsz = argsz;
+    int rc = ioctl(hfd(c), VFIO_IOMMU_GET_INFO, &u);
+    if (rc < 0) { line("IOMMU_GET_INFO %s argsz=%u = %s", hname(c), argsz, res(rc, errno)); return; }
+    line("IOMMU_GET_INFO %s argsz=%u = %d flags=%#x pgsizes=%#llx argsz=%u", hname(c), argsz, rc, u.info.flags,
+         (unsigned long long)u.info.iova_pgsizes, u.info.argsz);
+}
+
+static void directed(void) {
+    struct handle *c = d_open("/dev/vfio/vfio", "vfio", K_CONTAINER, NULL);
+    struct handle *c2 = d_open("/dev/vfio/vfio", "vfio", K_CONTAINER, NULL);
+    struct handle *null = d_open("/dev/null", "null", K_OTHER, "null");
+    struct handle *one = d_group("one"), *two = d_group("two"), *nonviable = d_group("nonviable");
+    struct handle *again = d_group("one");                                     /* EBUSY */
+    d_close(again);
+    d_close(d_group("novfio"));                                                /* ENOENT */
+    d_close(d_open("/dev/vfio/4000", "group:bogus", K_GROUP, "bogus"));        /* ENOENT */
+    struct vfio_group_status st = {.argsz = 4};
+    int rc = ioctl(hfd(one), VFIO_GROUP_GET_STATUS, &st);
+    line("GROUP_GET_STATUS %s argsz=4 = %s", hname(one), res(rc, errno));    /* EINVAL */
+    d_simple("GROUP_GET_STATUS", one, VFIO_GROUP_GET_STATUS, 0, " NULL");      /* EFAULT */
+    d_simple("GROUP_SET_CONTAINER", one, VFIO_GROUP_SET_CONTAINER, 0, " NULL"); /* EFAULT */
+    d_set_container(one, NULL);                                                /* EBADF */
+    d_set_container(one, null);                                                /* EBADFD (6.1: EINVAL) */
+    d_set_container(one, two);                                                 /* EBADFD (6.1: EINVAL) */
+    d_set_container(nonviable, c);                                             /* EPERM */
+    d_simple("GROUP_UNSET_CONTAINER", one, VFIO_GROUP_UNSET_CONTAINER, 0, ""); /* EINVAL */
+    d_set_container(one, c);
+    d_set_container(one, c2);                                                  /* EINVAL: already set */
+    d_device(one, "one", 0);                                                   /* EINVAL: no SET_IOMMU */
+    d_simple("SET_IOMMU", c, VFIO_SET_IOMMU, VFIO_SPAPR_TCE_IOMMU, " type=2"); /* ENODEV */
+    d_simple("SET_IOMMU", c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU, " type=3");
+    d_simple("SET_IOMMU", c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU, " type=3");  /* EBUSY: already set */
+    d_simple("CHECK_EXTENSION", c, VFIO_CHECK_EXTENSION, VFIO_DMA_CC_IOMMU, " ext=4");
+    d_simple("GET_API_VERSION", c, VFIO_GET_API_VERSION, 0, "");
+    d_simple("GET_API_VERSION", one, VFIO_GET_API_VERSION, 0, "");            /* ENOTTY */
+    d_get_info(c, 16);
+    d_get_info(c, 24);                                                         /* 6.12: argsz 120 */
+    d_map(c, 0x10000, 0x4000, (uintptr_t)rw_buf, "buf+0", VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
+    d_map(c, 0x12000, 0x1000, (uintptr_t)rw_buf, "buf+0", VFIO_DMA_MAP_FLAG_READ);            /* EEXIST */
+    d_map(c, 0x20000, 0x1000, (uintptr_t)(rw_buf + 0x10), "buf+0x10", VFIO_DMA_MAP_FLAG_READ); /* EINVAL */
+    d_map(c, 0x20000, 0x1000, (uintptr_t)ro_page, "ro", VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE); /* EFAULT */
+    d_map(c, 0x20000, 0x1000, (uintptr_t)guard_page, "guard", VFIO_DMA_MAP_FLAG_READ);       /* EFAULT */
+    d_map(c, 0xfee00000, 0x1000, (uintptr_t)rw_buf, "buf+0", VFIO_DMA_MAP_FLAG_READ);        /* EINVAL: MSI */
+    d_unmap(c, 0x11000, 0x1000, 0);                                            /* v2: EINVAL, bisects */
+    d_unmap(c, 0x10000, 0x4000, 0);
+    struct handle *d = d_device(one, "one", 0);
+    d_close(d_device(two, "one", 0));                                          /* ENODEV: not its group */
+    d_simple("DEVICE_GET_INFO", d, VFIO_DEVICE_GET_INFO, 0, " NULL");          /* EFAULT */
+    d_simple("IOMMU_GET_INFO", d, VFIO_IOMMU_GET_INFO, 0, " NULL");            /* hot reset info */
+    d_simple("IOMMU_MAP_DMA", d, VFIO_IOMMU_MAP_DMA, 0, " NULL");              /* hot reset */
+    d_simple("DEVICE_RESET", d, VFIO_DEVICE_RESET, 0, "");                     /* edu: EINVAL */
+    d_simple("ioctl", d, _IO(VFIO_TYPE, VFIO_BASE + 60), 0, " vfio+60");       /* ENOTTY */
+    d_simple("GROUP_UNSET_CONTAINER", one, VFIO_GROUP_UNSET_CONTAINER, 0, ""); /* EBUSY: device open */
+    d_close(d);
+    d_simple("GROUP_UNSET_CONTAINER", one, VFIO_GROUP_UNSET_CONTAINER, 0, "");
+    d_simple("CHECK_EXTENSION", c, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU, " ext=3");
+    struct handle *iommufd = d_open("/dev/iommu", "iommu", K_IOMMUFD, NULL);
+    if (iommufd) {
+        d_set_container(one, iommufd);
+        d_close(d_device(one, "one", 0));
+        d_close(iommufd);
+        d_simple("GROUP_UNSET_CONTAINER", one, VFIO_GROUP_UNSET_CONTAINER, 0, "");
+    }
+    while (nhandles > 0) d_close(&handles[nhandles - 1]);
+    (void)c2;
+}
 
 static void usage(void) {
     fprintf(stderr, "usage: vfioseq -S SYSFS -s SEED -n CALLS -r ROLE=DEVICE [-r ROLE=DEVICE ...]\n");
@@ -564,6 +763,10 @@ int main(int argc, char **argv) {
     }
     map_buffers();
     rng_state = seed;
+    if (seed == 0) {
+        directed();
+        return 0;
+    }
     unsigned total = 0;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) total += ops[i].weight;
     while (call_no < calls) {

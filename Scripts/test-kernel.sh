@@ -12,13 +12,20 @@
 #   --fetch      only make sure the cache holds the kernel images and busybox-static, then exit
 #   --keep       keep the work directory (.build/kernel-harness) for inspection; it is always left
 #                in place on failure
-#   --seeds N    sequences per kernel (default 24), --calls N calls per sequence (default 150)
+#   --seeds N    random sequences per kernel (default 24; seed 0, the directed sequence, always runs
+#                first), --calls N calls per random sequence (default 150)
+#   --kernels L  which to boot (default "6.1 6.12 6.12-mini 6.12-noiommu")
 #
 # Cache: ${SWIFTVFIO_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftvfio-kernels}, outside the
 # clone so fresh clones reuse it. Each kernel is Debian's newest `linux-image-*-cloud-amd64-unsigned`
 # of its series, fetched with `apt-get download` and unpacked with `dpkg -x` (never installed); only
 # vmlinuz and the modules the guest loads (decompressed) are kept. Nothing here needs root except
 # installing QEMU when it is missing (see Scripts/test-qemu.sh for that rule).
+#
+# Kernels: "6.1", "6.12" (Debian's cloud images: neither VFIO_NOIOMMU nor IOMMUFD), "6.12-mini"
+# (Tests/Kernel/build-mini-kernel.sh: 6.12 from Debian's linux-source-6.12 with both; built once
+# into the cache, ~5 minutes on two idle cores) booted with VT-d so iommufd's compat path is judged,
+# and "6.12-noiommu", the same image without VT-d and with vfio.enable_unsafe_noiommu_mode=1.
 #
 # The guest's machine (q35, intel-iommu with interrupt remapping, caching mode and a 48-bit address
 # width; 6.12 also with snoop control, so both answers of VFIO_DMA_CC_IOMMU are judged):
@@ -35,7 +42,7 @@ root="$PWD"
 export SWIFT_BACKTRACE=enable=no
 unset SWIFTVFIO_TOPOLOGY SWIFTVFIO_TRACE LD_PRELOAD
 
-fetch_only=0 keep=0 seeds=24 calls=150 kernels="6.1 6.12"
+fetch_only=0 keep=0 seeds=24 calls=150 kernels="6.1 6.12 6.12-mini 6.12-noiommu"
 while [ $# -gt 0 ]; do
   case "$1" in
     --fetch) fetch_only=1 ;;
@@ -150,9 +157,26 @@ fetch_busybox() {
 }
 
 fetch_busybox
-for k in $kernels; do fetch_kernel "$k"; done
+booted=""
+for k in $kernels; do
+  case "$k" in
+    6.12-mini|6.12-noiommu)
+      if [ -f "$cache/6.12-mini/vmlinuz" ] || [ "$(id -u)" = 0 ] || [ "${CI:-}" = true ]; then
+        bash Tests/Kernel/build-mini-kernel.sh "$cache" || die "building the minimal 6.12"
+      else
+        echo "SKIPPED: $k: the minimal 6.12 is not built and building it needs root (run: sudo $0 --fetch)" >&2
+        continue
+      fi ;;
+    *) fetch_kernel "$k" ;;
+  esac
+  booted+=" $k"
+done
+kernels="$booted"
 if [ "$fetch_only" = 1 ]; then
-  for k in $kernels; do echo "cached: $k $(cat "$cache/$k/package") ($(wc -l < "$cache/$k/modules.list") modules)"; done
+  for k in $kernels; do
+    d="$cache/${k/-noiommu/-mini}"
+    echo "cached: $k $(cat "$d/package") ($(wc -l < "$d/modules.list") modules)"
+  done
   exit 0
 fi
 
@@ -176,13 +200,13 @@ roles="-r one=0000:00:03.0 -r two=0000:01:01.0 -r unbound=0000:00:05.0 -r nonvia
 
 boot() {  # boot SERIES: the guest's records in $work/SERIES/data.txt
   local series="$1" out="$work/$1"
-  local kdir="$cache/$series" rd="$out/initramfs"
+  local kdir="$cache/${series/-noiommu/-mini}" rd="$out/initramfs"
   mkdir -p "$rd/bin" "$rd/lib/kmod"
   cp "$cache/busybox" "$rd/bin/busybox"
   cp Tests/Kernel/init.sh "$rd/init"
   chmod +x "$rd/init"
   cp "$work/vfioseq-static" "$rd/vfioseq"
-  cp "$kdir"/kmod/*.ko "$rd/lib/kmod/"
+  cp "$kdir"/kmod/*.ko "$rd/lib/kmod/" 2>/dev/null || true   # the mini kernel has no modules
   cp "$kdir/modules.list" "$rd/modules.list"
   # In name order: no-IOMMU groups get their numbers in bind order, the model's in name order.
   printf '%s\n' 0000:00:03.0 0000:00:05.0 0000:00:06.0 0000:01:01.0 0000:01:02.0 > "$rd/bind.list"
@@ -190,13 +214,22 @@ boot() {  # boot SERIES: the guest's records in $work/SERIES/data.txt
   # Seed 0 is the directed sequence (every table path and reachable errno), then the random ones.
   for ((s = 0; s <= seeds; s++)); do echo "-S /sys -s $s -n $calls $roles" >> "$rd/run.list"; done
   (cd "$rd" && find . | "$cache/busybox" cpio -o -H newc 2>/dev/null | gzip -1 > "$out/initramfs.gz")
-  local snoop=off
+  # 6.1 and the mini kernel without snoop control, 6.12 with it: both VFIO_DMA_CC_IOMMU answers.
+  # The no-IOMMU boot has no VT-d: vfio-pci makes /dev/vfio/noiommu-N groups for its devices.
+  local snoop=off iommu cmdline="console=ttyS0 no_timer_check loglevel=4 panic=-1 rdinit=/init"
   [ "$series" = 6.12 ] && snoop=on
+  if [ "$series" = 6.12-noiommu ]; then
+    iommu=(-device virtio-rng-pci,addr=08.0)   # any device: keeps the argument list non-empty
+    cmdline+=" vfio.enable_unsafe_noiommu_mode=1"
+    snoop=n/a
+  else
+    iommu=(-device "intel-iommu,intremap=on,caching-mode=on,aw-bits=48,snoop-control=$snoop")
+    cmdline+=" intel_iommu=on"
+  fi
   local start=$SECONDS
   timeout 150 qemu-system-x86_64 -accel tcg -machine q35 -m 512 -smp 1 -nodefaults -display none \
     -no-reboot -kernel "$kdir/vmlinuz" -initrd "$out/initramfs.gz" \
-    -append "console=ttyS0 intel_iommu=on no_timer_check loglevel=4 panic=-1 rdinit=/init" \
-    -device intel-iommu,intremap=on,caching-mode=on,aw-bits=48,snoop-control=$snoop \
+    -append "$cmdline" "${iommu[@]}" \
     -serial "file:$out/console.log" -serial "file:$out/data.txt" \
     -device edu,addr=03.0 \
     -device pcie-pci-bridge,id=br0,addr=04.0 -device edu,bus=br0,addr=01.0 -device edu,bus=br0,addr=02.0 \

@@ -28,6 +28,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -670,7 +672,25 @@ static void d_get_info(struct handle *c, unsigned argsz) {
          (unsigned long long)u.info.iova_pgsizes, u.info.argsz);
 }
 
+/* The node's type, numbers (when fixed by the kernel: misc devices) and mode. */
+static void d_stat(const char *path, const char *label, int numbers) {
+    struct stat st;
+    int rc = stat(path, &st);
+    if (rc < 0) { line("stat %s = %s", label, res(rc, errno)); return; }
+    char nums[32] = "";
+    if (numbers) snprintf(nums, sizeof nums, " %u:%u", major(st.st_rdev), minor(st.st_rdev));
+    line("stat %s = %s%s %04o", label, S_ISCHR(st.st_mode) ? "char" : "other", nums, (unsigned)(st.st_mode & 07777));
+}
+
 static void directed(void) {
+    d_stat("/dev/vfio/vfio", "vfio", 1);
+    d_stat("/dev/iommu", "iommu", 1);
+    for (int i = 0; i < nroles; i++) {
+        if (strcmp(roles[i].name, "one") != 0 || roles[i].group < 0) continue;
+        char path[64];
+        snprintf(path, sizeof path, "/dev/vfio/%s%d", roles[i].noiommu ? "noiommu-" : "", roles[i].group);
+        d_stat(path, "group:one", 0);   /* the group major is dynamic: not compared */
+    }
     struct handle *c = d_open("/dev/vfio/vfio", "vfio", K_CONTAINER, NULL);
     struct handle *c2 = d_open("/dev/vfio/vfio", "vfio", K_CONTAINER, NULL);
     struct handle *null = d_open("/dev/null", "null", K_OTHER, "null");

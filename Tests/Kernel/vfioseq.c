@@ -713,8 +713,12 @@ static void directed(void) {
     d_set_container(one, c2);                                                  /* EINVAL: already set */
     d_device(one, "one", 0);                                                   /* EINVAL: no SET_IOMMU */
     d_simple("SET_IOMMU", c, VFIO_SET_IOMMU, VFIO_SPAPR_TCE_IOMMU, " type=2"); /* ENODEV */
-    d_simple("SET_IOMMU", c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU, " type=3");
-    d_simple("SET_IOMMU", c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU, " type=3");  /* EBUSY: already set */
+    /* A no-IOMMU group (the no-IOMMU boot) takes the NOIOMMU backend, any other TYPE1v2. */
+    int noiommu = 0;
+    for (int i = 0; i < nroles; i++) noiommu |= strcmp(roles[i].name, "one") == 0 && roles[i].noiommu;
+    unsigned long type = noiommu ? VFIO_NOIOMMU_IOMMU : VFIO_TYPE1v2_IOMMU;
+    d_simple("SET_IOMMU", c, VFIO_SET_IOMMU, type, noiommu ? " type=8" : " type=3");
+    d_simple("SET_IOMMU", c, VFIO_SET_IOMMU, type, noiommu ? " type=8" : " type=3"); /* EINVAL: already set */
     d_simple("CHECK_EXTENSION", c, VFIO_CHECK_EXTENSION, VFIO_DMA_CC_IOMMU, " ext=4");
     d_simple("GET_API_VERSION", c, VFIO_GET_API_VERSION, 0, "");
     d_simple("GET_API_VERSION", one, VFIO_GET_API_VERSION, 0, "");            /* ENOTTY */
@@ -741,6 +745,8 @@ static void directed(void) {
     d_simple("CHECK_EXTENSION", c, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU, " ext=3");
     struct handle *iommufd = d_open("/dev/iommu", "iommu", K_IOMMUFD, NULL);
     if (iommufd) {
+        d_get_info(iommufd, 24);                                               /* type1 compat ioctls */
+        d_map(iommufd, 0x10000, 0x1000, (uintptr_t)rw_buf, "buf+0", VFIO_DMA_MAP_FLAG_READ);
         d_set_container(one, iommufd);
         d_close(d_device(one, "one", 0));
         d_close(iommufd);

@@ -212,7 +212,9 @@ boot() {  # boot SERIES: the guest's records in $work/SERIES/data.txt
   printf '%s\n' 0000:00:03.0 0000:00:05.0 0000:00:06.0 0000:01:01.0 0000:01:02.0 > "$rd/bind.list"
   : > "$rd/run.list"
   # Seed 0 is the directed sequence (every table path and reachable errno), then the random ones.
+  # It runs again without CAP_SYS_RAWIO (-U): the no-IOMMU boot's EPERM paths.
   for ((s = 0; s <= seeds; s++)); do echo "-S /sys -s $s -n $calls $roles" >> "$rd/run.list"; done
+  echo "-S /sys -s 0 -U $roles" >> "$rd/run.list"
   (cd "$rd" && find . | "$cache/busybox" cpio -o -H newc 2>/dev/null | gzip -1 > "$out/initramfs.gz")
   # 6.1 and the mini kernel without snoop control, 6.12 with it: both VFIO_DMA_CC_IOMMU answers.
   # The no-IOMMU boot has no VT-d: vfio-pci makes /dev/vfio/noiommu-N groups for its devices.

@@ -5,7 +5,11 @@
  * the topology captured in that guest); Tests/Kernel/compare.py compares the two outputs line by
  * line.
  *
- *   vfioseq -S SYSFS -s SEED -n CALLS -r ROLE=DEVICE [-r ROLE=DEVICE ...]
+ *   vfioseq -S SYSFS -s SEED -n CALLS [-U] -r ROLE=DEVICE [-r ROLE=DEVICE ...]
+ *
+ * Seed 0 is the directed sequence (a fixed order through every path the version table names and
+ * the errno paths of SPEC §12 a user can reach); -U first drops CAP_SYS_RAWIO from the effective
+ * capabilities (no-IOMMU groups then answer EPERM).
  *
  * SYSFS is the sysfs root the roles are resolved in ("/sys" in the guest, the tree rebuilt from
  * the guest's records on the host). A role names an IOMMU group by one of its devices; the group's
@@ -19,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/vfio.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -29,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
@@ -756,8 +762,18 @@ static void directed(void) {
     (void)c2;
 }
 
+/* -U: drop CAP_SYS_RAWIO from the effective set, so no-IOMMU groups answer EPERM (vfio's
+ * capable(CAP_SYS_RAWIO) checks read the effective set; so does the model's capget). */
+static void drop_rawio(void) {
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data)) { perror("capget"); exit(2); }
+    data[CAP_TO_INDEX(CAP_SYS_RAWIO)].effective &= ~CAP_TO_MASK(CAP_SYS_RAWIO);
+    if (syscall(SYS_capset, &hdr, data)) { perror("capset"); exit(2); }
+}
+
 static void usage(void) {
-    fprintf(stderr, "usage: vfioseq -S SYSFS -s SEED -n CALLS -r ROLE=DEVICE [-r ROLE=DEVICE ...]\n");
+    fprintf(stderr, "usage: vfioseq -S SYSFS -s SEED -n CALLS [-U] -r ROLE=DEVICE [-r ROLE=DEVICE ...]\n");
     exit(2);
 }
 
@@ -767,8 +783,9 @@ int main(int argc, char **argv) {
     int opt;
     const char *role_args[MAX_ROLES];
     int nrole_args = 0;
-    while ((opt = getopt(argc, argv, "S:s:n:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "S:s:n:r:U")) != -1) {
         switch (opt) {
+        case 'U': drop_rawio(); break;
         case 'S': sysfs = optarg; break;
         case 's': seed = strtoull(optarg, NULL, 0); break;
         case 'n': calls = (unsigned)strtoul(optarg, NULL, 0); break;

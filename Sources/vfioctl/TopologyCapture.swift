@@ -2,6 +2,7 @@
 // model's JSON topology, so a client can run against a model of the machine it runs on.
 import Glibc
 import VFIO
+import VFIOTopology
 
 /// `vfioctl topology capture`: reads `/sys/kernel/iommu_groups` and `/sys/bus/pci/devices` (or the
 /// same under `--root DIR`, symbolic links as the kernel makes them) with the sysfs-shaped

@@ -6,6 +6,7 @@ import Glibc
 #endif
 import Testing
 @testable import VFIO
+@testable import VFIOTopology
 
 @Suite("vfio-pci reset_works")
 struct PCIResetTests {

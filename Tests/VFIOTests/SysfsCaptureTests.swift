@@ -8,6 +8,7 @@ import Glibc
 #endif
 import Testing
 @testable import VFIO
+@testable import VFIOTopology
 
 /// A scratch directory shaped like /sys, removed at deinit.
 private final class KernelTree {

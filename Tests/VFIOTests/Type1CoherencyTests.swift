@@ -7,6 +7,7 @@ import Glibc
 #endif
 import Testing
 @testable import VFIO
+@testable import VFIOTopology
 
 @Suite("Type1 cache coherency (VFIO_DMA_CC_IOMMU)")
 struct Type1CoherencyTests {

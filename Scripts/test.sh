@@ -34,7 +34,7 @@ Scripts/test-preload.sh
 step "QEMU 7.2 end to end: vfio-pci on the model (sysfs tree and JSON), QEMU's own errors"
 Scripts/test-qemu.sh
 
-step "kernel-verified: Linux 6.1 and 6.12 under QEMU judge the model call for call"
+step "kernel-verified: Linux 6.1, 6.12 and a minimal 6.12 (iommufd, no-IOMMU) under QEMU judge the model call for call"
 Scripts/test-kernel.sh
 
 step "libFuzzer: the operation and topology fuzzers, 30 s each, ASan on"

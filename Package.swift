@@ -24,7 +24,8 @@ let package = Package(
         // The C ABI: @c functions only (handles <-> objects, user memory, errors -> errno).
         .target(name: "SwiftVFIO", dependencies: ["VFIO", "CSwiftVFIOTypes"]),
         // The interposer: C only, no Swift and no link to libswiftvfio.so (one model per process).
-        .target(name: "CSwiftVFIOPreload"),
+        .target(name: "CSwiftVFIOPreload",
+                cSettings: [.headerSearchPath("../../include"), .define("SWIFTVFIO_PRELOAD")]),
         .testTarget(name: "VFIOTests", dependencies: ["VFIO", "CSwiftVFIOShim"]),
         // Reliability (issue 7): the fuzzers' decoders, shared by the libFuzzer executables and the
         // regression tests. The executables are compiled as libraries: libFuzzer brings `main` to a

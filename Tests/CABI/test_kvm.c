@@ -1,4 +1,4 @@
-// cabi-sources: ../../examples-c/kvm.c ../../examples-c/kvm_vfio.c ../../examples-c/mtty.c
+// cabi-sources: ../../examples-c/kvm.c ../../Sources/CSwiftVFIOPreload/kvm/kvm_vfio.c ../../examples-c/mtty.c
 // cabi-ldflags: -rdynamic -pthread
 /* The KVM link: the VM reference a device takes at its first open (through the process's
  * kvm_get_kvm_safe/kvm_put_kvm, found with dlsym) and drops at its last close; none for a dying
@@ -9,7 +9,7 @@
 #include "cabi_test.h"
 
 #include "../../examples-c/kvm.h"
-#include "../../examples-c/kvm_vfio.h"
+#include "../../Sources/CSwiftVFIOPreload/kvm/kvm_vfio.h"
 #include "../../examples-c/mtty.h"
 
 #include <linux/kvm.h>

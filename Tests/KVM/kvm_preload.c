@@ -281,6 +281,65 @@ static void test_references(void)
     CHECK_EQ(vm_files(), 0);
 }
 
+/* The kernel's corners: the fd copied back into read-only memory, a forked child, a device fd
+ * closed behind the interposer's back. */
+static void test_edges(void)
+{
+    int vm = create_vm(), dev, null = open("/dev/null", O_RDONLY);
+
+    /* KVM_CREATE_DEVICE into a read-only argument: EFAULT, and the device exists at the lowest
+     * free number (the kernel installs the fd before the copy that fails). */
+    struct kvm_create_device *ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ro->type = KVM_DEV_TYPE_VFIO;
+    mprotect(ro, 4096, PROT_READ);
+    int lowest = dup(null);
+    close(lowest);
+    CHECK_EQ(sys(ioctl(vm, KVM_CREATE_DEVICE, ro)), -EFAULT);
+    CHECK_EQ(fcntl(lowest, F_GETFD), FD_CLOEXEC);
+    CHECK_EQ(create_dev(vm, 0, NULL), -EBUSY);
+    CHECK_EQ(attr_call(false, lowest, KVM_HAS_DEVICE_ATTR, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_ADD, NULL), 0);
+    close(lowest);
+    munmap(ro, 4096);
+
+    /* A forked child shares the device file but not the VM's mm: EIO, as the kernel's device. */
+    int kvm_vm = create_vm(), kdev;
+    struct kvm_create_device kcd = { .type = KVM_DEV_TYPE_VFIO };
+    CHECK_EQ(raw(kvm_vm, KVM_CREATE_DEVICE, &kcd), 0);
+    kdev = (int)kcd.fd;
+    CHECK_EQ(create_dev(vm, 0, &dev), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ours = attr_call(false, dev, KVM_HAS_DEVICE_ATTR, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_ADD, NULL);
+        int kernel = attr_call(true, kdev, KVM_HAS_DEVICE_ATTR, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_ADD, NULL);
+        close(dev); /* the child's close releases nothing: the file is shared with the parent */
+        _exit(ours == -EIO && kernel == -EIO ? 0 : 1);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(attr_call(false, dev, KVM_HAS_DEVICE_ATTR, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_ADD, NULL), 0);
+    close(kdev);
+    close(kvm_vm);
+
+    /* Closed behind the interposer's back, the number reused: that was the device file's last
+     * close. The next call on the number finds out: the release ran (the group is cleared) and
+     * the call is the new file's. */
+    CHECK_EQ(add(dev, g26), 0);
+    int again = (int)syscall(SYS_dup3, null, dev, 0); /* closes the placeholder, /dev/null there */
+    CHECK_EQ(again, dev);
+    CHECK_EQ(attr_call(false, again, KVM_HAS_DEVICE_ATTR, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_ADD, NULL), -ENOTTY);
+    int d = open_device();
+    CHECK(device_kvm(d) == NULL); /* set_kvm(NULL) ran at the release */
+    close(d);
+    CHECK_EQ(create_dev(vm, 0, &dev), 0); /* the VM has no device any more */
+    close(dev);
+    close(again);
+    close(vm);
+    close(null);
+    CHECK_EQ(kernel_refs(), 0);
+    CHECK_EQ(vm_files(), 0);
+}
+
 /* The child: a VM linked to group 26, the device open, exit without closing anything. */
 static int child_exit(void)
 {
@@ -377,6 +436,7 @@ int main(int argc, char **argv)
     test_create_device();
     test_attr_errors();
     test_references();
+    test_edges();
     close(g26);
     close(container);
     test_exit(argv[0]);

@@ -4,6 +4,7 @@
 #      errno of KVM_CREATE_DEVICE(KVM_DEV_TYPE_VFIO) and of the device's attributes, next to the
 #      kernel's own kvm-vfio device where it can answer; the VM reference rules; exit without
 #      closing anything (a child's trace); the census clean.
+#      Then the same test, the interposer and libswiftvfio under AddressSanitizer (leaks on).
 #   2. Tests/KVM/qemu_kvm.py: QEMU 7.2 -accel kvm realizes vfio-pci on the model and links its VM
 #      to the model's group (the trace of the link, its release at exit, every model file released).
 #   3. The cost on ioctls that are not the model's (Tests/KVM/kvm_bench.c): without the
@@ -59,6 +60,38 @@ for cc in gcc clang; do
   fi
   printf '    %-12s %-6s %s\n' kvm_preload "$cc" "$(tail -n 1 "$out/kvm_preload-$cc.log")"
 done
+
+step "the same under AddressSanitizer (leaks on): the interposer's C, the test and the library"
+# The interposer compiled here with clang -fsanitize=address (its sources as Scripts/dist.sh
+# compiles them), the test linked with the ASan runtime, libswiftvfio.so from the ASan scratch
+# path of Scripts/test.sh (built incrementally here). (ThreadSanitizer is not run on the
+# interposer: its runtime does not start under an LD_PRELOAD library that interposes close/ioctl.)
+asan_scratch="$root/.build-asan"
+if [ "${SWIFTVFIO_NO_BUILD:-0}" != 1 ]; then
+  swift build --scratch-path "$asan_scratch" --product swiftvfio --sanitize=address
+fi
+if [ -f "$asan_scratch/debug/libswiftvfio.so" ]; then
+  mkdir -p "$out/asan"
+  for src in Sources/CSwiftVFIOPreload/preload.c Sources/CSwiftVFIOPreload/kvm/*.c; do
+    clang -std=gnu11 -g -O1 -fPIC -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -Werror \
+      -I Sources/CSwiftVFIOPreload/include -I include -DSWIFTVFIO_PRELOAD -c "$src" -o "$out/asan/$(basename "$src" .c).o"
+  done
+  clang -shared -fsanitize=address -o "$out/asan/libswiftvfio-preload.so" "$out/asan/"*.o -ldl -pthread
+  clang -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=address -fno-omit-frame-pointer -I include \
+    Tests/KVM/kvm_preload.c -L "$asan_scratch/debug" -Wl,-rpath,"$asan_scratch/debug" -lswiftvfio -fuse-ld=lld \
+    -o "$out/asan/kvm_preload"
+  # (env after timeout: the instrumented interposer only in the instrumented program)
+  if ! ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" timeout 300 \
+      env LD_PRELOAD="$out/asan/libswiftvfio-preload.so" "$out/asan/kvm_preload" > "$out/asan/kvm_preload.log" 2>&1 ||
+     ! tail -n 1 "$out/asan/kvm_preload.log" | grep -q ' passed, 0 failed$'; then
+    cat "$out/asan/kvm_preload.log"
+    echo "FAILED: kvm_preload under ASan" >&2
+    exit 1
+  fi
+  printf '    %-12s %-6s %s\n' kvm_preload asan "$(tail -n 1 "$out/asan/kvm_preload.log")"
+else
+  echo "SKIPPED: no $asan_scratch/debug/libswiftvfio.so (SWIFTVFIO_NO_BUILD=1)"
+fi
 
 step "QEMU -accel kvm links its VM to the model's group (Tests/KVM/qemu_kvm.py)"
 if command -v qemu-system-x86_64 >/dev/null && command -v python3 >/dev/null; then

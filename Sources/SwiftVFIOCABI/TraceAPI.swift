@@ -10,7 +10,7 @@ import VFIO
 /// the process has no model yet (this call creates none). For C code that writes its own lines
 /// with swiftvfio_trace() and formats them only when they will be written.
 @c public func swiftvfio_trace_enabled() -> CInt {
-    guard let sub = Model.shared.currentSubsystem else { return 0 }
+    guard let sub = DefaultSubsystem.shared.currentSubsystem else { return 0 }
     return sub.tracer.isEnabled ? 1 : 0
 }
 
@@ -19,7 +19,7 @@ import VFIO
 /// Returns 1 when written, 0 when the trace is off or there is no model, -EFAULT for a NULL or
 /// unreadable `line`, -EINVAL when it contains a newline (one call, one line) or is longer.
 @c public func swiftvfio_trace(_ line: UnsafePointer<CChar>?) -> CInt {
-    guard Model.shared.currentSubsystem != nil else { return 0 }
+    guard DefaultSubsystem.shared.currentSubsystem != nil else { return 0 }
     return kernelCall("swiftvfio_trace") { sub throws(CallError) in
         let text = try cString(line, "line")
         if text.utf8.contains(10) { throw CallError(.EINVAL, "line contains a newline") }

@@ -264,6 +264,20 @@ done
 step "compare"
 python3 Tests/Kernel/harness.py compare --table Tests/Kernel/version-differences.tsv \
   $(for k in $kernels; do echo "$k=$work/$k"; done) || status=1
+# The comparison can fail: one model result changed must be reported as a divergence.
+first="$(set -- $kernels; echo "$1")"
+if [ "$status" = 0 ] && [ -n "$first" ]; then
+  probe="$work/probe"
+  mkdir -p "$probe"
+  cp -r "$work/$first/guest" "$work/$first/host" "$probe/"
+  sed -i '1s/ = .*/ = -ENOTTY/' "$probe/host/001.out"
+  if python3 Tests/Kernel/harness.py compare --table Tests/Kernel/version-differences.tsv "$first=$probe" \
+       > "$probe/report.txt" 2>&1 \
+     || ! grep -q "^DIVERGENCE: Linux $first, sequence 001 .*: line 1 differs" "$probe/report.txt"; then
+    echo "FAILED: a changed model result went unnoticed by the comparison" >&2
+    status=1
+  fi
+fi
 if [ "$status" = 0 ] && [ "$keep" = 0 ]; then rm -rf "$work"; fi
 [ "$status" = 0 ] || die "kernel-verified comparison (work directory: $work)"
 echo "kernel-verified comparison: OK"

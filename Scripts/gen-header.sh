@@ -103,6 +103,9 @@ swiftvfio_log
 ## Test hooks for VMM and driver tests: raise a device interrupt, list the DMA mappings of a container
 swiftvfio_irq_raise
 swiftvfio_dma_mappings
+## The decoded trace (SWIFTVFIO_TRACE), for C code beside the model
+swiftvfio_trace_enabled
+swiftvfio_trace
 '
 
 out="$(mktemp)"

@@ -169,6 +169,42 @@ private func failure(_ body: () throws(Errno) -> Void) -> Errno? {
         teardown(sub)
     }
 
+    @Test func containerRowsSayWhy() throws {
+        let sub = makeSubsystem()
+        try populate(sub)
+        let c = try sub.open("/dev/vfio/vfio")
+        // ctr-setiommu-einval: no group attached yet
+        var e = failure { () throws(Errno) in try sub.setIOMMU(c, Type1UAPI.extType1v2) }
+        #expect(e == .EINVAL)
+        #expect(e?.reasonText == "container has no group attached")
+        // ctr-passthrough-einval: MAP_DMA before SET_IOMMU
+        let g = try sub.open("/dev/vfio/26")
+        try sub.setContainer(g, c)
+        e = failure { () throws(Errno) in _ = try sub.ioctl(c, UInt(VFIOIoctl.iommuMapDMA), 0x10) }
+        #expect(e == .EINVAL)
+        #expect(e?.reasonText == "container has no IOMMU backend (VFIO_SET_IOMMU not done)")
+        // ctr-setiommu-enodev: no backend accepts the type
+        e = failure { () throws(Errno) in try sub.setIOMMU(c, 99) }
+        #expect(e == .ENODEV)
+        #expect(e?.reasonText == "no IOMMU backend accepts type 99")
+        // ctr-setiommu-einval: a second SET_IOMMU
+        try sub.setIOMMU(c, Type1UAPI.extType1v2)
+        e = failure { () throws(Errno) in try sub.setIOMMU(c, Type1UAPI.extType1v2) }
+        #expect(e == .EINVAL)
+        #expect(e?.reasonText == "container already has an IOMMU backend")
+        // devfd-rw-einval's sibling: read(2) of a group file
+        var byte: UInt8 = 0
+        e = failure { () throws(Errno) in
+            _ = try withUnsafeMutablePointer(to: &byte) { (p) throws(Errno) -> Int in
+                var at: Int64 = 0
+                return try sub.read(g, buffer: UInt(bitPattern: p), count: 1, offset: &at)
+            }
+        }
+        #expect(e == .EINVAL)
+        #expect(e?.reasonText == "this file has no read")
+        teardown(sub)
+    }
+
     @Test func noIOMMUOpenSaysWhy() throws {
         // open-group-eperm
         let sub = makeSubsystem(VFIOConfig(enableUnsafeNoIOMMUMode: true), rawIO: .denied)

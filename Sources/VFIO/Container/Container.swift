@@ -94,7 +94,7 @@ public final class Container: @unchecked Sendable {
         guard !groups.isEmpty else { throw .EINVAL.because("container has no group attached") }
         guard backend == nil else { throw .EINVAL.because("container already has an IOMMU backend") }
         try subsystem.iommuDriversLock.withLock { () throws(Errno) in
-            var lastError = Errno.ENODEV
+            var lastError = Errno.ENODEV.because("no IOMMU backend accepts type {}", arg)
             for driver in subsystem.iommuDriversLocked() {
                 if !allowed(driver) { continue }
                 guard driver.tryModuleGet() else { continue }

@@ -212,7 +212,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     private func matches(_ d: VFIODevice, _ name: String) throws(Errno) -> Bool {
         guard let match = d.ops.match else { return d.busDevice.name == name }
         let r = match(d, name)
-        if r < 0 { throw Errno(rawValue: -r) }
+        if r < 0 { throw Errno(rawValue: -r).because("the driver's match op answered {i}", r) }
         return r > 0
     }
 }

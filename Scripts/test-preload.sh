@@ -54,9 +54,12 @@ fi
 ok "no undefined Swift symbols"
 interposed="$(nm -D --defined-only "$preload" | awk '$2 ~ /^[TW]$/ { print $3 }' | grep -v '^swiftvfio_' | LC_ALL=C sort | tr '\n' ' ')"
 expected="__fxstat __fxstat64 __fxstatat __fxstatat64 __lxstat __lxstat64 __open64_2 __open_2 __openat64_2 \
-__openat_2 __pread64_chk __pread_chk __read_chk __xstat __xstat64 access close close_range closefrom dup dup2 \
-dup3 faccessat fcntl fcntl64 fstat fstat64 fstatat fstatat64 getxattr ioctl lgetxattr listxattr llistxattr lstat \
-lstat64 mmap mmap64 open open64 openat openat64 pread pread64 pwrite pwrite64 read stat stat64 statx write "
+__openat_2 __pread64_chk __pread_chk __read_chk __xstat __xstat64 accept accept4 access close close_range closefrom \
+dup dup2 dup3 epoll_create epoll_create1 eventfd faccessat fanotify_init fclose fcntl fcntl64 fopen \
+fopen64 fstat fstat64 fstatat fstatat64 getxattr inotify_init inotify_init1 ioctl lgetxattr listxattr llistxattr \
+lstat lstat64 memfd_create mkostemp mkstemp mmap mmap64 open open64 open_by_handle_at openat openat64 opendir \
+pidfd_getfd pidfd_open pipe pipe2 posix_openpt pread pread64 pwrite pwrite64 read signalfd socket socketpair stat \
+stat64 statx syscall timerfd_create write "
 [ "$interposed" = "$expected" ] || die "interposed symbols changed:
     got      $interposed
     expected $expected"
@@ -102,6 +105,7 @@ step "compile the clients (gcc)"
 cc vfio_rst "$tests/vfio_rst.c"
 cc vfio_rst_fortify "$tests/vfio_rst.c" -O2 -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 for t in errors files entrypoints noiommu iommufd badtopo describe exitfiles; do cc "$t" "$tests/$t.c"; done
+cc reuse "$tests/reuse.c" -I include
 cc threads "$tests/threads.c" -O2 -pthread
 cc onemodel "$tests/onemodel.c" -I include -L"$libdir" -Wl,-rpath,"$libdir" -lswiftvfio
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$tests/bench.c" -o "$out/bench"
@@ -118,6 +122,7 @@ run "group and container errnos" -- "$out/errors"
 run "files: dup, close, pins, stat" -- "$out/files"
 run "every entry point, device I/O" -- "$out/entrypoints"
 run "threads" -- "$out/threads"
+run "numbers closed and reused" -- "$out/reuse"
 run "iommufd" -- "$out/iommufd"
 run "iommufd off" SWIFTVFIO_TOPOLOGY="$tests/no-iommufd.json" -- "$out/iommufd" off
 if grep -q '^CapEff:' /proc/self/status && [ $(( 0x$(awk '/^CapEff:/ { print $2 }' /proc/self/status) >> 17 & 1 )) = 1 ]; then

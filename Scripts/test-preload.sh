@@ -58,7 +58,7 @@ ok "no undefined Swift symbols"
 interposed="$(nm -D --defined-only "$preload" | awk '$2 ~ /^[TW]$/ { print $3 }' | grep -v '^swiftvfio_' | LC_ALL=C sort | tr '\n' ' ')"
 expected="__fxstat __fxstat64 __fxstatat __fxstatat64 __lxstat __lxstat64 __open64_2 __open_2 __openat64_2 \
 __openat_2 __pread64_chk __pread_chk __read_chk __xstat __xstat64 accept accept4 access close close_range closefrom \
-dup dup2 dup3 epoll_create epoll_create1 eventfd faccessat fanotify_init fclose fcntl fcntl64 fopen \
+creat creat64 dup dup2 dup3 epoll_create epoll_create1 eventfd faccessat fanotify_init fclose fcntl fcntl64 fopen \
 fopen64 fstat fstat64 fstatat fstatat64 getxattr inotify_init inotify_init1 ioctl lgetxattr listxattr llistxattr \
 lstat lstat64 memfd_create mkostemp mkstemp mmap mmap64 open open64 open_by_handle_at openat openat64 opendir \
 pidfd_getfd pidfd_open pipe pipe2 posix_openpt pread pread64 pwrite pwrite64 read signalfd socket socketpair stat \

@@ -54,6 +54,9 @@ EXPORT int fanotify_init(unsigned int flags, unsigned int event_f_flags) {
 EXPORT int open_by_handle_at(int mount_fd, struct file_handle *handle, int flags) {
     return fd_created(CALL_REAL(-1, open_by_handle_at, mount_fd, handle, flags), RA());
 }
+/* creat of a model path is not routed to the model (docs/PRELOAD.md): only its number is checked. */
+EXPORT int creat(const char *path, mode_t mode) { return fd_created(CALL_REAL(-1, creat, path, mode), RA()); }
+EXPORT int creat64(const char *path, mode_t mode) { return fd_created(CALL_REAL(-1, creat64, path, mode), RA()); }
 EXPORT int posix_openpt(int flags) { return fd_created(CALL_REAL(-1, posix_openpt, flags), RA()); }
 EXPORT int mkstemp(char *tmpl) { return fd_created(CALL_REAL(-1, mkstemp, tmpl), RA()); }
 EXPORT int mkostemp(char *tmpl, int flags) { return fd_created(CALL_REAL(-1, mkostemp, tmpl, flags), RA()); }

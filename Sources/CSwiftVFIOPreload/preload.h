@@ -118,7 +118,7 @@ extern void __chk_fail(void) __attribute__((noreturn));
     /* creators */ X(socket) X(socketpair) X(accept) X(accept4) X(pipe) X(pipe2) X(eventfd)        \
     X(epoll_create) X(epoll_create1) X(signalfd) X(timerfd_create) X(inotify_init)                 \
     X(inotify_init1) X(memfd_create) X(pidfd_open) X(pidfd_getfd) X(fanotify_init)                \
-    X(open_by_handle_at) X(posix_openpt) X(mkstemp) X(mkostemp) X(fopen) X(fopen64) X(opendir)    \
+    X(open_by_handle_at) X(creat) X(creat64) X(posix_openpt) X(mkstemp) X(mkostemp) X(fopen) X(fopen64) X(opendir)    \
     X(syscall)                                                                                     \
     /* stat */ X(stat) X(stat64) X(lstat) X(lstat64) X(fstat) X(fstat64) X(fstatat) X(fstatat64)  \
     X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64) X(__fxstat) X(__fxstat64) X(__fxstatat)     \

@@ -161,6 +161,18 @@ static int by_open_2(void) { return __open_2("/dev/null", O_RDONLY); }
 static int by_open64_2(void) { return __open64_2("/dev/null", O_RDONLY); }
 static int by_openat_2(void) { return __openat_2(AT_FDCWD, "/dev/null", O_RDONLY); }
 static int by_openat64_2(void) { return __openat64_2(AT_FDCWD, "/dev/null", O_RDONLY); }
+static int by_creat(void) {
+    snprintf(tmpl, sizeof tmpl, "/tmp/reuse-creat-%d", (int)getpid());
+    int fd = creat(tmpl, 0600);
+    unlink(tmpl);
+    return fd;
+}
+static int by_creat64(void) {
+    snprintf(tmpl, sizeof tmpl, "/tmp/reuse-creat-%d", (int)getpid());
+    int fd = creat64(tmpl, 0600);
+    unlink(tmpl);
+    return fd;
+}
 static int by_socket(void) { return socket(AF_UNIX, SOCK_STREAM, 0); }
 static int by_socketpair(void) { return socketpair(AF_UNIX, SOCK_STREAM, 0, fds2) == 0 ? fds2[0] : -1; }
 static int by_accept(void) { return accept(listener, NULL, NULL); }
@@ -243,7 +255,7 @@ static const struct {
 } creators[] = {
     { "open", by_open }, { "open64", by_open64 }, { "openat", by_openat }, { "openat64", by_openat64 },
     { "__open_2", by_open_2 }, { "__open64_2", by_open64_2 }, { "__openat_2", by_openat_2 },
-    { "__openat64_2", by_openat64_2 }, { "socket", by_socket }, { "socketpair", by_socketpair },
+    { "__openat64_2", by_openat64_2 }, { "creat", by_creat }, { "creat64", by_creat64 }, { "socket", by_socket }, { "socketpair", by_socketpair },
     { "accept", by_accept }, { "accept4", by_accept4 }, { "pipe", by_pipe }, { "pipe2", by_pipe2 },
     { "eventfd", by_eventfd }, { "epoll_create", by_epoll_create }, { "epoll_create1", by_epoll_create1 },
     { "signalfd", by_signalfd }, { "timerfd_create", by_timerfd_create }, { "inotify_init", by_inotify_init },

@@ -223,7 +223,9 @@ HOT int fd_is_model(int fd) {
     if (UNLIKELY((unsigned)fd >= FD_MAX)) return 0;
     struct fd_chunk *c = atomic_load_explicit(&fd_chunks[(unsigned)fd >> FD_CHUNK_SHIFT], memory_order_acquire);
     if (LIKELY(c == NULL)) return 0;
-    return atomic_load_explicit(&c->model[(unsigned)fd & (FD_CHUNK_SLOTS - 1)], memory_order_relaxed);
+    /* Acquire: pairs with the observer's release, so the library table (filled before the
+     * observer was set) is seen by whoever sees a model fd. A plain load on x86. */
+    return atomic_load_explicit(&c->model[(unsigned)fd & (FD_CHUNK_SLOTS - 1)], memory_order_acquire);
 }
 
 /* The routing rule for fd calls (see the top of this file). Use only in an exported function. */

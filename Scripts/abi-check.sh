@@ -268,7 +268,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 bad=0
 for f in "$so" "$preload" ${programs[*]} $preload_client; do
   [ -e "\$f" ] || continue
-  case "\$f" in */static-*|*preload*) l="" ;; *) l="$lib" ;; esac
+  case "\$f" in */static-*|*/libswiftvfio-preload.so|*/preload-vfio_rst) l="" ;; *) l="$lib" ;; esac
   deps="\$(LD_LIBRARY_PATH=\$l ldd "\$f" 2>&1)"
   if grep -q -e 'not found' -e "$toolchain/" -e 'swift/linux' <<<"\$deps"; then
     echo "    \$f:" >&2; echo "\$deps" >&2; bad=1

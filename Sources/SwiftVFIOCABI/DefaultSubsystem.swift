@@ -8,14 +8,14 @@ import VFIO
 /// works on, plus the handle table, the per-thread last error and the KVM symbol lookup.
 ///
 /// Replacing the model (`swiftvfio_topology_load`) must never pull a subsystem from under a call
-/// that is using it. Every entry point runs inside `Model.with`, which counts itself in its
+/// that is using it. Every entry point runs inside `DefaultSubsystem.with`, which counts itself in its
 /// thread's in-flight slot; a load raises `loading` and only proceeds when no thread has a call
 /// in flight (a Dekker handshake on sequentially consistent atomics: either the entering call sees
 /// `loading` and waits, or the load sees the call and answers EBUSY). The common path costs one
 /// atomic add on a cache line only its own thread writes, and a plain store: threads working on
 /// unrelated groups share no counter.
-final class Model: @unchecked Sendable {
-    static let shared = Model()
+final class DefaultSubsystem: @unchecked Sendable {
+    static let shared = DefaultSubsystem()
 
     /// Handles issued to C (a global: reaching it takes no retain on the C calls' fast path).
     var handles: HandleTable { HandleTable.shared }
@@ -40,7 +40,7 @@ final class Model: @unchecked Sendable {
         pthread_key_create(&k) { p in
             guard let p else { return }
             let slot = Unmanaged<InFlight>.fromOpaque(p).takeUnretainedValue()
-            Model.shared.inFlightLock.withLock { Model.shared.freeInFlight.append(slot) }
+            DefaultSubsystem.shared.inFlightLock.withLock { DefaultSubsystem.shared.freeInFlight.append(slot) }
         }
         return k
     }()
@@ -61,22 +61,19 @@ final class Model: @unchecked Sendable {
         enter(slot)
         defer {
             // Only this thread writes its count: a plain (release) store, no locked instruction.
-            slot._withUnsafeGuaranteedRef { $0.count.store($0.count.load(ordering: .relaxed) - 1, ordering: .releasing) }
+            slot.with { $0.count.store($0.count.load(ordering: .relaxed) - 1, ordering: .releasing) }
         }
         // The subsystem is lent to `body` without a retain: `current` holds it, and a replacement
         // waits until no call is in flight. (A retain would write the shared object's reference
         // count on every call, a cache line that threads working on unrelated groups would share.)
-        let bits = current.load(ordering: .acquiring)
-        guard bits != 0 else { return try body(subsystem()) }
-        let result = Unmanaged<VFIOSubsystem>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef {
-            (sub) -> Result<R, CallError> in
-            do throws(CallError) { return .success(try body(sub)) } catch { return .failure(error) }
+        guard let sub = Unretained<VFIOSubsystem>(bits: current.load(ordering: .acquiring)) else {
+            return try body(subsystem())
         }
-        return try result.get()
+        return try sub.with(body)
     }
 
-    @inline(__always) private func enter(_ slot: Unmanaged<InFlight>) {
-        slot._withUnsafeGuaranteedRef { s in
+    @inline(__always) private func enter(_ slot: Unretained<InFlight>) {
+        slot.with { s in
             while true {
                 s.count.add(1, ordering: .sequentiallyConsistent)
                 if !loading.load(ordering: .sequentiallyConsistent) { return }
@@ -88,21 +85,21 @@ final class Model: @unchecked Sendable {
 
     /// The calling thread's in-flight slot (held by the registry; the thread-specific value is
     /// unretained).
-    @inline(__always) private func inFlightSlot() -> Unmanaged<InFlight> {
-        if let p = pthread_getspecific(Self.inFlightKey) { return Unmanaged<InFlight>.fromOpaque(p) }
+    @inline(__always) private func inFlightSlot() -> Unretained<InFlight> {
+        if let p = pthread_getspecific(Self.inFlightKey) { return Unretained<InFlight>(p) }
         return newInFlightSlot()
     }
 
-    private func newInFlightSlot() -> Unmanaged<InFlight> {
+    private func newInFlightSlot() -> Unretained<InFlight> {
         let slot = inFlightLock.withLock { () -> InFlight in
             if let s = freeInFlight.popLast() { return s }
             let s = InFlight()
             inFlightSlots.append(s)
             return s
         }
-        let u = Unmanaged.passUnretained(slot)
-        pthread_setspecific(Self.inFlightKey, u.toOpaque())
-        return u
+        let p = Unmanaged.passUnretained(slot).toOpaque()
+        pthread_setspecific(Self.inFlightKey, p)
+        return Unretained<InFlight>(p)
     }
 
     /// Whether any thread has a call in flight (after `loading` is raised).
@@ -127,21 +124,19 @@ final class Model: @unchecked Sendable {
     /// first caller's `swiftvfio_last_error()`; `swiftvfio_topology_load()` can then replace it.
     private static func initialSubsystem() -> VFIOSubsystem {
         var sub: VFIOSubsystem
-        if let env = getenv("SWIFTVFIO_TOPOLOGY"), env.pointee != 0 {
-            let path = String(cString: env)
-            do throws(TopologyError) {
-                sub = try VFIOSubsystem.load(path: path, rawIO: .process)
+        if let path = ProcessEnvironment.current.topologyPath {
+            do throws(CallError) {
+                sub = try ProcessEnvironment.load(topology: path)
             } catch {
-                let text = "SWIFTVFIO_TOPOLOGY: \(error.description); the model is empty"
+                let text = "SWIFTVFIO_TOPOLOGY: \(error.message); the model is empty"
                 LastError.set(text)
                 let line = "swiftvfio: \(text)\n"
                 _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
-                sub = VFIOSubsystem(rawIO: .process)
+                sub = ProcessEnvironment.emptySubsystem()
             }
         } else {
             // The built-in topology is valid by construction; an empty model is the safe fallback.
-            sub = (try? VFIOSubsystem.load(TopologySpec.builtInDefault, source: "<built-in>", rawIO: .process))
-                ?? VFIOSubsystem(rawIO: .process)
+            sub = (try? ProcessEnvironment.load(topology: nil)) ?? ProcessEnvironment.emptySubsystem()
         }
         installKVMLookup(sub)
         return sub
@@ -242,7 +237,7 @@ enum LastError {
 @inline(__always)
 func kernelCall(_ fn: StaticString, _ body: (VFIOSubsystem) throws(CallError) -> Int32) -> Int32 {
     do throws(CallError) {
-        return try Model.shared.with(body)
+        return try DefaultSubsystem.shared.with(body)
     } catch {
         LastError.set("\(fn): \(error.errno.name): \(error.message)")
         return -error.errno.rawValue
@@ -253,7 +248,7 @@ func kernelCall(_ fn: StaticString, _ body: (VFIOSubsystem) throws(CallError) ->
 @inline(__always)
 func syscallCall<R: BinaryInteger>(_ fn: StaticString, _ body: (VFIOSubsystem) throws(CallError) -> R) -> R {
     do throws(CallError) {
-        return try Model.shared.with(body)
+        return try DefaultSubsystem.shared.with(body)
     } catch {
         LastError.set("\(fn): \(error.errno.name): \(error.message)")
         Glibc.errno = error.errno.rawValue
@@ -267,7 +262,7 @@ func syscallCall<R: BinaryInteger>(_ fn: StaticString, _ body: (VFIOSubsystem) t
 func quietCall<R>(_ fn: StaticString, _ fallback: R, setErrno: Bool = false,
                   _ body: (VFIOSubsystem) throws(CallError) -> R) -> R {
     do throws(CallError) {
-        return try Model.shared.with(body)
+        return try DefaultSubsystem.shared.with(body)
     } catch {
         LastError.set("\(fn): \(error.errno.name): \(error.message)")
         if setErrno { Glibc.errno = error.errno.rawValue }

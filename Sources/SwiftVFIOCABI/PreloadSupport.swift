@@ -163,5 +163,5 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
 /// Creates no model.
 @c public func swiftvfio_set_fd_observer(_ observer: (@convention(c) (Int32, Int32) -> Void)?) {
     FDObserver.set(observer)
-    if observer != nil { Model.shared.currentSubsystem?.announceOpenFDs() }
+    if observer != nil { DefaultSubsystem.shared.currentSubsystem?.announceOpenFDs() }
 }

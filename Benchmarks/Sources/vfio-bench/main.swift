@@ -356,7 +356,7 @@ func human(_ ns: Double) -> String {
 }
 
 func bytes(_ b: Double) -> String {
-    b >= 10_240 ? fixed(b / 1024, 1) + " KiB" : fixed(b, 0) + " B"
+    !b.isFinite ? "n/a (the run failed)" : b >= 10_240 ? fixed(b / 1024, 1) + " KiB" : fixed(b, 0) + " B"
 }
 
 func shell(_ cmd: String) -> String {
@@ -545,6 +545,35 @@ func modeAll() {
 
 let args = CommandLine.arguments
 if args.count > 1 { cb_become_multithreaded() }   // children: measure as a threaded program runs
+if args.count > 1 { raiseFDLimit() }
+
+/// The vfio-pci model keeps a memfd per BAR: 10,000 devices need more descriptors than a usual
+/// soft limit. Raise the limit to the kernel's maximum where permitted (root), else to the hard one.
+func raiseFDLimit() {
+    var r = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r) == 0 else { return }
+    var nrOpen: rlim_t = r.rlim_max
+    if let f = fopen("/proc/sys/fs/nr_open", "r") {
+        var v: UInt = 0
+        if withUnsafeMutablePointer(to: &v, { fscanf_ulong(f, $0) }) { nrOpen = max(nrOpen, rlim_t(v)) }
+        fclose(f)
+    }
+    var want = rlimit(rlim_cur: nrOpen, rlim_max: nrOpen)
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &want) != 0 {
+        want = rlimit(rlim_cur: r.rlim_max, rlim_max: r.rlim_max)
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &want)
+    }
+}
+
+/// Reads one unsigned decimal from `f`.
+func fscanf_ulong(_ f: UnsafeMutablePointer<FILE>, _ out: UnsafeMutablePointer<UInt>) -> Bool {
+    var buf = [CChar](repeating: 0, count: 32)
+    guard fgets(&buf, Int32(buf.count), f) != nil else { return false }
+    let text = String(decoding: buf.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let v = UInt(text) else { return false }
+    out.pointee = v
+    return true
+}
 switch args.count > 1 ? args[1] : "" {
 case "":
     modeAll()

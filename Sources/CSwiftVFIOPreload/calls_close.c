@@ -10,7 +10,12 @@
 #include <limits.h>
 
 int preload_close(int fd, void *ra) {
-    if (LIKELY(!fd_is_model(fd)) || from_model(ra)) return CALL_REAL(-1, close, fd);
+    if (LIKELY(!fd_is_model(fd))) {
+        /* The KVM family: a kvm-vfio device's release, before libc closes its fd. */
+        if (UNLIKELY(kvm_hook_wants_close()) && !from_model(ra)) kvm_hook_close(fd);
+        return CALL_REAL(-1, close, fd);
+    }
+    if (from_model(ra)) return CALL_REAL(-1, close, fd);
     int r = LIB_SYSCALL(r_ < 0, lib.close(fd));
     if (r < 0 && errno == EBADF) return CALL_REAL(-1, close, fd); /* lost a race with another close */
     return r;

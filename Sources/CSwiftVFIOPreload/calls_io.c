@@ -9,6 +9,8 @@ EXPORT int ioctl(int fd, unsigned long request, ...) {
     unsigned long arg = va_arg(ap, unsigned long);
     va_end(ap);
     if (ROUTED_FD(fd)) return LIB_SYSCALL(r_ < 0, lib.ioctl(fd, request, arg));
+    int kvm_r; /* the KVM family: KVM_CREATE_DEVICE(VFIO) on a VM fd, and kvm-vfio device fds */
+    if (UNLIKELY(kvm_hook_wants_ioctl(request)) && kvm_hook_ioctl(fd, request, arg, &kvm_r)) return kvm_r;
     return CALL_REAL(-1, ioctl, fd, request, arg);
 }
 

@@ -124,3 +124,6 @@ int lib_ready(void) {
 }
 
 EXPORT int swiftvfio_preload_state(void) { return atomic_load(&lib_state); }
+
+/* For the KVM family (kvm/kvm_device.h): an address inside libswiftvfio.so, loaded on first need. */
+void *preload_model_library(void) { return lib_ready() ? (void *)lib.open : NULL; }

@@ -28,6 +28,8 @@
  *   calls_close.c    close, dup, fcntl, fclose families (every way a number is closed or replaced)
  *   calls_create.c   the other descriptor creators     calls_syscall.c  syscall() with fd numbers
  *   calls_stat.c     stat family, access, xattr
+ *   kvm/             the kvm-vfio device of real KVM VMs (docs/KVM.md): its hooks (kvm/kvm_device.h)
+ *                    sit in ioctl() and close() on fds that are not model fds, and in the exit hook
  * A new family of calls (KVM, a DPDK module's files) is one more calls_<family>.c: its functions
  * in REAL_FUNCS (reals.c), its routing through ROUTED_FD or maybe_model_path, and every creator it
  * adds returning through fd_created().
@@ -43,6 +45,7 @@
 #define _GNU_SOURCE
 #undef _FORTIFY_SOURCE
 #include "swiftvfio_preload.h"
+#include "kvm/kvm_device.h" /* the KVM family's hooks */
 /* The library's own declarations: the interposer's table of its entry points is typed from them,
  * so a signature change there fails to compile here. */
 #include "../../include/swiftvfio.h"

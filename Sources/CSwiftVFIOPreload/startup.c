@@ -75,6 +75,7 @@ static pid_t exit_pid;
 static void preload_exit(void) {
     if (in_model || getpid() != exit_pid || atomic_load(&lib_state) <= 0) return;
     int saved = errno;
+    kvm_hook_exit(); /* kvm-vfio devices first: their release drops group file references */
     in_model++;
     (void)lib.exit_files();
     in_model--;

@@ -108,7 +108,9 @@ extension HandleTable {
 /// Kernel: vfio_file_set_kvm()
 @c public func vfio_file_set_kvm(_ file: UnsafeMutablePointer<file>?, _ kvm: UnsafeMutablePointer<kvm>?) {
     quietCall("vfio_file_set_kvm", ()) { sub throws(CallError) in
-        try DefaultSubsystem.shared.handles.file(file, sub, "vfio_file_set_kvm").setKVM(UnsafeMutableRawPointer(kvm))
+        let f = try DefaultSubsystem.shared.handles.file(file, sub, "vfio_file_set_kvm")
+        f.setKVM(UnsafeMutableRawPointer(kvm))
+        traceSetKVM(sub, f, UnsafeMutableRawPointer(kvm))
     }
 }
 

@@ -8,7 +8,7 @@
 #include "cabi_test.h"
 
 #include "../../examples-c/kvm.h"
-#include "../../examples-c/kvm_vfio.h"
+#include "../../Sources/CSwiftVFIOPreload/kvm/kvm_vfio.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>

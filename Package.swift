@@ -12,6 +12,8 @@ let package = Package(
         // The LD_PRELOAD interposer: libswiftvfio-preload.so, thin C that loads libswiftvfio.so
         // beside itself on first use (docs/PRELOAD.md).
         .library(name: "swiftvfio-preload", type: .dynamic, targets: ["CSwiftVFIOPreload"]),
+        // The command-line tool (issue 15): run, topology check/show/capture, state.
+        .executable(name: "vfioctl", targets: ["vfioctl"]),
     ],
     targets: [
         // Platform code at the edge (swift-nio style): guarded user-memory copies, memfd
@@ -35,5 +37,8 @@ let package = Package(
         .executableTarget(name: "VFIOFuzzTopology", dependencies: ["VFIOFuzzSupport"],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .testTarget(name: "VFIOFuzzTests", dependencies: ["VFIOFuzzSupport", "VFIO"]),
+        // vfioctl: links the core (topology check/show load topologies exactly as the model does);
+        // it never links libswiftvfio.so (a program it runs gets the model through the interposer).
+        .executableTarget(name: "vfioctl", dependencies: ["VFIO"]),
     ]
 )

@@ -118,6 +118,7 @@ final class Model: @unchecked Sendable {
             if bits != 0 { return Unmanaged<VFIOSubsystem>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue() }
             let sub = Self.initialSubsystem()
             current.store(UInt(bitPattern: Unmanaged.passRetained(sub).toOpaque()), ordering: .releasing)
+            Control.startIfRequested()
             return sub
         }
     }
@@ -198,6 +199,7 @@ final class Model: @unchecked Sendable {
             Self.installKVMLookup(new)
             handles.retireAll()
             current.store(UInt(bitPattern: Unmanaged.passRetained(new).toOpaque()), ordering: .releasing)
+            Control.startIfRequested()
             if let old {
                 old.takeUnretainedValue().shutdown()
                 old.release()

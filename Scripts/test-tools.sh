@@ -270,6 +270,20 @@ SWIFTVFIO_DRIVERS="libmtty-plugin.so" expect 1 "$V" run --topology "$topo" "$tmp
 has "$tmp/err" "SWIFTVFIO_DRIVERS: libmtty-plugin.so: not an absolute path"
 ok "4 broken plug-ins, a missing and a relative one: the file and the reason; no driver of the list left registered, no model"
 
+# The model of a C ABI program with a plug-in device, read by vfioctl state.
+mkfifo "$tmp/cto" "$tmp/cfrom"
+SWIFTVFIO_CONTROL=1 SWIFTVFIO_DRIVERS="$plugin" SWIFTVFIO_TOPOLOGY="$topo" "$tmp/plugin_cabi" control "$topo" < "$tmp/cto" > "$tmp/cfrom" &
+client_pid=$!
+exec 7> "$tmp/cto" 8< "$tmp/cfrom"
+read -r line <&8; [ "$line" = ready ] || die "plugin_cabi control: $line"
+expect 0 "$V" state "$client_pid"
+has "$tmp/out" "0000:00:05.0 (vfio1, mtty): open count 1"
+has "$tmp/out" "/dev/vfio/40 (IOMMU group 40, iommu): open, container0"
+echo done >&7; exec 7>&-; cat <&8 > "$tmp/control.out"; exec 8<&-; has "$tmp/control.out" "checks passed"
+wait "$client_pid" || die "plugin_cabi control failed"
+client_pid=""
+ok "vfioctl state of a C ABI program: the plug-in's device, driver mtty, open count 1"
+
 # ---- version -------------------------------------------------------------------------------------
 step "version: VERSION, the header's macros, swiftvfio_version()"
 version="$(tr -d ' \n' < VERSION)"
@@ -340,5 +354,39 @@ expect 1 bash Scripts/dist.sh --uninstall "$prefix"; has "$tmp/err" "nothing ins
 ok "DESTDIR: files under DESTDIR, the .pc says PREFIX; uninstall of nothing is an error"
 [ "$(make -n check | tail -n 1)" = "PATH=\"$(dirname "$(command -v swift)")/:\$PATH\" bash Scripts/test.sh" ] || make -n check | grep -q "bash Scripts/test.sh" || die "make check does not run Scripts/test.sh"
 ok "make check runs the README's test command"
+
+# ---- sanitizers ------------------------------------------------------------------------------------
+step "plug-ins and the control socket against the ASan and TSan libraries (clang -fsanitize)"
+swiftlib="$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")/lib/swift/linux"
+for san in address thread; do
+  sdir="$root/.build-$([ $san = address ] && echo asan || echo tsan)/debug"
+  if [ ! -f "$sdir/libswiftvfio.so" ]; then
+    echo "    SKIPPED -fsanitize=$san: no $sdir/libswiftvfio.so (Scripts/test-c.sh --sanitize=$san builds it; Scripts/test.sh runs it first)"
+    continue
+  fi
+  sflags=(-fsanitize=$san -fno-omit-frame-pointer -fuse-ld=lld)
+  [ $san = thread ] && sflags+=(-L "$swiftlib" -Wl,-rpath,"$swiftlib" -ldispatch -lBlocksRuntime)
+  slink=(-I include -L "$sdir" -Wl,-rpath,"$sdir" -lswiftvfio)
+  sb="$tmp/san-$san"; mkdir -p "$sb"
+  clang "${CFLAGS[@]}" -fPIC -shared -o "$sb/libmtty-plugin.so" examples-c/mtty_plugin.c examples-c/mtty.c "${slink[@]}" "${sflags[@]}" -pthread
+  clang "${CFLAGS[@]}" -fPIC -shared -DBAD_KIND=3 -o "$sb/bad3.so" Tests/Tools/bad_plugin.c "${slink[@]}" "${sflags[@]}"
+  clang "${CFLAGS[@]}" -o "$sb/plugin_cabi" Tests/Tools/plugin_cabi.c "${slink[@]}" "${sflags[@]}"
+  export ASAN_OPTIONS=detect_leaks=1 TSAN_OPTIONS=halt_on_error=1
+  SWIFTVFIO_DRIVERS="$sb/libmtty-plugin.so" SWIFTVFIO_TOPOLOGY="$topo" expect 0 "$sb/plugin_cabi" good "$topo"
+  has "$tmp/out" "checks passed"
+  SWIFTVFIO_DRIVERS="$sb/libmtty-plugin.so:$sb/bad3.so" SWIFTVFIO_TOPOLOGY="$topo" expect 0 "$sb/plugin_cabi" bad "$topo" "$sb/bad3.so"
+  rm -f "$tmp/cto" "$tmp/cfrom"; mkfifo "$tmp/cto" "$tmp/cfrom"
+  SWIFTVFIO_CONTROL=1 SWIFTVFIO_DRIVERS="$sb/libmtty-plugin.so" SWIFTVFIO_TOPOLOGY="$topo" "$sb/plugin_cabi" control "$topo" < "$tmp/cto" > "$tmp/cfrom" 2> "$sb/control.err" &
+  client_pid=$!
+  exec 7> "$tmp/cto" 8< "$tmp/cfrom"
+  read -r line <&8; [ "$line" = ready ] || { cat "$sb/control.err"; die "plugin_cabi control ($san): $line"; }
+  for _ in 1 2 3 4 5; do expect 0 "$V" state "$client_pid" --format json; done
+  has "$tmp/out" '"driver": "mtty"'
+  echo done >&7; exec 7>&-; cat <&8 > "$tmp/control.out"; exec 8<&-; has "$tmp/control.out" "checks passed"
+  wait "$client_pid" || { cat "$sb/control.err" "$tmp/cfrom" 2>/dev/null; die "plugin_cabi control failed under -fsanitize=$san"; }
+  client_pid=""
+  unset ASAN_OPTIONS TSAN_OPTIONS
+  ok "-fsanitize=$san: plug-in load, bind, rebind, a refused plug-in, and vfioctl state of the running program: clean"
+done
 
 printf '\ntest-tools: %d checks passed\n' "$passed"

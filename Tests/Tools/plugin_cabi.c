@@ -3,6 +3,9 @@
  *                               in group 40 answers swiftvfio_open/ioctl/pread; a topology load
  *                               unbinds and releases it and binds it again; argument errors of
  *                               swiftvfio_driver_register
+ *   plugin_cabi control TOPOLOGY  with SWIFTVFIO_CONTROL=1: holds the plug-in's device open,
+ *                               prints "ready", waits for a line on stdin (`vfioctl state` reads
+ *                               the model meanwhile), closes everything, exits
  *   plugin_cabi bad TOPOLOGY BADFILE   SWIFTVFIO_DRIVERS names libmtty-plugin.so then BADFILE:
  *                               no model from the topology, the error names BADFILE, and the
  *                               good plug-in's driver was unregistered (nothing half-loaded) */
@@ -49,7 +52,21 @@ int main(int argc, char **argv)
     if (argc < 3) { fprintf(stderr, "usage: plugin_cabi good|bad TOPOLOGY [BADFILE]\n"); return 2; }
     const char *topology = argv[2];
     struct swiftvfio_census c;
-    if (strcmp(argv[1], "good") == 0) {
+    if (strcmp(argv[1], "control") == 0) {
+        int container = swiftvfio_open("/dev/vfio/vfio", O_RDWR);
+        int group = swiftvfio_open("/dev/vfio/40", O_RDWR);
+        CHECK(container >= 0 && group >= 0, "open");
+        CHECK(swiftvfio_ioctl(group, VFIO_GROUP_SET_CONTAINER, (unsigned long)&container) == 0, "SET_CONTAINER");
+        CHECK(swiftvfio_ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) == 0, "SET_IOMMU");
+        int device = swiftvfio_ioctl(group, VFIO_GROUP_GET_DEVICE_FD, (unsigned long)"0000:00:05.0");
+        CHECK(device >= 0, "GET_DEVICE_FD");
+        printf("ready\n");
+        fflush(stdout);
+        char line[16];
+        CHECK(fgets(line, sizeof(line), stdin) != NULL, "no line on stdin");
+        CHECK(swiftvfio_close(device) == 0 && swiftvfio_close(group) == 0 && swiftvfio_close(container) == 0, "close");
+        CHECK(swiftvfio_census(&c) == 0 && c.fds == 0 && c.warnings == 0, "census fds %d warnings %d", c.fds, c.warnings);
+    } else if (strcmp(argv[1], "good") == 0) {
         use_device();
         CHECK(swiftvfio_census(&c) == 0 && c.devices == 2 && c.warnings == 0, "census devices %d warnings %d", c.devices, c.warnings);
         /* Another model: the plug-in device is unregistered and released with the old one... */

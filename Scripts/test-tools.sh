@@ -292,20 +292,7 @@ has include/swiftvfio.h "#define SWIFTVFIO_VERSION_MAJOR $vmaj"
 has include/swiftvfio.h "#define SWIFTVFIO_VERSION_MINOR $vmin"
 has include/swiftvfio.h "#define SWIFTVFIO_VERSION_PATCH $vpat"
 has include/swiftvfio.h "#define SWIFTVFIO_VERSION_STRING \"$version\""
-cat > "$tmp/version.c" <<'C'
-#include <swiftvfio.h>
-#include <stdio.h>
-#include <string.h>
-int main(void) {
-    int a = -1, b = -1, c = -1;
-    const char *v = swiftvfio_version(&a, &b, &c);
-    printf("%s %d %d %d %d\n", v, a, b, c, SWIFTVFIO_VERSION_NUMBER);
-    swiftvfio_version(NULL, NULL, NULL);   /* NULL: not wanted, not an error */
-    return !(a == SWIFTVFIO_VERSION_MAJOR && b == SWIFTVFIO_VERSION_MINOR && c == SWIFTVFIO_VERSION_PATCH &&
-             strcmp(v, SWIFTVFIO_VERSION_STRING) == 0);
-}
-C
-gcc "${CFLAGS[@]}" -o "$tmp/version" "$tmp/version.c" "${LINK[@]}"
+gcc "${CFLAGS[@]}" -o "$tmp/version" Tests/Tools/version.c "${LINK[@]}"
 expect 0 "$tmp/version"
 [ "$(cat "$tmp/out")" = "$version $vmaj $vmin $vpat $((vmaj * 10000 + vmin * 100 + vpat))" ] || die "version program: $(cat "$tmp/out")"
 ok "header macros and swiftvfio_version() say $version"
@@ -334,7 +321,7 @@ done
 [ "$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --modversion swiftvfio)" = "$version" ] || die ".pc version"
 soname="$(readelf -d "$prefix/lib/libswiftvfio.so.$vmaj" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')"
 [ "$soname" = "libswiftvfio.so.$vmaj" ] || die "SONAME $soname"
-gcc "${CFLAGS[@]}" -o "$tmp/version-installed" "$tmp/version.c" $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs swiftvfio) -Wl,-rpath,"$prefix/lib"
+gcc "${CFLAGS[@]}" -o "$tmp/version-installed" Tests/Tools/version.c $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs swiftvfio) -Wl,-rpath,"$prefix/lib"
 expect 0 "$tmp/version-installed"; has "$tmp/out" "$version $vmaj $vmin $vpat"
 ok "version $version: VERSION = header = swiftvfio_version() of the installed library = .pc = SONAME libswiftvfio.so.$vmaj"
 expect 0 "$prefix/bin/vfioctl" run "$tmp/vfio_rst"; has "$tmp/out" "passed, 0 failed"

@@ -20,12 +20,11 @@ import Testing
             p[4095] = 0
             #expect(throws: Errno.ENODEV) { try sub.ioctl(g, UInt(VFIOIoctl.groupGetDeviceFD), UInt(bitPattern: p.baseAddress)) }
         }
-        // A name running into an unmapped page: EFAULT.
-        let m = Mapping(size: 8192)
-        munmap(m.base + 4096, 4096)
-        memset(m.base + 4090, 0x61, 6)
-        #expect(throws: Errno.EFAULT) { try sub.ioctl(g, UInt(VFIOIoctl.groupGetDeviceFD), m.address + 4090) }
-        mmap(m.base + 4096, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+        // A name running into a page that faults (a PROT_NONE guard page this test owns, never a
+        // munmap'ed hole a parallel test's mmap could refill): EFAULT.
+        let m = Mapping.withGuardPage()
+        memset(UnsafeMutableRawPointer(bitPattern: m.guardAddress - 6)!, 0x61, 6)
+        #expect(throws: Errno.EFAULT) { try sub.ioctl(g, UInt(VFIOIoctl.groupGetDeviceFD), m.guardAddress - 6) }
         // ENOMEM from the copy's allocation.
         sub.faults.arm(.nameCopy, errno: .ENOMEM)
         #expect(throws: Errno.ENOMEM) { try sub.deviceFD(g, "0000:06:0d.0") }

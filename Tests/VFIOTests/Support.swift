@@ -174,4 +174,19 @@ final class Mapping {
     }
     var address: UInt { UInt(bitPattern: base) }
     deinit { munmap(base, size) }
+
+    /// `usablePages` read/write pages followed by one PROT_NONE guard page, all reserved by one
+    /// mmap and unmapped only at deinit. Tests that need an address which faults use the guard
+    /// page, never a page they munmap: tests run in parallel, and another thread's mmap (the
+    /// model's own memfd mappings, ASan's shadow bookkeeping) can land in a freshly unmapped hole,
+    /// turning the expected EFAULT into a successful read of someone else's memory.
+    static func withGuardPage(usablePages: Int = 1) -> Mapping {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let m = Mapping(size: (usablePages + 1) * page)
+        precondition(mprotect(m.base + usablePages * page, page, PROT_NONE) == 0)
+        return m
+    }
+
+    /// The first byte of the guard page of a mapping made by `withGuardPage`.
+    var guardAddress: UInt { address + UInt(size) - UInt(sysconf(Int32(_SC_PAGESIZE))) }
 }

@@ -8,10 +8,12 @@ let package = Package(
     products: [
         .library(name: "VFIO", targets: ["VFIO"]),
         // The C ABI: libswiftvfio.so (include/swiftvfio.h).
-        .library(name: "swiftvfio", type: .dynamic, targets: ["SwiftVFIO"]),
+        .library(name: "swiftvfio", type: .dynamic, targets: ["SwiftVFIOCABI"]),
         // The LD_PRELOAD interposer: libswiftvfio-preload.so, thin C that loads libswiftvfio.so
         // beside itself on first use (docs/PRELOAD.md).
         .library(name: "swiftvfio-preload", type: .dynamic, targets: ["CSwiftVFIOPreload"]),
+        // The fuzzers' decoders, for the fuzz executables in Fuzz/ (their own package).
+        .library(name: "VFIOFuzzSupport", targets: ["VFIOFuzzSupport"]),
         // The command-line tool (issue 15): run, topology check/show/capture, state.
         .executable(name: "vfioctl", targets: ["vfioctl"]),
     ],
@@ -19,26 +21,25 @@ let package = Package(
         // Platform code at the edge (swift-nio style): guarded user-memory copies, memfd
         // placeholders, capget, TSan annotations, and the uapi constants from <linux/vfio.h>.
         .target(name: "CSwiftVFIOShim"),
+        // The topology readers: the strict JSON parser (line and column, no Foundation), the schema,
+        // the sysfs-shaped reader and the built-in default, producing a plain `TopologySpec` that
+        // the model's loader turns into devices. Knows nothing of the model.
+        .target(name: "VFIOTopology"),
         // The model: group.c and everything it leans on.
-        .target(name: "VFIO", dependencies: ["CSwiftVFIOShim"]),
+        .target(name: "VFIO", dependencies: ["CSwiftVFIOShim", "VFIOTopology"]),
         // The C types the C ABI's header declares (struct vfio_device_ops, the incomplete structs).
         .target(name: "CSwiftVFIOTypes"),
         // The C ABI: @c functions only (handles <-> objects, user memory, errors -> errno).
-        .target(name: "SwiftVFIO", dependencies: ["VFIO", "CSwiftVFIOTypes"]),
+        .target(name: "SwiftVFIOCABI", dependencies: ["VFIO", "CSwiftVFIOTypes"]),
         // The interposer: C only, no Swift and no link to libswiftvfio.so (one model per process).
         .target(name: "CSwiftVFIOPreload"),
-        .testTarget(name: "VFIOTests", dependencies: ["VFIO", "CSwiftVFIOShim"]),
-        // Reliability (issue 7): the fuzzers' decoders, shared by the libFuzzer executables and the
-        // regression tests. The executables are compiled as libraries: libFuzzer brings `main` to a
-        // fuzz build, and a plain build links `main` to their `@c(<Target>_main)` corpus replayer.
+        .testTarget(name: "VFIOTests", dependencies: ["VFIO", "VFIOTopology", "CSwiftVFIOShim"]),
+        // Reliability: the fuzzers' decoders, shared by the libFuzzer executables (the Fuzz/
+        // package) and the regression tests below, which replay the corpus through them.
         .target(name: "VFIOFuzzSupport", dependencies: ["VFIO"]),
-        .executableTarget(name: "VFIOFuzzOps", dependencies: ["VFIOFuzzSupport"],
-                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
-        .executableTarget(name: "VFIOFuzzTopology", dependencies: ["VFIOFuzzSupport"],
-                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .testTarget(name: "VFIOFuzzTests", dependencies: ["VFIOFuzzSupport", "VFIO"]),
         // vfioctl: links the core (topology check/show load topologies exactly as the model does);
         // it never links libswiftvfio.so (a program it runs gets the model through the interposer).
-        .executableTarget(name: "vfioctl", dependencies: ["VFIO"]),
+        .executableTarget(name: "vfioctl", dependencies: ["VFIO", "VFIOTopology"]),
     ]
 )

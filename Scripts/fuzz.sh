@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the two libFuzzer targets (release, AddressSanitizer, coverage) and runs each for about
+# Builds the two libFuzzer targets of the Fuzz/ package (release, AddressSanitizer, coverage; the
+# model from the root package is instrumented with them) and runs each for about
 # SECONDS seconds (default 30), starting from its committed corpus in Fuzz/corpus/<name>.
 #
 #   Scripts/fuzz.sh [SECONDS]
@@ -7,7 +8,7 @@
 # Prints executions and corpus sizes per target; exits non-zero when a target crashes (a finding
 # aborts: an errno Linux does not have, a broken invariant, a leak, a WARN, or a sanitizer report),
 # leaving the input in .build-fuzz/crashes/. Replay one with the same decoder in a plain build:
-#   swift run VFIOFuzzOps <file>    (SWIFTVFIO_FUZZ_TRACE=1 prints each decoded operation)
+#   swift run --package-path Fuzz VFIOFuzzOps <file>   (SWIFTVFIO_FUZZ_TRACE=1 prints each operation)
 # and add it as a regression test (Tests/VFIOFuzzTests).
 #
 # New inputs go to .build-fuzz/corpus-new/<name>; with FUZZ_UPDATE_CORPUS=1 they are merged into
@@ -22,7 +23,8 @@ scratch=.build-fuzz
 # flags, the swift driver keeps only the last -sanitize=, and their order varies from run to run
 # (a set), so Swift code gets either coverage or ASan. The extra -Xswiftc flag comes last and
 # asks for both. (C targets get both from clang either way.)
-flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch")
+flags=(--package-path Fuzz -c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address
+       --scratch-path "$PWD/$scratch")
 for product in VFIOFuzzOps VFIOFuzzTopology; do
   echo "==> swift build ${flags[*]} --product $product"
   swift build "${flags[@]}" --product "$product" 2>&1 | grep -v "Cannot export local symbol '__asan_extra_spill_area'" | tail -n 3

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import VFIO
+import VFIOTopology
 
 // What a topology becomes once the model has loaded it: the machine a client sees. `topology
 // check` and `topology show` print this view; it is read from a loaded subsystem (not from the

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import VFIO
+import VFIOTopology
 
 // `vfioctl run`: runs a program under the LD_PRELOAD interposer, as faketime and fakeroot wrap
 // theirs. The interposer is found beside the library it loads: next to this executable in a

@@ -4,7 +4,7 @@ import Glibc
 
 // `vfioctl state PID`: asks a running process's model for its state. The process must have been
 // started with SWIFTVFIO_CONTROL=1 and have used the model; its libswiftvfio then listens on
-// /tmp/swiftvfio-<uid>/<pid>.sock (Sources/SwiftVFIO/Control.swift), for this user only.
+// /tmp/swiftvfio-<uid>/<pid>.sock (Sources/SwiftVFIOCABI/Control.swift), for this user only.
 
 extension Command {
     /// `vfioctl state`.

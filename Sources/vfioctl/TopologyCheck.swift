@@ -1,4 +1,5 @@
 import VFIO
+import VFIOTopology
 
 // `vfioctl topology check PATH`: loads a topology exactly as the model does (the same parser
 // and loader libswiftvfio runs on SWIFTVFIO_TOPOLOGY) and prints a summary, or the loader's error.

@@ -1,4 +1,5 @@
 import VFIO
+import VFIOTopology
 
 // `vfioctl topology show PATH [--format text|json|dot]`: the machine as a table, as normalized
 // JSON (what the model reads back to the same topology), or as Graphviz DOT.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 @testable import VFIO
+@testable import VFIOTopology
 
 /// The topologies shipped in `examples/topologies/`: every entry of the folder loads through the
 /// public loaders (`TopologySpec.load(path:)`, `VFIOSubsystem.load(path:)`) and shows the property

@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import VFIO
+@testable import VFIOTopology
 
 // MARK: - Helpers
 

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Testing
 @testable import VFIO
+@testable import VFIOTopology
 
 /// Collects a subsystem's trace lines.
 private final class Lines: @unchecked Sendable {
@@ -181,17 +182,14 @@ private final class Lines: @unchecked Sendable {
     @Test func environmentSelectsTheOutput() throws {
         let path = "/tmp/swiftvfio-trace-env-\(getpid()).log"
         defer { unlink(path) }
-        setenv("SWIFTVFIO_TRACE", path, 1)
-        let tracer = Tracer.fromEnvironment()
-        unsetenv("SWIFTVFIO_TRACE")
+        let env = VFIOEnvironment { $0 == "SWIFTVFIO_TRACE" ? path : nil }
+        let tracer = Tracer(output: env.diagnostics.trace)
         #expect(tracer.isEnabled)
         tracer.emit("hello")
         tracer.disable()
         let text = String(decoding: try TopologyFileSystem.readFile(path, limit: 1 << 20, source: path, tooLarge: "big"), as: UTF8.self)
         #expect(text == "hello\n")
-        setenv("SWIFTVFIO_TRACE", "-", 1)
-        let err = Tracer.fromEnvironment()
-        unsetenv("SWIFTVFIO_TRACE")
+        let err = Tracer(output: VFIOEnvironment { $0 == "SWIFTVFIO_TRACE" ? "-" : nil }.diagnostics.trace)
         #expect(err.isEnabled)
         err.disable()
     }

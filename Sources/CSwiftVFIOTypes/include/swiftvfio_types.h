@@ -2,7 +2,7 @@
  *
  * Scripts/gen-header.sh copies this file (without its Swift-only part) into include/swiftvfio.h,
  * ahead of the function prototypes the Swift compiler generates, so C programs include only
- * <swiftvfio.h>. Swift (target SwiftVFIO) imports it as the module CSwiftVFIOTypes.
+ * <swiftvfio.h>. Swift (target SwiftVFIOCABI) imports it as the module CSwiftVFIOTypes.
  */
 #ifndef SWIFTVFIO_TYPES_H
 #define SWIFTVFIO_TYPES_H

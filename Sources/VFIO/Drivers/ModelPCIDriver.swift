@@ -50,13 +50,15 @@ public final class ModelPCIDriver: @unchecked Sendable {
             set { sriov = newValue.map { .virtualFunction(pf: VFToken(uuid: $0)) } ?? .none }
         }
 
-        init(name: String, identity: PCIDeviceIdentity = PCIDeviceIdentity()) {
-            guarded = Locked((PCIDeviceModel(identity: identity, name: name), .none))
+        /// Fails with the host's errno when the default function's BAR memory cannot be had.
+        init(name: String, identity: PCIDeviceIdentity = PCIDeviceIdentity(), host: HostSystem) throws(Errno) {
+            guarded = Locked((try PCIDeviceModel(identity: identity, name: name, host: host), .none))
         }
 
-        /// Replaces the device model (the probe, before registration: nothing is open yet).
-        func setIdentity(_ identity: PCIDeviceIdentity, name: String) {
-            let model = PCIDeviceModel(identity: identity, name: name)
+        /// Replaces the device model (the probe, before registration: nothing is open yet). On a
+        /// failure the old model stays.
+        func setIdentity(_ identity: PCIDeviceIdentity, name: String, host: HostSystem) throws(Errno) {
+            let model = try PCIDeviceModel(identity: identity, name: name, host: host)
             guarded.withLock { $0.model = model }
         }
     }
@@ -85,7 +87,9 @@ public final class ModelPCIDriver: @unchecked Sendable {
 
     /// The members vfio-pci and the mdev model share.
     static func fill(_ ops: inout VFIODeviceOps) {
-        ops.initDevice = { device throws(Errno) in device.driverObject = State(name: device.busDevice.name) }
+        ops.initDevice = { device throws(Errno) in
+            device.driverObject = try State(name: device.busDevice.name, host: device.subsystem.host)
+        }
         ops.openDevice = { device throws(Errno) in
             // Kernel: vfio_pci_open_device() → vfio_pci_core_enable()
             guard let s = Self.state(of: device) else { return }

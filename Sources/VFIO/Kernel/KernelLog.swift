@@ -17,15 +17,16 @@ public struct KernelMessage: Sendable, Equatable {
 ///
 /// The kernel's WARN_ON prints a backtrace and goes on; the model counts and records it, never
 /// crashes. Tests assert the WARNs the kernel would raise and that normal flows raise none.
-/// `SWIFTVFIO_LOG=1` in the environment also echoes every message to stderr.
+/// With `echo` (`SWIFTVFIO_LOG=1`, read by the C ABI: `VFIODiagnostics.echoLog`) every message
+/// also goes to stderr.
 public final class KernelLog: Sendable {
     private let state = Locked<(messages: [KernelMessage], onceSites: Set<String>)>(([], []))
     private let warnings = Atomic<Int>(0)
     private let taintUser = Atomic<Bool>(false)
     private let echo: Bool
 
-    init() {
-        if let v = getenv("SWIFTVFIO_LOG") { echo = String(cString: v) != "0" } else { echo = false }
+    init(echo: Bool = false) {
+        self.echo = echo
     }
 
     /// How many WARN_ONs fired.

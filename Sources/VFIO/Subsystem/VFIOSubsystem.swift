@@ -9,14 +9,18 @@ import Synchronization
 public final class VFIOSubsystem: @unchecked Sendable {
     /// Build-time configuration.
     public let config: VFIOConfig
+    /// Where the trace and the log echo go (from the environment the C ABI read; none by default).
+    public let diagnostics: VFIODiagnostics
     /// WARNs, warnings and taint.
-    public let log = KernelLog()
+    public let log: KernelLog
     /// Named fault points.
     public let faults = FaultInjector()
+    /// The host system calls for the model's own resources (BAR memory, eventfds), failable by tests.
+    public let host = HostSystem()
     /// Live-object counts.
     public let census = Census()
-    /// The decoded system-call trace (`SWIFTVFIO_TRACE`, read when the subsystem is made).
-    public let tracer = Tracer.fromEnvironment()
+    /// The decoded system-call trace (started as `diagnostics.trace` says).
+    public let tracer: Tracer
     /// The fake IOMMU core and driver core.
     public let iommu: IOMMUCore
     let credentials = Credentials()
@@ -47,8 +51,13 @@ public final class VFIOSubsystem: @unchecked Sendable {
     /// Kernel: vfio_init() / vfio_group_init() / vfio_container_init(): a subsystem with no
     /// devices. The no-IOMMU backend is registered with CONFIG_VFIO_NOIOMMU; the type1 backend
     /// ("module loaded" by the soft dependency) after it, so it is polled first.
-    public init(config: VFIOConfig = VFIOConfig(), rawIO: RawIOPolicy = .process) {
+    /// `diagnostics` says where the trace and the log echo go (the model reads no environment).
+    public init(config: VFIOConfig = VFIOConfig(), rawIO: RawIOPolicy = .process,
+                diagnostics: VFIODiagnostics = .none) {
         self.config = config
+        self.diagnostics = diagnostics
+        log = KernelLog(echo: diagnostics.echoLog)
+        tracer = Tracer(output: diagnostics.trace)
         noIOMMUParam = Atomic(config.enableUnsafeNoIOMMUMode)
         iommu = IOMMUCore(log: log, faults: faults, census: census)
         noIOMMUBackend = config.vfioNoIOMMU ? NoIOMMUBackend() : nil

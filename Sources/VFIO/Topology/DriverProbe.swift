@@ -58,7 +58,12 @@ extension VFIOSubsystem {
         do throws(Errno) {
             let device = try allocDevice(bus, ops: pciDriver.ops)
             if let state = ModelPCIDriver.state(of: device) {
-                state.setIdentity(identity, name: bus.name)
+                do throws(Errno) {
+                    try state.setIdentity(identity, name: bus.name, host: host)
+                } catch {
+                    device.put()
+                    throw error
+                }
                 state.vfToken = vfToken
             }
             do throws(Errno) {

@@ -1,3 +1,8 @@
+// The topology readers are their own module (VFIOTopology: JSON, schema, sysfs, built-in default);
+// re-exported so `import VFIO` keeps giving `TopologySpec` and `PCIDeviceIdentity` to the C ABI,
+// the fuzzers and embedders.
+@_exported import VFIOTopology
+
 /// Builds a subsystem from a topology: plays hardware discovery and driver probing.
 ///
 /// Listed IOMMU groups and their devices come first, so the fake IOMMU groups of no-IOMMU and
@@ -7,15 +12,18 @@
 /// is an error naming the topology path, and nothing is half-loaded: the caller gets no subsystem.
 extension VFIOSubsystem {
     /// A new subsystem holding `spec`'s hardware. `base` supplies what a topology does not say
-    /// (KVM, the unregister interval, the privilege policy's config).
+    /// (KVM, the unregister interval, the privilege policy's config); `diagnostics` where its trace
+    /// and log echo go.
     public static func load(_ spec: TopologySpec, source: String = "<topology>",
-                            base: VFIOConfig = VFIOConfig(), rawIO: RawIOPolicy = .process) throws(TopologyError) -> VFIOSubsystem {
-        try load(spec, source: source, base: base, rawIO: rawIO, willApply: { _ in })
+                            base: VFIOConfig = VFIOConfig(), rawIO: RawIOPolicy = .process,
+                            diagnostics: VFIODiagnostics = .none) throws(TopologyError) -> VFIOSubsystem {
+        try load(spec, source: source, base: base, rawIO: rawIO, diagnostics: diagnostics, willApply: { _ in })
     }
 
     /// `load`, with `willApply` run on the new subsystem before any hardware enters it: the fault
     /// sweep arms fault points there and keeps the subsystem to check what a failed load left.
     static func load(_ spec: TopologySpec, source: String, base: VFIOConfig, rawIO: RawIOPolicy,
+                     diagnostics: VFIODiagnostics = .none,
                      willApply: (VFIOSubsystem) -> Void) throws(TopologyError) -> VFIOSubsystem {
         try spec.validate(source: source)
         var config = base
@@ -23,7 +31,7 @@ extension VFIOSubsystem {
         config.enableUnsafeNoIOMMUMode = spec.config.noiommu
         config.spaprTCEIOMMU = spec.config.spaprTCEIOMMU
         config.iommufd = spec.config.iommufd
-        let sub = VFIOSubsystem(config: config, rawIO: rawIO)
+        let sub = VFIOSubsystem(config: config, rawIO: rawIO, diagnostics: diagnostics)
         willApply(sub)
         do throws(TopologyError) {
             try sub.apply(spec, source: source)
@@ -35,9 +43,10 @@ extension VFIOSubsystem {
     }
 
     /// Loads `path` (a JSON file or a sysfs-shaped directory) into a new subsystem.
-    public static func load(path: String, base: VFIOConfig = VFIOConfig(), rawIO: RawIOPolicy = .process) throws(TopologyError) -> VFIOSubsystem {
+    public static func load(path: String, base: VFIOConfig = VFIOConfig(), rawIO: RawIOPolicy = .process,
+                            diagnostics: VFIODiagnostics = .none) throws(TopologyError) -> VFIOSubsystem {
         let spec = try TopologySpec.load(path: path)
-        return try load(spec, source: path, base: base, rawIO: rawIO)
+        return try load(spec, source: path, base: base, rawIO: rawIO, diagnostics: diagnostics)
     }
 
     private func apply(_ spec: TopologySpec, source: String) throws(TopologyError) {

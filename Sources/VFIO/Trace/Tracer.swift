@@ -26,8 +26,9 @@ import Musl
 
 /// Where a subsystem's trace lines go: nowhere (the default), a file descriptor, or a handler.
 ///
-/// The default subsystem's tracer follows `SWIFTVFIO_TRACE` (read once when the subsystem is
-/// made): a path to append to, or `-` for standard error. Tests set a handler.
+/// A subsystem's tracer starts as its `VFIODiagnostics.trace` says (the default subsystem's from
+/// `SWIFTVFIO_TRACE`, read by the C ABI): a path to append to, or `-` for standard error. Tests
+/// set a handler.
 public final class Tracer: @unchecked Sendable {
     private enum Sink {
         case none
@@ -45,14 +46,12 @@ public final class Tracer: @unchecked Sendable {
         if case .fd(let fd, true) = sink.withLock({ $0 }) { _ = svfio_close_fd(fd) }
     }
 
-    /// A tracer set from `SWIFTVFIO_TRACE`: unset or empty, off; `-`, standard error; anything else,
-    /// a file appended to (created 0644). A file that cannot be opened leaves the tracer off.
-    public static func fromEnvironment() -> Tracer {
-        let t = Tracer()
-        if let value = getenv("SWIFTVFIO_TRACE").map({ String(cString: $0) }), !value.isEmpty {
-            try? t.setOutput(path: value)
-        }
-        return t
+    /// A tracer writing to `output` (`VFIODiagnostics.trace`): nil or empty, off; `-`, standard
+    /// error; anything else, a file appended to (created 0644). A file that cannot be opened leaves
+    /// the tracer off.
+    public convenience init(output: String?) {
+        self.init()
+        if let output, !output.isEmpty { try? setOutput(path: output) }
     }
 
     /// Whether lines are written (one relaxed load: the hooks' only cost when off).

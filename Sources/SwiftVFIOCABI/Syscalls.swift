@@ -19,22 +19,8 @@ import VFIO
 @c public func swiftvfio_topology_load(_ path: UnsafePointer<CChar>?) -> CInt {
     do throws(CallError) {
         let p: String? = path == nil ? nil : try cString(path, "path")
-        try Model.shared.replace { () throws(CallError) -> VFIOSubsystem in
-            guard let p else {
-                do throws(TopologyError) {
-                    return try VFIOSubsystem.load(TopologySpec.builtInDefault, source: "<built-in>", rawIO: .process)
-                } catch {
-                    throw CallError(.EINVAL, error.description)
-                }
-            }
-            do throws(TopologyError) {
-                return try VFIOSubsystem.load(path: p, rawIO: .process)
-            } catch {
-                // The loader's message says what is wrong; the errno says whether the file was
-                // there to read at all.
-                let e: Errno = access(p, R_OK) != 0 ? Errno(rawValue: Glibc.errno) : .EINVAL
-                throw CallError(e, error.description)
-            }
+        try DefaultSubsystem.shared.replace { () throws(CallError) -> VFIOSubsystem in
+            try ProcessEnvironment.load(topology: p)
         }
         return 0
     } catch {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FuzzReplay
 import VFIOFuzzSupport
 
 // The topology fuzzer: bytes as JSON into TopologySpec.parse and VFIOSubsystem.load

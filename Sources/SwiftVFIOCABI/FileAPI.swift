@@ -62,10 +62,10 @@ extension HandleTable {
 /// Kernel: vfio_file_iommu_group()
 @c public func vfio_file_iommu_group(_ file: UnsafeMutablePointer<file>?) -> UnsafeMutablePointer<iommu_group>? {
     quietCall("vfio_file_iommu_group", nil) { sub throws(CallError) in
-        let f = try Model.shared.handles.file(file, sub, "vfio_file_iommu_group")
+        let f = try DefaultSubsystem.shared.handles.file(file, sub, "vfio_file_iommu_group")
         guard let group = f.iommuGroup() else { return nil }
         do throws(CallError) {
-            return try Model.shared.handles.issue(group, kind: .iommuGroup, addRef: true).handle()
+            return try DefaultSubsystem.shared.handles.issue(group, kind: .iommuGroup, addRef: true).handle()
         } catch {
             group.put()
             throw error
@@ -78,7 +78,7 @@ extension HandleTable {
 /// Kernel: vfio_file_is_group()
 @c public func vfio_file_is_group(_ file: UnsafeMutablePointer<file>?) -> Bool {
     quietCall("vfio_file_is_group", false) { sub throws(CallError) in
-        let handles = Model.shared.handles
+        let handles = DefaultSubsystem.shared.handles
         if let r = handles.withFile(file, { $0.isGroup }) { return r }
         return try handles.file(file, sub, "vfio_file_is_group").isGroup
     }
@@ -93,7 +93,7 @@ extension HandleTable {
 @c public func vfio_file_enforced_coherent(_ file: UnsafeMutablePointer<file>?) -> Bool {
     quietCall("vfio_file_enforced_coherent", false) { sub throws(CallError) in
         // Takes no lock of the group's: may run under the table's lock.
-        let handles = Model.shared.handles
+        let handles = DefaultSubsystem.shared.handles
         if let r = handles.withFile(file, { $0.enforcedCoherent }) { return r }
         return try handles.file(file, sub, "vfio_file_enforced_coherent").enforcedCoherent
     }
@@ -108,7 +108,7 @@ extension HandleTable {
 /// Kernel: vfio_file_set_kvm()
 @c public func vfio_file_set_kvm(_ file: UnsafeMutablePointer<file>?, _ kvm: UnsafeMutablePointer<kvm>?) {
     quietCall("vfio_file_set_kvm", ()) { sub throws(CallError) in
-        try Model.shared.handles.file(file, sub, "vfio_file_set_kvm").setKVM(UnsafeMutableRawPointer(kvm))
+        try DefaultSubsystem.shared.handles.file(file, sub, "vfio_file_set_kvm").setKVM(UnsafeMutableRawPointer(kvm))
     }
 }
 
@@ -118,12 +118,12 @@ extension HandleTable {
 /// Kernel: vfio_file_has_dev()
 @c public func vfio_file_has_dev(_ file: UnsafeMutablePointer<file>?, _ device: UnsafeMutablePointer<vfio_device>?) -> Bool {
     quietCall("vfio_file_has_dev", false) { sub throws(CallError) in
-        let handles = Model.shared.handles
+        let handles = DefaultSubsystem.shared.handles
         if let r = handles.withLivePair(tokenOf(file), .file, as: VFIOFile.self, alive: { $0.refCount > 0 },
                                         tokenOf(device), .vfioDevice, as: VFIODevice.self, alive: { $0.refCount > 0 },
                                         { f, d in f.hasDevice(d) }) { return r }
-        let f = try Model.shared.handles.file(file, sub, "vfio_file_has_dev")
-        let d = try Model.shared.handles.vfioDevice(device, sub, "vfio_file_has_dev")
+        let f = try DefaultSubsystem.shared.handles.file(file, sub, "vfio_file_has_dev")
+        let d = try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "vfio_file_has_dev")
         return f.hasDevice(d)
     }
 }
@@ -140,7 +140,7 @@ extension HandleTable {
     quietCall("swiftvfio_fget", nil, setErrno: true) { sub throws(CallError) in
         let f = try model("fd \(fd) is not a model fd") { () throws(Errno) in try sub.fget(fd) }
         do throws(CallError) {
-            return try Model.shared.handles.issue(f, kind: .file, addRef: true).handle()
+            return try DefaultSubsystem.shared.handles.issue(f, kind: .file, addRef: true).handle()
         } catch {
             sub.fput(f)
             throw error
@@ -156,7 +156,7 @@ extension HandleTable {
 /// NULL, a forged pointer, a put too many or a put after the last put WARNs and does nothing.
 @c public func swiftvfio_fput(_ file: UnsafeMutablePointer<file>?) {
     quietCall("swiftvfio_fput", ()) { sub throws(CallError) in
-        let f = try Model.shared.handles.put(tokenOf(file), .file, as: VFIOFile.self, sub: sub, fn: "swiftvfio_fput",
+        let f = try DefaultSubsystem.shared.handles.put(tokenOf(file), .file, as: VFIOFile.self, sub: sub, fn: "swiftvfio_fput",
                                              retireAtZero: true)
         sub.fput(f)
     }
@@ -168,9 +168,9 @@ extension HandleTable {
 /// A NULL, stale or forged `file` WARNs and returns NULL (errno EBADF).
 @c public func swiftvfio_file_device(_ file: UnsafeMutablePointer<file>?) -> UnsafeMutablePointer<vfio_device>? {
     quietCall("swiftvfio_file_device", nil, setErrno: true) { sub throws(CallError) in
-        let f = try Model.shared.handles.file(file, sub, "swiftvfio_file_device")
+        let f = try DefaultSubsystem.shared.handles.file(file, sub, "swiftvfio_file_device")
         guard let d = f.device else { return nil }
-        return try Model.shared.handles.token(for: d).handle()
+        return try DefaultSubsystem.shared.handles.token(for: d).handle()
     }
 }
 
@@ -181,7 +181,7 @@ extension HandleTable {
 /// Kernel: iommu_group_id()
 @c public func iommu_group_id(_ group: UnsafeMutablePointer<iommu_group>?) -> CInt {
     kernelCall("iommu_group_id") { sub throws(CallError) in
-        cInt(try Model.shared.handles.iommuGroup(group, sub, "iommu_group_id").id)
+        cInt(try DefaultSubsystem.shared.handles.iommuGroup(group, sub, "iommu_group_id").id)
     }
 }
 
@@ -192,7 +192,7 @@ extension HandleTable {
 @c public func iommu_group_put(_ group: UnsafeMutablePointer<iommu_group>?) {
     guard group != nil else { return }
     quietCall("iommu_group_put", ()) { sub throws(CallError) in
-        let g = try Model.shared.handles.put(tokenOf(group), .iommuGroup, as: IOMMUGroup.self, sub: sub,
+        let g = try DefaultSubsystem.shared.handles.put(tokenOf(group), .iommuGroup, as: IOMMUGroup.self, sub: sub,
                                              fn: "iommu_group_put", retireAtZero: true)
         g.put()
     }

@@ -8,14 +8,14 @@ import VFIO
 /// works on, plus the handle table, the per-thread last error and the KVM symbol lookup.
 ///
 /// Replacing the model (`swiftvfio_topology_load`) must never pull a subsystem from under a call
-/// that is using it. Every entry point runs inside `Model.with`, which counts itself in its
+/// that is using it. Every entry point runs inside `DefaultSubsystem.with`, which counts itself in its
 /// thread's in-flight slot; a load raises `loading` and only proceeds when no thread has a call
 /// in flight (a Dekker handshake on sequentially consistent atomics: either the entering call sees
 /// `loading` and waits, or the load sees the call and answers EBUSY). The common path costs one
 /// atomic add on a cache line only its own thread writes, and a plain store: threads working on
 /// unrelated groups share no counter.
-final class Model: @unchecked Sendable {
-    static let shared = Model()
+final class DefaultSubsystem: @unchecked Sendable {
+    static let shared = DefaultSubsystem()
 
     /// Handles issued to C (a global: reaching it takes no retain on the C calls' fast path).
     var handles: HandleTable { HandleTable.shared }
@@ -40,7 +40,7 @@ final class Model: @unchecked Sendable {
         pthread_key_create(&k) { p in
             guard let p else { return }
             let slot = Unmanaged<InFlight>.fromOpaque(p).takeUnretainedValue()
-            Model.shared.inFlightLock.withLock { Model.shared.freeInFlight.append(slot) }
+            DefaultSubsystem.shared.inFlightLock.withLock { DefaultSubsystem.shared.freeInFlight.append(slot) }
         }
         return k
     }()
@@ -143,22 +143,20 @@ final class Model: @unchecked Sendable {
             LastError.set("\(e.message); the model is empty")
             let line = "swiftvfio: \(e.message); the model is empty\n"
             _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
-            sub = VFIOSubsystem(rawIO: .process)
-        } else if let env = getenv("SWIFTVFIO_TOPOLOGY"), env.pointee != 0 {
-            let path = String(cString: env)
-            do throws(TopologyError) {
-                sub = try VFIOSubsystem.load(path: path, rawIO: .process)
+            sub = ProcessEnvironment.emptySubsystem()
+        } else if let path = ProcessEnvironment.current.topologyPath {
+            do throws(CallError) {
+                sub = try ProcessEnvironment.load(topology: path)
             } catch {
-                let text = "SWIFTVFIO_TOPOLOGY: \(error.description); the model is empty"
+                let text = "SWIFTVFIO_TOPOLOGY: \(error.message); the model is empty"
                 LastError.set(text)
                 let line = "swiftvfio: \(text)\n"
                 _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
-                sub = VFIOSubsystem(rawIO: .process)
+                sub = ProcessEnvironment.emptySubsystem()
             }
         } else {
             // The built-in topology is valid by construction; an empty model is the safe fallback.
-            sub = (try? VFIOSubsystem.load(TopologySpec.builtInDefault, source: "<built-in>", rawIO: .process))
-                ?? VFIOSubsystem(rawIO: .process)
+            sub = (try? ProcessEnvironment.load(topology: nil)) ?? ProcessEnvironment.emptySubsystem()
         }
         installKVMLookup(sub)
         return sub
@@ -272,7 +270,7 @@ enum LastError {
 @inline(__always)
 func kernelCall(_ fn: StaticString, _ body: (VFIOSubsystem) throws(CallError) -> Int32) -> Int32 {
     do throws(CallError) {
-        return try Model.shared.with(body)
+        return try DefaultSubsystem.shared.with(body)
     } catch {
         LastError.set("\(fn): \(error.errno.name): \(error.message)")
         return -error.errno.rawValue
@@ -283,7 +281,7 @@ func kernelCall(_ fn: StaticString, _ body: (VFIOSubsystem) throws(CallError) ->
 @inline(__always)
 func syscallCall<R: BinaryInteger>(_ fn: StaticString, _ body: (VFIOSubsystem) throws(CallError) -> R) -> R {
     do throws(CallError) {
-        return try Model.shared.with(body)
+        return try DefaultSubsystem.shared.with(body)
     } catch {
         LastError.set("\(fn): \(error.errno.name): \(error.message)")
         Glibc.errno = error.errno.rawValue
@@ -297,7 +295,7 @@ func syscallCall<R: BinaryInteger>(_ fn: StaticString, _ body: (VFIOSubsystem) t
 func quietCall<R>(_ fn: StaticString, _ fallback: R, setErrno: Bool = false,
                   _ body: (VFIOSubsystem) throws(CallError) -> R) -> R {
     do throws(CallError) {
-        return try Model.shared.with(body)
+        return try DefaultSubsystem.shared.with(body)
     } catch {
         LastError.set("\(fn): \(error.errno.name): \(error.message)")
         if setErrno { Glibc.errno = error.errno.rawValue }

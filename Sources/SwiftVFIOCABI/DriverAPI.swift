@@ -59,7 +59,7 @@ extension CDriverDevice {
         // init always runs: it is where the device first exists, so where its handle is issued.
         s.initDevice = { device throws(Errno) in
             do throws(CallError) {
-                box.token = try Model.shared.handles.issue(device, kind: .vfioDevice, strong: true, name: device.busDevice.name)
+                box.token = try DefaultSubsystem.shared.handles.issue(device, kind: .vfioDevice, strong: true, name: device.busDevice.name)
             } catch {
                 throw error.errno
             }
@@ -68,15 +68,15 @@ extension CDriverDevice {
         }
         // release always runs too: the handle retires after the driver's release returns.
         s.release = { device in
-            Model.shared.handles.setReleasing(device, true)
+            DefaultSubsystem.shared.handles.setReleasing(device, true)
             box.ops.release?(box.handle)
-            Model.shared.handles.retire(device)
-            Model.shared.cDevices.subtract(1, ordering: .relaxed)
+            DefaultSubsystem.shared.handles.retire(device)
+            DefaultSubsystem.shared.cDevices.subtract(1, ordering: .relaxed)
         }
         if let f = c.bind_iommufd {
             s.bindIOMMUFD = { device, ctx throws(Errno) in
                 let t: UInt
-                do throws(CallError) { t = try Model.shared.handles.issue(ctx, kind: .iommufdCtx, strong: false) } catch { throw error.errno }
+                do throws(CallError) { t = try DefaultSubsystem.shared.handles.issue(ctx, kind: .iommufdCtx, strong: false) } catch { throw error.errno }
                 var id: UInt32 = 0
                 _ = try CallbackDevice.with(device) { () throws(Errno) in try check(Int(f(box.handle, t.handle(), &id)), "bind_iommufd") }
                 return id
@@ -130,7 +130,7 @@ extension CDriverDevice {
                                          vm_flags: flags, vm_page_prot: UInt(UInt32(bitPattern: prot)), vm_private_data: nil)
                 _ = try check(Int(f(box.handle, &vma)), "mmap")
                 if vma.vm_start == 0 {
-                    Model.shared.currentSubsystem?.log.warnOn(true, "\(name): mmap returned 0 without setting vm_start")
+                    DefaultSubsystem.shared.currentSubsystem?.log.warnOn(true, "\(name): mmap returned 0 without setting vm_start")
                     throw .EINVAL
                 }
                 return vma.vm_start
@@ -174,28 +174,28 @@ extension CDriverDevice {
         guard let ops else { throw CallError(.EFAULT, "ops is NULL") }
         // An unwritable result fails before anything exists (no init, no release).
         try writeOut(UInt(0), to: UnsafeMutableRawPointer(result), "result")
-        let bus = try Model.shared.handles.busDevice(dev, sub, "swiftvfio_alloc_device")
+        let bus = try DefaultSubsystem.shared.handles.busDevice(dev, sub, "swiftvfio_alloc_device")
         let table = try model("ops is not readable") { () throws(Errno) in
             try UserMemory.read(vfio_device_ops.self, from: UInt(bitPattern: ops))
         }
         let name = table.name == nil ? "c-driver" : try cString(table.name, "ops->name", limit: 256)
         let box = CDriverDevice(ops: table, drvdata: drvdata)
-        Model.shared.cDevices.add(1, ordering: .relaxed)
+        DefaultSubsystem.shared.cDevices.add(1, ordering: .relaxed)
         let device: VFIODevice
         do throws(Errno) {
             device = try sub.allocDevice(bus, ops: box.swiftOps(name: name))
         } catch {
             // A failed init frees the device without release: the handle (if issued) goes too.
-            if box.token != 0 { Model.shared.handles.retire(token: box.token) }
-            Model.shared.cDevices.subtract(1, ordering: .relaxed)
+            if box.token != 0 { DefaultSubsystem.shared.handles.retire(token: box.token) }
+            DefaultSubsystem.shared.cDevices.subtract(1, ordering: .relaxed)
             throw CallError(error, "allocating a device for \(bus.name)")
         }
         // The caller owns the allocation's reference.
-        _ = try Model.shared.handles.issue(device, kind: .vfioDevice, addRef: true)
+        _ = try DefaultSubsystem.shared.handles.issue(device, kind: .vfioDevice, addRef: true)
         do throws(CallError) {
             try writeOut(box.token, to: UnsafeMutableRawPointer(result), "result")
         } catch {
-            _ = try? Model.shared.handles.put(box.token, .vfioDevice, as: VFIODevice.self, sub: sub, fn: "swiftvfio_alloc_device", retireAtZero: false)
+            _ = try? DefaultSubsystem.shared.handles.put(box.token, .vfioDevice, as: VFIODevice.self, sub: sub, fn: "swiftvfio_alloc_device", retireAtZero: false)
             device.put()
             throw error
         }
@@ -211,7 +211,7 @@ extension CDriverDevice {
 /// Kernel: vfio_put_device()
 @c public func vfio_put_device(_ device: UnsafeMutablePointer<vfio_device>?) {
     quietCall("vfio_put_device", ()) { sub throws(CallError) in
-        let d = try Model.shared.handles.put(tokenOf(device), .vfioDevice, as: VFIODevice.self, sub: sub,
+        let d = try DefaultSubsystem.shared.handles.put(tokenOf(device), .vfioDevice, as: VFIODevice.self, sub: sub,
                                              fn: "vfio_put_device", retireAtZero: false)
         d.put()
     }
@@ -226,7 +226,7 @@ extension CDriverDevice {
 /// Kernel: vfio_register_group_dev()
 @c public func vfio_register_group_dev(_ device: UnsafeMutablePointer<vfio_device>?) -> CInt {
     kernelCall("vfio_register_group_dev") { sub throws(CallError) in
-        let d = try Model.shared.handles.vfioDevice(device, sub, "vfio_register_group_dev")
+        let d = try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "vfio_register_group_dev")
         try model("registering \(d)") { () throws(Errno) in try sub.registerGroupDevice(d) }
         return 0
     }
@@ -238,7 +238,7 @@ extension CDriverDevice {
 /// Kernel: vfio_register_emulated_iommu_dev()
 @c public func vfio_register_emulated_iommu_dev(_ device: UnsafeMutablePointer<vfio_device>?) -> CInt {
     kernelCall("vfio_register_emulated_iommu_dev") { sub throws(CallError) in
-        let d = try Model.shared.handles.vfioDevice(device, sub, "vfio_register_emulated_iommu_dev")
+        let d = try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "vfio_register_emulated_iommu_dev")
         try model("registering \(d)") { () throws(Errno) in try sub.registerEmulatedIOMMUDevice(d) }
         return 0
     }
@@ -253,7 +253,7 @@ extension CDriverDevice {
 /// Kernel: vfio_unregister_group_dev()
 @c public func vfio_unregister_group_dev(_ device: UnsafeMutablePointer<vfio_device>?) {
     quietCall("vfio_unregister_group_dev", ()) { sub throws(CallError) in
-        sub.unregisterGroupDevice(try Model.shared.handles.vfioDevice(device, sub, "vfio_unregister_group_dev"))
+        sub.unregisterGroupDevice(try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "vfio_unregister_group_dev"))
     }
 }
 
@@ -264,14 +264,14 @@ extension CDriverDevice {
 /// handle; valid inside the release op too.
 @c public func swiftvfio_device_drvdata(_ device: UnsafeMutablePointer<vfio_device>?) -> UnsafeMutableRawPointer? {
     quietCall("swiftvfio_device_drvdata", nil) { sub throws(CallError) in
-        try Model.shared.handles.vfioDevice(device, sub, "swiftvfio_device_drvdata").driverData
+        try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "swiftvfio_device_drvdata").driverData
     }
 }
 
 /// Replaces the driver data of `device`. A bad handle WARNs and does nothing.
 @c public func swiftvfio_device_set_drvdata(_ device: UnsafeMutablePointer<vfio_device>?, _ drvdata: UnsafeMutableRawPointer?) {
     quietCall("swiftvfio_device_set_drvdata", ()) { sub throws(CallError) in
-        try Model.shared.handles.vfioDevice(device, sub, "swiftvfio_device_set_drvdata").driverData = drvdata
+        try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "swiftvfio_device_set_drvdata").driverData = drvdata
     }
 }
 
@@ -282,7 +282,7 @@ extension CDriverDevice {
 /// handle. No reference is transferred.
 @c public func swiftvfio_device_kvm(_ device: UnsafeMutablePointer<vfio_device>?) -> UnsafeMutablePointer<kvm>? {
     quietCall("swiftvfio_device_kvm", nil) { sub throws(CallError) in
-        let d = try Model.shared.handles.vfioDevice(device, sub, "swiftvfio_device_kvm")
+        let d = try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "swiftvfio_device_kvm")
         let p = CallbackDevice.isCurrent(d) ? d.kvmPointerInCallback : d.kvmPointer
         return p?.assumingMemoryBound(to: kvm.self)
     }
@@ -293,8 +293,8 @@ extension CDriverDevice {
 /// handle does. NULL with a WARN for a bad handle.
 @c public func swiftvfio_device_name(_ device: UnsafeMutablePointer<vfio_device>?) -> UnsafePointer<CChar>? {
     quietCall("swiftvfio_device_name", nil) { sub throws(CallError) in
-        _ = try Model.shared.handles.vfioDevice(device, sub, "swiftvfio_device_name")
-        return Model.shared.handles.name(tokenOf(device))
+        _ = try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "swiftvfio_device_name")
+        return DefaultSubsystem.shared.handles.name(tokenOf(device))
     }
 }
 
@@ -302,7 +302,7 @@ extension CDriverDevice {
 /// open through a group), or -EINVAL with a WARN for a bad handle.
 @c public func swiftvfio_device_open_count(_ device: UnsafeMutablePointer<vfio_device>?) -> CInt {
     kernelCall("swiftvfio_device_open_count") { sub throws(CallError) in
-        let d = try Model.shared.handles.vfioDevice(device, sub, "swiftvfio_device_open_count")
+        let d = try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "swiftvfio_device_open_count")
         // open_count is guarded by the device set's lock, which the device's own open/close
         // callbacks run under: asking from there would deadlock.
         if CallbackDevice.isCurrent(d) { throw CallError(Errno(rawValue: 35), "called from the device's own open/close callback (EDEADLK)") }
@@ -327,7 +327,7 @@ extension CDriverDevice {
 /// Kernel: vfio_iommufd_emulated_unbind()
 @c public func vfio_iommufd_emulated_unbind(_ vdev: UnsafeMutablePointer<vfio_device>?) {
     quietCall("vfio_iommufd_emulated_unbind", ()) { sub throws(CallError) in
-        VFIOIOMMUFDOps.emulatedUnbind(try Model.shared.handles.vfioDevice(vdev, sub, "vfio_iommufd_emulated_unbind"))
+        VFIOIOMMUFDOps.emulatedUnbind(try DefaultSubsystem.shared.handles.vfioDevice(vdev, sub, "vfio_iommufd_emulated_unbind"))
     }
 }
 
@@ -353,7 +353,7 @@ extension CDriverDevice {
 /// Kernel: vfio_iommufd_physical_unbind()
 @c public func vfio_iommufd_physical_unbind(_ vdev: UnsafeMutablePointer<vfio_device>?) {
     quietCall("vfio_iommufd_physical_unbind", ()) { sub throws(CallError) in
-        VFIOIOMMUFDOps.physicalUnbind(try Model.shared.handles.vfioDevice(vdev, sub, "vfio_iommufd_physical_unbind"))
+        VFIOIOMMUFDOps.physicalUnbind(try DefaultSubsystem.shared.handles.vfioDevice(vdev, sub, "vfio_iommufd_physical_unbind"))
     }
 }
 
@@ -369,8 +369,8 @@ private func iommufdBind(_ fn: StaticString, _ vdev: UnsafeMutablePointer<vfio_d
                          _ bind: @Sendable (VFIODevice, IOMMUFDContext) throws(Errno) -> UInt32) -> Int32 {
     kernelCall(fn) { sub throws(CallError) in
         guard out != nil else { throw CallError(.EFAULT, "out_device_id is NULL") }
-        let d = try Model.shared.handles.vfioDevice(vdev, sub, fn)
-        let ctx = try Model.shared.handles.iommufdContext(ictx, sub, fn)
+        let d = try DefaultSubsystem.shared.handles.vfioDevice(vdev, sub, fn)
+        let ctx = try DefaultSubsystem.shared.handles.iommufdContext(ictx, sub, fn)
         let id = try model("binding \(d)") { () throws(Errno) in try bind(d, ctx) }
         try writeOut(id, to: UnsafeMutableRawPointer(out), "out_device_id")
         return 0
@@ -381,7 +381,7 @@ private func iommufdAttach(_ fn: StaticString, _ vdev: UnsafeMutablePointer<vfio
                            _ attach: @Sendable (VFIODevice, UInt32) throws(Errno) -> Void) -> Int32 {
     kernelCall(fn) { sub throws(CallError) in
         guard let ptID else { throw CallError(.EFAULT, "pt_id is NULL") }
-        let d = try Model.shared.handles.vfioDevice(vdev, sub, fn)
+        let d = try DefaultSubsystem.shared.handles.vfioDevice(vdev, sub, fn)
         let id = try model("pt_id is not readable") { () throws(Errno) in try UserMemory.read(UInt32.self, from: UInt(bitPattern: ptID)) }
         try model("attaching \(d) to IOAS \(id)") { () throws(Errno) in try attach(d, id) }
         return 0

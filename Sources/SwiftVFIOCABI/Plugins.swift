@@ -182,13 +182,13 @@ enum Plugins {
             return nil
         }
         let box = CDriverDevice(ops: driver.ops, drvdata: drvdata)
-        Model.shared.cDevices.add(1, ordering: .relaxed)
+        DefaultSubsystem.shared.cDevices.add(1, ordering: .relaxed)
         let device: VFIODevice
         do throws(Errno) {
             device = try sub.allocDevice(bus, ops: box.swiftOps(name: driver.name))
         } catch {
-            if box.token != 0 { Model.shared.handles.retire(token: box.token) }
-            Model.shared.cDevices.subtract(1, ordering: .relaxed)
+            if box.token != 0 { DefaultSubsystem.shared.handles.retire(token: box.token) }
+            DefaultSubsystem.shared.cDevices.subtract(1, ordering: .relaxed)
             sub.iommu.unbindDriver(from: bus)
             sub.log.warning("\(driver.name) \(bus.name): allocating the VFIO device failed: \(error.name)")
             return nil

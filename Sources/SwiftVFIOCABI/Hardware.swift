@@ -24,10 +24,10 @@ import VFIO
                                     enforceCacheCoherency: flags & CUnsignedInt(SWIFTVFIO_DEV_NO_ENFORCE_CACHE_COHERENCY) == 0)
         }
         do throws(CallError) {
-            let t = try Model.shared.handles.issue(bus, kind: .device)
+            let t = try DefaultSubsystem.shared.handles.issue(bus, kind: .device)
             try writeOut(t, to: UnsafeMutableRawPointer(result), "result")
         } catch {
-            Model.shared.handles.retire(bus)
+            DefaultSubsystem.shared.handles.retire(bus)
             try? sub.iommu.removeDevice(bus)
             throw error
         }
@@ -41,7 +41,7 @@ import VFIO
     quietCall("swiftvfio_device_find", nil, setErrno: true) { sub throws(CallError) in
         let n = try cString(name, "name", limit: 256)
         guard let bus = sub.iommu.device(named: n) else { throw CallError(.ENOENT, "no device \(n)") }
-        return try Model.shared.handles.issue(bus, kind: .device).handle()
+        return try DefaultSubsystem.shared.handles.issue(bus, kind: .device).handle()
     }
 }
 
@@ -50,11 +50,11 @@ import VFIO
 /// bad handle.
 @c public func swiftvfio_device_remove(_ dev: UnsafeMutablePointer<device>?) -> CInt {
     kernelCall("swiftvfio_device_remove") { sub throws(CallError) in
-        let bus = try Model.shared.handles.busDevice(dev, sub, "swiftvfio_device_remove")
+        let bus = try DefaultSubsystem.shared.handles.busDevice(dev, sub, "swiftvfio_device_remove")
         try model("removing \(bus.name) (unbind it and remove it from its IOMMU group first)") { () throws(Errno) in
             try sub.iommu.removeDevice(bus)
         }
-        Model.shared.handles.retire(bus)
+        DefaultSubsystem.shared.handles.retire(bus)
         return 0
     }
 }
@@ -67,7 +67,7 @@ import VFIO
 @c public func swiftvfio_device_bind_driver(_ dev: UnsafeMutablePointer<device>?, _ driver: UnsafePointer<CChar>?,
                                            _ driver_managed_dma: Bool) -> CInt {
     kernelCall("swiftvfio_device_bind_driver") { sub throws(CallError) in
-        let bus = try Model.shared.handles.busDevice(dev, sub, "swiftvfio_device_bind_driver")
+        let bus = try DefaultSubsystem.shared.handles.busDevice(dev, sub, "swiftvfio_device_bind_driver")
         let name = try cString(driver, "driver", limit: 256)
         try model("binding \(name) to \(bus.name)") { () throws(Errno) in
             try sub.iommu.bindDriver(name, to: bus, managesDMA: driver_managed_dma)
@@ -80,7 +80,7 @@ import VFIO
 /// A bad handle WARNs and does nothing.
 @c public func swiftvfio_device_unbind_driver(_ dev: UnsafeMutablePointer<device>?) {
     quietCall("swiftvfio_device_unbind_driver", ()) { sub throws(CallError) in
-        sub.iommu.unbindDriver(from: try Model.shared.handles.busDevice(dev, sub, "swiftvfio_device_unbind_driver"))
+        sub.iommu.unbindDriver(from: try DefaultSubsystem.shared.handles.busDevice(dev, sub, "swiftvfio_device_unbind_driver"))
     }
 }
 
@@ -94,11 +94,11 @@ import VFIO
         guard result != nil else { throw CallError(.EFAULT, "result is NULL") }
         let g = try model("IOMMU group \(id)") { () throws(Errno) in try sub.iommu.addGroup(id: Int(id)) }
         do throws(CallError) {
-            let t = try Model.shared.handles.issue(g, kind: .iommuGroup, addRef: true)
+            let t = try DefaultSubsystem.shared.handles.issue(g, kind: .iommuGroup, addRef: true)
             do throws(CallError) {
                 try writeOut(t, to: UnsafeMutableRawPointer(result), "result")
             } catch {
-                _ = try? Model.shared.handles.put(t, .iommuGroup, as: IOMMUGroup.self, sub: sub, fn: "swiftvfio_iommu_group_alloc", retireAtZero: true)
+                _ = try? DefaultSubsystem.shared.handles.put(t, .iommuGroup, as: IOMMUGroup.self, sub: sub, fn: "swiftvfio_iommu_group_alloc", retireAtZero: true)
                 throw error
             }
         } catch {
@@ -114,8 +114,8 @@ import VFIO
 /// Kernel: iommu_group_add_device()
 @c public func iommu_group_add_device(_ group: UnsafeMutablePointer<iommu_group>?, _ dev: UnsafeMutablePointer<device>?) -> CInt {
     kernelCall("iommu_group_add_device") { sub throws(CallError) in
-        let g = try Model.shared.handles.iommuGroup(group, sub, "iommu_group_add_device")
-        let bus = try Model.shared.handles.busDevice(dev, sub, "iommu_group_add_device")
+        let g = try DefaultSubsystem.shared.handles.iommuGroup(group, sub, "iommu_group_add_device")
+        let bus = try DefaultSubsystem.shared.handles.busDevice(dev, sub, "iommu_group_add_device")
         try model("adding \(bus.name) to IOMMU group \(g.id)") { () throws(Errno) in try sub.iommu.addDevice(bus, to: g) }
         return 0
     }
@@ -126,7 +126,7 @@ import VFIO
 /// Kernel: iommu_group_remove_device()
 @c public func iommu_group_remove_device(_ dev: UnsafeMutablePointer<device>?) {
     quietCall("iommu_group_remove_device", ()) { sub throws(CallError) in
-        let bus = try Model.shared.handles.busDevice(dev, sub, "iommu_group_remove_device")
+        let bus = try DefaultSubsystem.shared.handles.busDevice(dev, sub, "iommu_group_remove_device")
         guard let g = sub.iommu.iommuGroup(of: bus) else {
             sub.log.warnOn(true, "iommu_group_remove_device: \(bus.name) is in no IOMMU group")
             throw CallError(.EINVAL, "\(bus.name) is in no IOMMU group")
@@ -141,10 +141,10 @@ import VFIO
 /// Kernel: iommu_group_get()
 @c public func iommu_group_get(_ dev: UnsafeMutablePointer<device>?) -> UnsafeMutablePointer<iommu_group>? {
     quietCall("iommu_group_get", nil, setErrno: true) { sub throws(CallError) in
-        let bus = try Model.shared.handles.busDevice(dev, sub, "iommu_group_get")
+        let bus = try DefaultSubsystem.shared.handles.busDevice(dev, sub, "iommu_group_get")
         guard let g = sub.iommu.iommuGroupGet(bus) else { throw CallError(.ENODEV, "\(bus.name) is in no IOMMU group") }
         do throws(CallError) {
-            return try Model.shared.handles.issue(g, kind: .iommuGroup, addRef: true).handle()
+            return try DefaultSubsystem.shared.handles.issue(g, kind: .iommuGroup, addRef: true).handle()
         } catch {
             g.put()
             throw error

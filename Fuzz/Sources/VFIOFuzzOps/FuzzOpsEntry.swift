@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FuzzReplay
 import VFIOFuzzSupport
 
 // The operations fuzzer: bytes decoded into model system calls on a small topology

@@ -161,7 +161,7 @@ enum Control {
     private static func snapshot(_ render: (StateSnapshot) -> String) -> String {
         let snap: StateSnapshot
         do throws(CallError) {
-            snap = try Model.shared.with { sub throws(CallError) in StateSnapshot(sub) }
+            snap = try DefaultSubsystem.shared.with { sub throws(CallError) in StateSnapshot(sub) }
         } catch {
             return "error: \(error.message)\n"
         }

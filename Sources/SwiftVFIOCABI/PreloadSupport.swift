@@ -108,17 +108,11 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
 /// expected): -ENOENT or -EACCES when the path cannot be read, -EINVAL when it is not a valid
 /// topology.
 @c public func swiftvfio_load_environment_topology() -> Int32 {
-    guard let env = getenv("SWIFTVFIO_TOPOLOGY"), env.pointee != 0 else { return 0 }
-    if Model.shared.currentSubsystem != nil { return 0 }
-    let path = String(cString: env)
+    guard let path = ProcessEnvironment.current.topologyPath else { return 0 }
+    if DefaultSubsystem.shared.currentSubsystem != nil { return 0 }
     do throws(CallError) {
-        try Model.shared.replace { () throws(CallError) -> VFIOSubsystem in
-            do throws(TopologyError) {
-                return try VFIOSubsystem.load(path: path, rawIO: .process)
-            } catch {
-                let e: Errno = access(path, R_OK) != 0 ? Errno(rawValue: Glibc.errno) : .EINVAL
-                throw CallError(e, error.description)
-            }
+        try DefaultSubsystem.shared.replace { () throws(CallError) -> VFIOSubsystem in
+            try ProcessEnvironment.load(topology: path)
         }
         return 0
     } catch {
@@ -143,7 +137,7 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
 /// with its parent). Creates no model: without one it returns 0. Call it only when no other
 /// thread uses model fds any more. Returns the number of fds closed (>= 0).
 @c public func swiftvfio_exit_files() -> Int32 {
-    guard Model.shared.currentSubsystem != nil else { return 0 }
+    guard DefaultSubsystem.shared.currentSubsystem != nil else { return 0 }
     return kernelCall("swiftvfio_exit_files") { sub throws(CallError) in
         var closed: Int32 = 0
         for fd in sub.openFDs where sub.validateModelFD(fd) {

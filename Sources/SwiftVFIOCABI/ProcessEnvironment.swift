@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import VFIO
+
+/// The process's configuration, read at the edge: the environment variables (SWIFTVFIO_TOPOLOGY,
+/// SWIFTVFIO_TRACE, SWIFTVFIO_LOG; README.md and docs/PRELOAD.md describe them) are read once, when
+/// the library first needs them, into a `VFIOEnvironment` that is passed into every subsystem the
+/// C ABI makes. The model never reads the environment itself.
+enum ProcessEnvironment {
+    /// `SWIFTVFIO_TOPOLOGY`, `SWIFTVFIO_TRACE` and `SWIFTVFIO_LOG` as they were at first use.
+    static let current = VFIOEnvironment { name in getenv(name).map { String(cString: $0) } }
+
+    /// A new subsystem from the topology at `path` (nil: the built-in default), with the
+    /// process's diagnostics. The loader's message says what is wrong; the errno says whether the
+    /// file was there to read at all: ENOENT/EACCES (as access(2) answers) when it was not,
+    /// EINVAL when it is not a valid topology.
+    static func load(topology path: String?) throws(CallError) -> VFIOSubsystem {
+        let diagnostics = current.diagnostics
+        guard let path else {
+            do throws(TopologyError) {
+                return try VFIOSubsystem.load(TopologySpec.builtInDefault, source: "<built-in>", rawIO: .process,
+                                              diagnostics: diagnostics)
+            } catch {
+                throw CallError(.EINVAL, error.description)
+            }
+        }
+        do throws(TopologyError) {
+            return try VFIOSubsystem.load(path: path, rawIO: .process, diagnostics: diagnostics)
+        } catch {
+            let e: Errno = access(path, R_OK) != 0 ? Errno(rawValue: Glibc.errno) : .EINVAL
+            throw CallError(e, error.description)
+        }
+    }
+
+    /// An empty subsystem (no hardware) with the process's diagnostics: what is left when the
+    /// topology the environment names does not load.
+    static func emptySubsystem() -> VFIOSubsystem {
+        VFIOSubsystem(rawIO: .process, diagnostics: current.diagnostics)
+    }
+}

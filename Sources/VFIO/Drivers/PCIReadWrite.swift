@@ -1,0 +1,88 @@
+// Region reads and writes of the PCI device model (v6.3 drivers/vfio/pci/vfio_pci_rdwr.c):
+// config space, BARs (memory decoding checked) and the ROM at `index << 40`.
+
+import CSwiftVFIOShim
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+extension PCIDeviceModel {
+    // MARK: read / write / mmap
+
+    /// Kernel: vfio_pci_rw(): the region `offset >> 40` selects, at `offset & (1 << 40) - 1`.
+    func rw(buffer: UInt, count: Int, offset: inout Int64, write: Bool) throws(Errno) -> Int {
+        let index = VFIOPCI.index(of: offset)
+        let pos = Int(offset & VFIOPCI.offsetMask)
+        let done: Int
+        switch index {
+        case VFIOPCI.configRegion:
+            done = try configRW(buffer: buffer, count: count, pos: pos, write: write)
+        case VFIOPCI.romRegion:
+            if write { throw .EINVAL }
+            done = try barRW(bar: index, buffer: buffer, count: count, pos: pos, write: false)
+        case 0..<6:
+            done = try barRW(bar: index, buffer: buffer, count: count, pos: pos, write: write)
+        default:
+            throw .EINVAL   // VGA without VGA, and indexes past the last region
+        }
+        offset += Int64(done)
+        return done
+    }
+
+    /// Kernel: vfio_pci_config_rw() / vfio_config_do_rw(): EFAULT outside the config space.
+    private func configRW(buffer: UInt, count: Int, pos: Int, write: Bool) throws(Errno) -> Int {
+        if count == 0 { return 0 }
+        guard pos < configSize, count <= configSize - pos else { throw .EFAULT }
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { (tmp) throws(Errno) -> Int in
+            let p = tmp.baseAddress!
+            if write {
+                try UserMemory.copyIn(p, from: buffer, count: count)
+                lock.withLock {
+                    for i in 0..<count { writeConfigByte(pos + i, p[i]) }
+                }
+            } else {
+                lock.withLock {
+                    for i in 0..<count { p[i] = configByte(pos + i) }
+                }
+                try UserMemory.copyOut(p, to: buffer, count: count)
+            }
+            return count
+        }
+    }
+
+    /// Kernel: vfio_pci_bar_rw() / vfio_pci_core_do_io_rw(): EINVAL for an absent BAR or a start
+    /// past its end, the count clipped to the BAR, EIO while memory decoding is off, the MSI-X table
+    /// excluded (reads as 0xff, writes dropped).
+    private func barRW(bar: Int, buffer: UInt, count: Int, pos: Int, write: Bool) throws(Errno) -> Int {
+        let end = bar == VFIOPCI.romRegion ? Int(identity.romSize) : Int(identity.barSize(bar))
+        guard end > 0 else { throw .EINVAL }
+        guard pos < end else { throw .EINVAL }
+        let n = min(count, end - pos)
+        if n == 0 { return 0 }
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n) { (tmp) throws(Errno) -> Int in
+            let p = tmp.baseAddress!
+            if write { try UserMemory.copyIn(p, from: buffer, count: n) }
+            try lock.withLock { () throws(Errno) in
+                guard get16(PCIReg.command) & PCIReg.commandMemory != 0 else { throw .EIO }
+                let excluded: Range<Int> = {
+                    guard let t = msixTable, t.bar == bar else { return 0..<0 }
+                    return t.offset..<(t.offset + t.size)
+                }()
+                if bar == VFIOPCI.romRegion {
+                    for i in 0..<n { p[i] = rom[pos + i] }
+                    return
+                }
+                guard let mem = barMemory[bar] else { throw .ENOMEM }
+                let base = mem.base.assumingMemoryBound(to: UInt8.self)
+                for i in 0..<n where !excluded.contains(pos + i) {
+                    if write { base[pos + i] = p[i] } else { p[i] = base[pos + i] }
+                }
+                if !write { for i in 0..<n where excluded.contains(pos + i) { p[i] = 0xff } }
+            }
+            if !write { try UserMemory.copyOut(p, to: buffer, count: n) }
+            return n
+        }
+    }
+}

@@ -4,15 +4,15 @@
 
 extension VFIOFile {
     /// The container behind a `/dev/vfio/vfio` file, or nil.
-    public var inspectedContainer: Container? { kind == .container ? privateData as? Container : nil }
+    public var inspectedContainer: Container? { operations as? Container }
     /// The iommufd context behind a `/dev/iommu` file, or nil.
-    public var inspectedIOMMUFD: IOMMUFDContext? { kind == .iommufd ? privateData as? IOMMUFDContext : nil }
-    /// The group behind an open group file, or nil (after its release).
-    public var inspectedGroup: VFIOGroup? { groupFromFile }
+    public var inspectedIOMMUFD: IOMMUFDContext? { operations as? IOMMUFDContext }
+    /// The group behind a group file, or nil.
+    public var inspectedGroup: VFIOGroup? { group }
     /// The device behind a device file, and the iommufd context it was opened through (nil: the
     /// container path).
     public var inspectedDevice: (device: VFIODevice, iommufd: IOMMUFDContext?)? {
-        guard kind == .device, let d = privateData as? DeviceFile else { return nil }
+        guard let d = operations as? DeviceFile else { return nil }
         return (d.device, d.iommufd)
     }
 }

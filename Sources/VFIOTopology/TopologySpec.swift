@@ -53,7 +53,7 @@ public struct TopologySpec: Equatable, Sendable {
         public var enforceCacheCoherency = true
         /// What the PCI function is, for the device model vfio-pci puts behind it: `"vendor_id"`,
         /// `"device_id"`, `"class_code"`, `"bars"`, `"rom_size"`, `"msi"`, `"msix"`, `"msix_bar"`,
-        /// `"pcie"`, `"intx"` (see `PCIDeviceIdentity`; defaults when absent).
+        /// `"pcie"`, `"intx"`, `"reset"` (see `PCIDeviceIdentity`; defaults when absent).
         public var pci = PCIDeviceIdentity()
 
         /// A device; unbound, fully coherent and a default PCI function unless told otherwise.
@@ -512,9 +512,10 @@ struct TopologyDecoder {
             case "msix_bar": device.pci.msixBAR = Int(try integer(member.value, memberPath, max: 5))
             case "pcie": device.pci.pcie = try bool(member.value, memberPath)
             case "intx": device.pci.intx = try bool(member.value, memberPath)
+            case "reset": device.pci.reset = try bool(member.value, memberPath)
             default:
                 throw unknownKey(member, path, expected: "name, driver, cache_coherency, enforce_cache_coherency, "
-                                 + "vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx")
+                                 + "vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, reset")
             }
         }
         guard hasName else { throw missingKey("name", node, path) }
@@ -581,6 +582,7 @@ extension PCIDeviceIdentity {
         if msixBAR != d.msixBAR { text += ", \"msix_bar\": \(msixBAR)" }
         if pcie != d.pcie { text += ", \"pcie\": \(pcie)" }
         if intx != d.intx { text += ", \"intx\": \(intx)" }
+        if reset != d.reset { text += ", \"reset\": \(reset)" }
         return text
     }
 }

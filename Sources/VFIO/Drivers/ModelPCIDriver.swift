@@ -82,6 +82,7 @@ public final class ModelPCIDriver: @unchecked Sendable {
             guard let s = Self.state(of: device) else { return 0 }
             return VFIOPCIMatch.match(pciName: device.busDevice.name, request: name, role: s.sriov)
         }
+        ops.matchIsPCICoreMatch = true
         return ops
     }
 
@@ -136,7 +137,7 @@ public final class ModelPCIDriver: @unchecked Sendable {
         case VFIOIoctl.deviceGetRegionInfo: return try model.getRegionInfo(arg)
         case VFIOIoctl.deviceGetIRQInfo: return try model.getIRQInfo(arg)
         case VFIOIoctl.deviceSetIRQs: return try model.setIRQs(arg)
-        case VFIOIoctl.deviceReset: return model.reset()
+        case VFIOIoctl.deviceReset: return try model.reset()
         default: throw .ENOTTY
         }
     }

@@ -151,7 +151,7 @@ ok "dot: dot -Tsvg renders it without a warning; clusters per group, red/green v
 
 # ---- run -----------------------------------------------------------------------------------------
 step "vfioctl run: unmodified clients under the interposer"
-gcc "${CFLAGS[@]}" -I Tests/Preload -o "$tmp/vfio_rst" Tests/Preload/vfio_rst.c
+gcc "${CFLAGS[@]}" -I Tests/Preload -o "$tmp/vfio_rst" Tests/Preload/test_vfio_rst.c -ldl
 expect 0 "$V" run "$tmp/vfio_rst"; has "$tmp/out" "passed, 0 failed"
 ok "the vfio.rst sample runs unmodified against the built-in topology"
 expect 7 "$V" run sh -c 'exit 7'

@@ -34,6 +34,9 @@ Scripts/test-preload.sh
 step "QEMU 7.2 end to end: vfio-pci on the model (sysfs tree and JSON), QEMU's own errors"
 Scripts/test-qemu.sh
 
+step "tools: vfioctl, device plug-ins, version, man pages, make install/uninstall"
+Scripts/test-tools.sh
+
 step "real KVM: the kvm-vfio device under the interposer, QEMU -accel kvm linking its VM to a model group"
 Scripts/test-kvm.sh
 

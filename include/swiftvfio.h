@@ -289,7 +289,7 @@ int swiftvfio_open(const char *path, int flags);
 /**
  * ioctl(2) on a model fd: the group, container, iommufd and device ioctls of <linux/vfio.h>,
  * with `arg` an integer or a pointer into this process as the ioctl defines. Returns the
- * ioctl's result (>= 0), or -1 with errno: the kernel's codes (SPEC section 12), EBADF for a number
+ * ioctl's result (>= 0), or -1 with errno: the kernel's codes (docs/ERRORS.md), EBADF for a number
  * that is not a model fd, EFAULT for an unreadable or unwritable argument (never a crash),
  * ENOTTY for an unknown request.
  */

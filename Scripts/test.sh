@@ -3,9 +3,12 @@
 # AddressSanitizer, then the C ABI tests and examples. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export SWIFT_BACKTRACE=enable=no   # the crash handler trips sanitizers (DESIGN.md toolchain facts)
+export SWIFT_BACKTRACE=enable=no   # the crash handler trips sanitizers (Swift's backtracer installs its own signal handlers)
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "docs: every docs/*.md#id cited resolves; nothing cites outside the repository"
+Scripts/check-doc-links.sh
 
 step "swift test (debug)"
 swift test
@@ -33,6 +36,9 @@ Scripts/test-preload.sh
 
 step "QEMU 7.2 end to end: vfio-pci on the model (sysfs tree and JSON), QEMU's own errors"
 Scripts/test-qemu.sh
+
+step "tools: vfioctl, device plug-ins, version, man pages, make install/uninstall"
+Scripts/test-tools.sh
 
 step "real KVM: the kvm-vfio device under the interposer, QEMU -accel kvm linking its VM to a model group"
 Scripts/test-kvm.sh

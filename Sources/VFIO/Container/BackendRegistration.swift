@@ -3,7 +3,7 @@ import Synchronization
 /// A registered IOMMU backend with its module state (`struct vfio_iommu_driver`).
 ///
 /// `try_module_get` on the backend's module fails while it unloads; the container keeps a module
-/// reference from SET_IOMMU until it is deprivileged (SPEC §8.3).
+/// reference from SET_IOMMU until it is deprivileged (docs/ERRORS.md#container).
 public final class BackendRegistration: Sendable {
     /// The backend.
     public let backend: any IOMMUBackend

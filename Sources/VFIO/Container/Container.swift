@@ -1,6 +1,6 @@
 import Synchronization
 
-/// A legacy VFIO container (`struct vfio_container`, SPEC §3.4, §8): what `/dev/vfio/vfio` opens.
+/// A legacy VFIO container (`struct vfio_container`, docs/ERRORS.md#state-container, docs/ERRORS.md#container): what `/dev/vfio/vfio` opens.
 ///
 /// Groups attach to it; once one is attached SET_IOMMU picks a backend that all groups share.
 /// Lifetime: its file holds one reference and each attached group another; the last one frees it.
@@ -12,7 +12,7 @@ public final class Container: @unchecked Sendable {
     var groups: [VFIOGroup] = []
     var backend: BackendRegistration?
     var backendData: AnyObject?
-    /// The noiommu-ness of the attached groups. Sticky after the last group leaves (Q5).
+    /// The noiommu-ness of the attached groups. Sticky after the last group leaves (docs/DECISIONS.md#q5).
     var noiommu = false
     private let kref = Atomic<Int>(1)
 

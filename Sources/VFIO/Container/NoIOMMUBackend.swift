@@ -1,4 +1,4 @@
-/// The built-in "vfio-noiommu" backend (SPEC §8.2): no translation; only CHECK_EXTENSION works.
+/// The built-in "vfio-noiommu" backend (docs/ERRORS.md#noiommu-open-einval): no translation; only CHECK_EXTENSION works.
 ///
 /// Registered at init only with CONFIG_VFIO_NOIOMMU, whatever the module parameter says; the
 /// parameter is read at every CHECK_EXTENSION.

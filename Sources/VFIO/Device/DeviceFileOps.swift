@@ -1,5 +1,5 @@
 /// The private data of a device file: the device and how it was opened (6.6's per-file record).
-/// Its methods are the file's operations (`vfio_device_fops`, SPEC §7.5), each handing the call to
+/// Its methods are the file's operations (`vfio_device_fops`, docs/ERRORS.md#device-fd), each handing the call to
 /// the device.
 final class DeviceFile: FileOperations, @unchecked Sendable {
     let device: VFIODevice

@@ -1,4 +1,4 @@
-/// A device's open count and its first-open / last-close work (vfio_main.c §7.3). The group side
+/// A device's open count and its first-open / last-close work (vfio_main.c; docs/ERRORS.md#state-device). The group side
 /// that calls them (vfio_device_group_open/close) is in Group/DeviceGroupOpen.swift.
 extension VFIODevice {
     /// Kernel: vfio_device_open(): open_count++, and on 0→1 the first-open work. dev_set->lock held.
@@ -45,8 +45,8 @@ extension VFIODevice {
         openedThroughIOMMUFD = ctx
     }
 
-    /// Kernel: vfio_device_close() with the 6.17 guard (Q9): a close at open_count 0 WARNs once
-    /// and changes nothing. The last close undoes what the first open did (Q1: as recorded then).
+    /// Kernel: vfio_device_close() with the 6.17 guard (docs/DECISIONS.md#q9): a close at open_count 0 WARNs once
+    /// and changes nothing. The last close undoes what the first open did (docs/DECISIONS.md#q1: as recorded then).
     func close() {
         devSet!.lock.assertHeld()
         if subsystem.log.warnOnOnce(openCountStorage == 0, "\(self): close with open_count 0") { return }

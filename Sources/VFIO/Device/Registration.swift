@@ -1,4 +1,4 @@
-/// Device allocation, registration and the blocking unregister (vfio_main.c, SPEC §7.1, §7.2).
+/// Device allocation, registration and the blocking unregister (vfio_main.c, docs/ERRORS.md#registration, docs/DECISIONS.md#unregister).
 extension VFIOSubsystem {
     /// Kernel: vfio_alloc_device() / vfio_init_device(): a device object for `bus` driven by
     /// `ops`, with one reference. Calls `ops.init`; its error (or ENOMEM, ENOSPC) fails the call.

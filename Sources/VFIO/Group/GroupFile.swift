@@ -6,7 +6,7 @@ extension VFIOGroup: FileOperations {
     func fopsOpen(_ file: VFIOFile) throws(Errno) {
         groupLock.lock()
         defer { groupLock.unlock() }
-        // drivers == 0 is stable under group_lock once reached (SPEC §4).
+        // drivers == 0 is stable under group_lock once reached (docs/ERRORS.md#state-group).
         guard drivers.load(ordering: .acquiring) != 0 else { throw .ENODEV.because("group {} is being removed", iommuGroupID) }
         if type == .noIOMMU && !subsystem.capableSysRawIO() { throw .EPERM.because("no-IOMMU group {} needs CAP_SYS_RAWIO", iommuGroupID) }
         // Do we need multiple instances of the group open? Seems not (kernel comment).

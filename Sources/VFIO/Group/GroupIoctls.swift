@@ -1,6 +1,6 @@
 /// The group file's `unlocked_ioctl` and the four group ioctls (group.c).
 extension VFIOGroup {
-    /// Kernel: vfio_group_fops_unl_ioctl(): the group ioctl dispatcher. Unknown: ENOTTY (Q4).
+    /// Kernel: vfio_group_fops_unl_ioctl(): the group ioctl dispatcher. Unknown: ENOTTY (docs/DECISIONS.md#q4).
     func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int {
         switch cmd {
         case VFIOIoctl.groupGetDeviceFD: return Int(try ioctlGetDeviceFD(arg: arg))
@@ -29,7 +29,7 @@ extension VFIOGroup {
         try UserMemory.write(status, to: arg)
     }
 
-    /// Kernel: vfio_group_ioctl_set_container(). Precedence (Q2): EFAULT, EBADF, EINVAL (already
+    /// Kernel: vfio_group_ioctl_set_container(). Precedence (docs/DECISIONS.md#q2): EFAULT, EBADF, EINVAL (already
     /// set, even when removed), ENODEV (removed), attach/compat errors, EBADFD.
     func ioctlSetContainer(arg: UInt) throws(Errno) {
         let fd = try UserMemory.read(Int32.self, from: arg)
@@ -62,7 +62,7 @@ extension VFIOGroup {
     }
 
     /// Kernel: vfio_group_ioctl_unset_container(). In iommufd mode there is no open-device check
-    /// (v6.3; the device files remember their context, Q1).
+    /// (v6.3; the device files remember their context, docs/DECISIONS.md#q1).
     func ioctlUnsetContainer() throws(Errno) {
         try groupLock.withLock { () throws(Errno) in
             guard hasIOMMU() else { throw .EINVAL.because("group {} has no container or iommufd set", iommuGroupID) }
@@ -79,7 +79,7 @@ extension VFIOGroup {
         }
     }
 
-    /// Kernel: vfio_group_ioctl_get_device_fd(). Precedence (Q3): name copy (EFAULT, EINVAL, ENOMEM),
+    /// Kernel: vfio_group_ioctl_get_device_fd(). Precedence (docs/DECISIONS.md#q3): name copy (EFAULT, EINVAL, ENOMEM),
     /// lookup (ENODEV or the match op's error), fd reservation (EMFILE), open (EINVAL no container,
     /// first-open errors), anon file (ENFILE/ENOMEM).
     func ioctlGetDeviceFD(arg: UInt) throws(Errno) -> Int32 {

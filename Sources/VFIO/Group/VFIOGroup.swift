@@ -1,6 +1,6 @@
 import Synchronization
 
-/// A VFIO group (`struct vfio_group`, SPEC §3.2): the user-visible face of one IOMMU group.
+/// A VFIO group (`struct vfio_group`, docs/ERRORS.md#state-group): the user-visible face of one IOMMU group.
 ///
 /// Created by the first VFIO registration of a device of an IOMMU group, it owns the node
 /// `/dev/vfio/<name>`, allows one open file at a time, and is attached to at most one container or
@@ -77,7 +77,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     let nonCoherentDevices = Atomic<Int>(0)
 
     // Guarded by kvmRefLock.
-    /// The raw KVM pointer set by the KVM side; no reference held (Q7: only the KVM side clears it).
+    /// The raw KVM pointer set by the KVM side; no reference held (docs/DECISIONS.md#q7: only the KVM side clears it).
     @exclusivity(unchecked) var kvm: UnsafeMutableRawPointer?
 
     init(subsystem: VFIOSubsystem, iommuGroup: IOMMUGroup, type: VFIOGroupType, minor: Int) {

@@ -1,4 +1,4 @@
-/// The fake IOMMU core (SPEC §9.3): IOMMU groups, bus devices, driver binding, DMA ownership.
+/// The fake IOMMU core (docs/TOPOLOGY.md#drivers): IOMMU groups, bus devices, driver binding, DMA ownership.
 ///
 /// It plays the part of drivers/iommu/iommu.c and the driver core for one subsystem. Group ids are
 /// explicit (hardware discovery) or, for VFIO's fake groups, the smallest id no group holds.
@@ -165,7 +165,7 @@ public final class IOMMUCore: @unchecked Sendable {
         }
     }
 
-    /// Whether a driver of this name manages DMA itself (DESIGN.md topology rules): VFIO bus
+    /// Whether a driver of this name manages DMA itself (docs/TOPOLOGY.md#drivers): VFIO bus
     /// drivers, pci-stub and pcieport do; every other kernel driver does not.
     public static func driverManagesDMA(_ driver: String) -> Bool {
         driver.hasPrefix("vfio") || driver == "pci-stub" || driver == "pcieport"

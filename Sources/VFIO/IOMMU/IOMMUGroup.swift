@@ -2,7 +2,7 @@ import Synchronization
 
 /// An IOMMU group (`struct iommu_group`): the unit of DMA isolation, with its DMA-ownership state.
 ///
-/// SPEC §9.3. `ownerCount` is the kernel's `owner_cnt`: kernel drivers without `driver_managed_dma`
+/// docs/TOPOLOGY.md#drivers. `ownerCount` is the kernel's `owner_cnt`: kernel drivers without `driver_managed_dma`
 /// bound to members each hold one (owner nil); a user claim (a container attach, group-wide, or
 /// iommufd device binds, per device and shareable by one owner) sets `owner`. All state is guarded
 /// by the group's own `mutex` (the kernel's `group->mutex`).

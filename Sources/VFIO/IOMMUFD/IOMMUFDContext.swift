@@ -1,4 +1,4 @@
-/// An iommufd context (`struct iommufd_ctx`, SPEC §9.1): what `/dev/iommu` opens.
+/// An iommufd context (`struct iommufd_ctx`, docs/ERRORS.md#iommufd): what `/dev/iommu` opens.
 ///
 /// Only the pieces the VFIO group layer uses are modelled: IOAS objects, the compat IOAS that
 /// SET_CONTAINER creates, `no_iommu_mode`, the VFIO container ioctls emulated on the iommufd, and
@@ -103,7 +103,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
         }
     }
 
-    /// Kernel: iommufd_vfio_set_iommu() (SPEC §9.1). Not one-shot.
+    /// Kernel: iommufd_vfio_set_iommu() (docs/ERRORS.md#iommufd). Not one-shot.
     private func compatSetIOMMU(_ type: UInt) throws(Errno) {
         let mode = lock.withLock { noIOMMUMode }
         if type == VFIOExtension.noIOMMU && subsystem.config.vfioNoIOMMU && mode {

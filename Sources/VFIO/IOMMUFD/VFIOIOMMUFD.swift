@@ -1,4 +1,4 @@
-/// drivers/vfio/iommufd.c (SPEC §9.2) and the iommufd device-bind helpers drivers point their
+/// drivers/vfio/iommufd.c (docs/ERRORS.md#device-open) and the iommufd device-bind helpers drivers point their
 /// ops at (`vfio_iommufd_physical_bind`, `vfio_iommufd_emulated_bind`, ...).
 extension VFIODevice {
     /// Kernel: vfio_iommufd_bind(). dev_set->lock held.

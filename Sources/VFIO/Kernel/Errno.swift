@@ -1,6 +1,6 @@
 /// A Linux error number, thrown by every model function that returns `-E...` in the kernel.
 ///
-/// The values are the Linux/x86 numbers (SPEC §12), independent of the host C library, so the
+/// The values are the Linux/x86 numbers (docs/ERRORS.md), independent of the host C library, so the
 /// model answers the same codes wherever it runs. Kernel functions become `throws(Errno)`.
 ///
 /// An `Errno` may carry the reason the model gave it (`ErrnoReason`: the check that failed, with

@@ -1,6 +1,6 @@
 import CSwiftVFIOShim
 
-// The userspace ABI of `include/uapi/linux/vfio.h` and `linux/iommufd.h` (SPEC §2): every number
+// The userspace ABI of `include/uapi/linux/vfio.h` and `linux/iommufd.h` (docs/DECISIONS.md#basis): every number
 // comes from the system header through CSwiftVFIOShim (`SVFIO_*` for the ioctls, whose `_IO()`
 // macro Swift cannot expand; the plain integer macros directly). Nothing here is typed by hand.
 //
@@ -56,7 +56,7 @@ public enum VFIOIoctl {
     @inlinable public static var iommuIOASAlloc: UInt32 { UInt32(SVFIO_IOMMU_IOAS_ALLOC) }
 }
 
-/// Extension and IOMMU type ids shared by CHECK_EXTENSION and SET_IOMMU (SPEC §2.3).
+/// Extension and IOMMU type ids shared by CHECK_EXTENSION and SET_IOMMU (docs/ERRORS.md#extension-ids).
 public enum VFIOExtension {
     /// `VFIO_TYPE1_IOMMU`.
     @inlinable public static var type1IOMMU: UInt { UInt(VFIO_TYPE1_IOMMU) }

@@ -1,4 +1,4 @@
-/// The type1 IOMMU backend, "vfio-iommu-type1" (`drivers/vfio/vfio_iommu_type1.c`, SPEC §8a): the
+/// The type1 IOMMU backend, "vfio-iommu-type1" (`drivers/vfio/vfio_iommu_type1.c`, docs/ERRORS.md#type1): the
 /// user API a container fd exposes once VFIO_SET_IOMMU chose TYPE1 (v1) or TYPE1v2 (v2).
 ///
 /// Stateless itself (the container keeps one `Type1IOMMU` per `open`); the fixed domain
@@ -6,12 +6,12 @@
 public final class Type1Backend: IOMMUBackend {
     /// "vfio-iommu-type1".
     public let name = "vfio-iommu-type1"
-    /// The domain every IOMMU-backed group joins (SPEC §8a.10 item 1).
+    /// The domain every IOMMU-backed group joins (docs/DECISIONS.md#t1-simplified item 1).
     public let domainConfig: Type1DomainConfig
     /// Where MAP asks whether user memory could be pinned.
     public let addressSpace: any Type1AddressSpace
 
-    /// A backend with the given domain configuration (default: the Intel values of SPEC §8a.10)
+    /// A backend with the given domain configuration (default: the Intel values of docs/DECISIONS.md#t1-simplified)
     /// and pin-time checker (default: the calling process's `/proc/self/maps`).
     public init(domainConfig: Type1DomainConfig = .intelDefault,
                 addressSpace: any Type1AddressSpace = Type1ProcSelfMaps()) {
@@ -20,7 +20,7 @@ public final class Type1Backend: IOMMUBackend {
     }
 
     /// Creates the per-container state for TYPE1 (v1), TYPE1v2 (v2) or NESTING (v2 + nesting);
-    /// any other id is EINVAL, including VFIO_UNMAP_ALL which CHECK_EXTENSION claims (§8a.1).
+    /// any other id is EINVAL, including VFIO_UNMAP_ALL which CHECK_EXTENSION claims (docs/ERRORS.md#extension-ids).
     ///
     /// Kernel: vfio_iommu_type1_open()
     public func open(arg: UInt, context: BackendContext) throws(Errno) -> AnyObject? {
@@ -71,7 +71,7 @@ public final class Type1Backend: IOMMUBackend {
         return 0
     }
 
-    /// The extension table of SPEC §8a.3: nil `iommu` is the S0/S1 column.
+    /// The extension table of docs/ERRORS.md#extension-ids: nil `iommu` is the S0/S1 column.
     ///
     /// Kernel: vfio_iommu_type1_check_extension()
     public func checkExtension(_ iommu: Type1IOMMU?, _ id: UInt) -> Int {
@@ -95,7 +95,7 @@ public final class Type1Backend: IOMMUBackend {
         }
     }
 
-    /// A group joins the container (SPEC §8a.7), checks in the kernel's order.
+    /// A group joins the container (docs/ERRORS.md#t1-attach), checks in the kernel's order.
     ///
     /// An emulated group is only recorded. The first IOMMU-backed group creates the model's one
     /// domain: aperture and reserved-region conflicts with existing mappings (possible only when
@@ -179,7 +179,7 @@ public final class Type1Backend: IOMMUBackend {
         iommu.dma.updateAll { $0.iommuMapped = true }
     }
 
-    /// A group leaves the container (SPEC §8a.7).
+    /// A group leaves the container (docs/ERRORS.md#t1-attach).
     ///
     /// Mappings persist while an IOMMU-backed group remains. When the last one leaves, every
     /// mapping is removed if no emulated group remains either; otherwise they stay, unpinned, and

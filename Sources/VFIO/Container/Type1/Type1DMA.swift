@@ -1,7 +1,7 @@
-/// MAP_DMA, UNMAP_DMA and DIRTY_PAGES (SPEC §8a.5, §8a.6, §8a.8). Every check runs in the
+/// MAP_DMA, UNMAP_DMA and DIRTY_PAGES (docs/ERRORS.md#t1-map, docs/DECISIONS.md#t1-wrap, docs/ERRORS.md#t1-dirty). Every check runs in the
 /// kernel's order: user space sees the errno of the first failing one.
 extension Type1IOMMU {
-    /// x86-64 `TASK_SIZE_MAX` (4-level paging): the `access_ok` limit (SPEC §8a.10 item 7).
+    /// x86-64 `TASK_SIZE_MAX` (4-level paging): the `access_ok` limit (docs/DECISIONS.md#t1-simplified item 7).
     static let taskSizeMax: UInt64 = 0x7FFF_FFFF_F000
     /// `DIRTY_BITMAP_PAGES_MAX` = INT_MAX: the most pages one mapping's dirty bitmap may cover.
     static let dirtyBitmapPagesMax: UInt64 = UInt64(Int32.max)
@@ -56,7 +56,7 @@ extension Type1IOMMU {
                 throw .EINVAL.because("VADDR: range differs from the mapping at iova {x} size {x}", current.iova, current.size)
             }
             // vfio_change_dma_owner(): the memlock charge would move to the caller's mm; the model
-            // has no accounting, so it cannot fail (§8a.10 item 6). Nothing is pinned or checked.
+            // has no accounting, so it cannot fail (docs/DECISIONS.md#t1-simplified item 6). Nothing is pinned or checked.
             dma[index].vaddr = vaddr
             dma[index].vaddrInvalid = false
             vaddrInvalidCount -= 1
@@ -71,7 +71,7 @@ extension Type1IOMMU {
             throw .EINVAL.because("iova {x} size {x} outside the valid IOVA ranges", iova, size)
         }
         // The kernel would now link a range ending exactly at 2^64 even over existing mappings,
-        // because `iova + size` wrapped to 0 and hid them from step 8 (§8a.11). Only an
+        // because `iova + size` wrapped to 0 and hid them from step 8 (docs/DECISIONS.md#t1-wrap). Only an
         // emulated-only container can get here with such a range; the model refuses to corrupt
         // its table and answers as step 8 would without the wrap.
         if dma.overlapsAny(iova: iova, size: size) { throw .EEXIST }
@@ -133,7 +133,7 @@ extension Type1IOMMU {
             guard Self.accessOK(bitmap.data, bitmap.size) else {
                 throw .EINVAL.because("bitmap data {x} size {x} fails access_ok", bitmap.data, bitmap.size)
             }
-            // __ffs(0) is undefined; every path from a zero pgsize ends in EINVAL (§8a.10 item 8).
+            // __ffs(0) is undefined; every path from a zero pgsize ends in EINVAL (docs/DECISIONS.md#t1-simplified item 8).
             guard bitmap.pgsize != 0 else { throw .EINVAL.because("bitmap pgsize 0") }
             try Self.verifyBitmapSize(npages: unmap.size >> UInt64(bitmap.pgsize.trailingZeroBitCount),
                                       bitmapSize: bitmap.size)
@@ -191,7 +191,7 @@ extension Type1IOMMU {
         }
 
         // Step 10: the walk. `iova + size` is the kernel's wrapped end: for a range ending exactly
-        // at 2^64 it is 0, so firstNode finds nothing and nothing is visited (the §8a.6 quirk).
+        // at 2^64 it is 0, so firstNode finds nothing and nothing is visited (the wrap quirk: docs/DECISIONS.md#t1-wrap).
         let end = iova &+ size
         var unmapped: UInt64 = 0
         guard let first = dma.firstNode(start: iova, size: size) else { return 0 }
@@ -309,7 +309,7 @@ extension Type1IOMMU {
 
     // MARK: DIRTY_PAGES
 
-    /// VFIO_IOMMU_DIRTY_PAGES: START / STOP / GET_BITMAP (SPEC §8a.8).
+    /// VFIO_IOMMU_DIRTY_PAGES: START / STOP / GET_BITMAP (docs/ERRORS.md#t1-dirty).
     ///
     /// Kernel: vfio_iommu_type1_dirty_pages()
     func dirtyPages(arg: UInt) throws(Errno) {

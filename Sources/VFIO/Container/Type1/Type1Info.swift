@@ -60,7 +60,7 @@ extension Type1IOMMU {
     /// `DIRTY_BITMAP_SIZE_MAX`: the largest bitmap in bytes (INT_MAX pages rounded to u64 words).
     static let dirtyBitmapSizeMax: UInt64 = 0x1000_0000
 
-    /// VFIO_IOMMU_GET_INFO (SPEC §8a.4): header, then the MIGRATION, DMA_AVAIL and IOVA_RANGE
+    /// VFIO_IOMMU_GET_INFO (docs/ERRORS.md#t1-get-info): header, then the MIGRATION, DMA_AVAIL and IOVA_RANGE
     /// capabilities if `argsz` leaves room for all of them, else the size needed in `argsz`.
     ///
     /// Kernel: vfio_iommu_type1_get_info()

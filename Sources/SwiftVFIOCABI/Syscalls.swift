@@ -56,9 +56,14 @@ import VFIO
 /// ENOTTY for an unknown request.
 @c public func swiftvfio_ioctl(_ fd: CInt, _ request: CUnsignedLong, _ arg: CUnsignedLong) -> CInt {
     syscallCall("swiftvfio_ioctl") { sub throws(CallError) in
-        cInt(try model("fd \(fd), request 0x\(String(request, radix: 16))") { () throws(Errno) in
-            try sub.ioctl(fd, UInt(request), UInt(arg))
-        })
+        do throws(Errno) {
+            return cInt(try sub.ioctl(fd, UInt(request), UInt(arg)))
+        } catch {
+            // "VFIO_IOMMU_MAP_DMA: argsz 8 < minsz 32 (fd 3)": built only on failure.
+            var text = sub.ioctlName(fd: fd, request: UInt(request))
+            if let why = error.reasonText { text += ": " + why }
+            throw CallError(error, text + " (fd \(fd))", withReason: false)
+        }
     }
 }
 

@@ -38,7 +38,7 @@ extension VFIOSubsystem {
         // hasDeviceRegistration models "both or neither"; nothing to check for a Swift backend
         // beyond identity. Duplicate ops: EINVAL.
         try iommuDriversLock.withLock { () throws(Errno) -> BackendRegistration in
-            if iommuDrivers.contains(where: { $0.backend === backend }) { throw .EINVAL }
+            if iommuDrivers.contains(where: { $0.backend === backend }) { throw .EINVAL.because("backend already registered") }
             let reg = BackendRegistration(backend)
             iommuDrivers.insert(reg, at: 0)
             return reg

@@ -11,8 +11,8 @@ public final class NoIOMMUBackend: IOMMUBackend {
 
     /// Kernel: vfio_noiommu_open(): only VFIO_NOIOMMU_IOMMU, only with CAP_SYS_RAWIO.
     public func open(arg: UInt, context: BackendContext) throws(Errno) -> AnyObject? {
-        guard arg == VFIOExtension.noIOMMU else { throw .EINVAL }
-        guard context.capableSysRawIO() else { throw .EPERM }
+        guard arg == VFIOExtension.noIOMMU else { throw .EINVAL.because("IOMMU type {} on a no-IOMMU container (want 8)", arg) }
+        guard context.capableSysRawIO() else { throw .EPERM.because("no-IOMMU backend needs CAP_SYS_RAWIO") }
         return nil
     }
 

@@ -19,8 +19,10 @@ extension VFIODevice {
     /// then `open_device`. Unwinds in reverse.
     private func firstOpen(iommufd ctx: IOMMUFDContext?) throws(Errno) {
         let module = ops.module
-        do throws(Errno) { try subsystem.faults.check(.driverModuleGet) } catch { throw .ENODEV }
-        if let module, !module.tryGet() { throw .ENODEV }
+        do throws(Errno) { try subsystem.faults.check(.driverModuleGet) } catch {
+            throw .ENODEV.because("try_module_get() failed (fault injected)")
+        }
+        if let module, !module.tryGet() { throw .ENODEV.because("the driver module is unloading") }
         do throws(Errno) {
             if let ctx {
                 try iommufdBind(ctx)
@@ -62,7 +64,8 @@ extension VFIODevice {
     func getKVMSafe(_ kvm: UnsafeMutableRawPointer) {
         guard subsystem.config.haveKVM else { return }
         guard let syms = subsystem.kvmSymbols() else {
-            subsystem.log.warnOn(true, "kvm_put_kvm/kvm_get_kvm_safe not found")
+            subsystem.log.warnOn(true, "kvm_put_kvm/kvm_get_kvm_safe not found: \(busDevice.name) gets no VM reference "
+                                 + "(define and export them in the program: link it with -rdynamic)")
             return
         }
         guard syms.getSafe(kvm) else { return }   // a dying VM: silently no reference

@@ -30,10 +30,10 @@ extension VFIODevice {
     /// Kernel: vfio_device_group_open(). Returns the iommufd context the device was opened through
     /// (nil: the container), which the file records (docs/DECISIONS.md#q1).
     func groupOpen() throws(Errno) -> IOMMUFDContext? {
-        guard let group else { throw .ENODEV }
+        guard let group else { throw .ENODEV.because("device has no group") }
         group.groupLock.lock()
         defer { group.groupLock.unlock() }
-        guard group.hasIOMMU() else { throw .EINVAL }
+        guard group.hasIOMMU() else { throw .EINVAL.because("group {} has no container or iommufd set", group.iommuGroupID) }
         let devSet = self.devSet!
         devSet.lock.lock()
         defer { devSet.lock.unlock() }
@@ -66,11 +66,11 @@ extension VFIODevice {
     /// Kernel: vfio_device_group_use_iommu(): the first open in container mode takes a container
     /// user and registers the device with the container. group_lock held.
     func groupUseIOMMU() throws(Errno) {
-        guard let group else { throw .EINVAL }
+        guard let group else { throw .EINVAL.because("device has no group") }
         group.groupLock.assertHeld()
         guard let container = group.container else {
             subsystem.log.warnOn(true, "\(self): use_iommu with no container")
-            throw .EINVAL
+            throw .EINVAL.because("group {} has no container", group.iommuGroupID)
         }
         try group.useContainer()
         container.registerDevice(self)

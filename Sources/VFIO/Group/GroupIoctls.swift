@@ -14,10 +14,12 @@ extension VFIOGroup {
     /// Kernel: vfio_group_ioctl_get_status().
     func ioctlGetStatus(arg: UInt) throws(Errno) {
         var status = try UserMemory.read(VFIOGroupStatus.self, from: arg)
-        guard status.argsz >= UInt32(MemoryLayout<VFIOGroupStatus>.size) else { throw .EINVAL }
+        guard status.argsz >= UInt32(MemoryLayout<VFIOGroupStatus>.size) else {
+            throw .EINVAL.because("argsz {} < minsz {}", status.argsz, MemoryLayout<VFIOGroupStatus>.size)
+        }
         status.flags = 0
         try groupLock.withLock { () throws(Errno) in
-            guard !iommuGroupRevoked else { throw .ENODEV }
+            guard !iommuGroupRevoked else { throw .ENODEV.because("group {} was removed (its last device unregistered)", iommuGroupID) }
             if hasIOMMU() {
                 status.flags |= VFIOGroupFlags.containerSet | VFIOGroupFlags.viable
             } else if !boundIOMMUGroup.dmaOwnerClaimed {
@@ -34,8 +36,8 @@ extension VFIOGroup {
         let target = try subsystem.fileForFD(fd)   // a temporary reference; EBADF
         defer { target?.put() }
         try groupLock.withLock { () throws(Errno) in
-            if hasIOMMU() { throw .EINVAL }
-            guard iommuGroup != nil else { throw .ENODEV }
+            if hasIOMMU() { throw .EINVAL.because("group {} already has a container or iommufd set", iommuGroupID) }
+            guard iommuGroup != nil else { throw .ENODEV.because("group {} was removed (its last device unregistered)", iommuGroupID) }
             if let container = target?.container {
                 try container.attachGroup(self)
                 return
@@ -63,9 +65,11 @@ extension VFIOGroup {
     /// (v6.3; the device files remember their context, docs/DECISIONS.md#q1).
     func ioctlUnsetContainer() throws(Errno) {
         try groupLock.withLock { () throws(Errno) in
-            guard hasIOMMU() else { throw .EINVAL }
+            guard hasIOMMU() else { throw .EINVAL.because("group {} has no container or iommufd set", iommuGroupID) }
             if container != nil {
-                guard containerUsers == 1 else { throw .EBUSY }
+                guard containerUsers == 1 else {
+                    throw .EBUSY.because("group {}: {} device file(s) still open (container_users {})", iommuGroupID, containerUsers - 1, containerUsers)
+                }
                 detachContainer()
             }
             if let ctx = iommufd {

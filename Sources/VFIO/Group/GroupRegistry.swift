@@ -85,15 +85,15 @@ final class GroupRegistry: @unchecked Sendable {
                 subsystem.log.warning("\(bus.name): Adding kernel taint for vfio-noiommu group on device")
                 return group
             }
-            throw .EINVAL
+            throw .EINVAL.because("device has no IOMMU group (and no-IOMMU mode is off)")
         }
         defer { iommuGroup.put() }
         // v6.3 checks cache coherency here (6.6 moved it to __vfio_register_dev, same errno).
-        guard bus.cacheCoherency else { throw .EINVAL }
+        guard bus.cacheCoherency else { throw .EINVAL.because("device is not cache coherent (IOMMU_CAP_CACHE_COHERENCY)") }
         return try lock.withLock { () throws(Errno) -> VFIOGroup in
             if let group = find(iommuGroup) {
                 if subsystem.log.warnOn(group.hasDevice(bus), "\(bus.name) already registered in \(group)") {
-                    throw .EINVAL
+                    throw .EINVAL.because("device already registered in group {}", group.iommuGroupID)
                 }
                 group.drivers.add(1, ordering: .relaxed)
                 return group

@@ -73,8 +73,8 @@ public final class IOMMUGroup: @unchecked Sendable, CustomStringConvertible {
     func claimDMAOwner(_ newOwner: AnyObject) throws(Errno) {
         try core.faults.check(.ownershipClaim)
         try mutex.withLock { () throws(Errno) in
-            if ownerCount > 0 { throw .EPERM }
-            if domainConflict { throw .EBUSY }
+            if ownerCount > 0 { throw .EPERM.because("IOMMU group {}: DMA already owned ({} owner(s), e.g. a kernel driver)", id, ownerCount) }
+            if domainConflict { throw .EBUSY.because("IOMMU group {}: DMA domain conflict", id) }
             owner = newOwner
             ownerCount = 1
         }
@@ -94,9 +94,9 @@ public final class IOMMUGroup: @unchecked Sendable, CustomStringConvertible {
         try core.faults.check(.ownershipClaim)
         try mutex.withLock { () throws(Errno) in
             if ownerCount > 0 {
-                if owner !== newOwner { throw .EPERM }
+                if owner !== newOwner { throw .EPERM.because("IOMMU group {}: DMA owned by another owner", id) }
             } else {
-                if domainConflict { throw .EBUSY }
+                if domainConflict { throw .EBUSY.because("IOMMU group {}: DMA domain conflict", id) }
                 owner = newOwner
             }
             ownerCount += 1

@@ -178,11 +178,13 @@ enum IoctlTable {
             }
         }),
         IoctlRow(SVFIO_IOMMU_MAP_DMA, "VFIO_IOMMU_MAP_DMA", on: [.container, .iommufd], .pointer { _, a in
-            read(Type1DMAMapArg.self, a).map { "{iova=\(F.hex($0.iova)), size=\(F.hex($0.size)), flags=\(IoctlDecoder.dmaMapFlags($0.flags))}" }
+            read(Type1DMAMapArg.self, a).map {
+                "{argsz=\($0.argsz), flags=\(IoctlDecoder.dmaMapFlags($0.flags)), vaddr=\(F.hex($0.vaddr)), iova=\(F.hex($0.iova)), size=\(F.hex($0.size))}"
+            }
         }),
         IoctlRow(SVFIO_IOMMU_UNMAP_DMA, "VFIO_IOMMU_UNMAP_DMA", on: [.container, .iommufd], .pointer { _, a in
             read(Type1DMAUnmapArg.self, a).map {
-                "{iova=\(F.hex($0.iova)), size=\(F.hex($0.size)), flags=\(F.flags(UInt64($0.flags), [(UInt64(VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP), "GET_DIRTY_BITMAP"), (UInt64(VFIO_DMA_UNMAP_FLAG_ALL), "ALL"), (UInt64(VFIO_DMA_UNMAP_FLAG_VADDR), "VADDR")]))}"
+                "{argsz=\($0.argsz), flags=\(F.flags(UInt64($0.flags), [(UInt64(VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP), "GET_DIRTY_BITMAP"), (UInt64(VFIO_DMA_UNMAP_FLAG_ALL), "ALL"), (UInt64(VFIO_DMA_UNMAP_FLAG_VADDR), "VADDR")])), iova=\(F.hex($0.iova)), size=\(F.hex($0.size))}"
             }
         }, output: { _, a in
             read(Type1DMAUnmapArg.self, a).map { "{size=\(F.hex($0.size))}" }

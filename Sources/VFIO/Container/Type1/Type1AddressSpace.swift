@@ -47,7 +47,10 @@ public struct Type1ProcSelfMaps: Type1AddressSpace {
             cursor = end                                         // adjacent VMAs may continue it
             return true
         }
-        if !ok { throw .EFAULT }
+        if !ok {
+            throw write ? .EFAULT.because("vaddr {x} size {x}: not all mapped writable in this process", vaddr, size)
+                        : .EFAULT.because("vaddr {x} size {x}: not all mapped readable in this process", vaddr, size)
+        }
     }
 
     /// The whole of `/proc/self/maps`, or nil if it cannot be read.

@@ -69,7 +69,7 @@ extension Type1IOMMU {
         let minsz = 16, capsz = 20
         var info = Type1InfoArg()
         try UserMemory.copyIn(&info, from: arg, count: minsz)
-        guard info.argsz >= UInt32(minsz) else { throw .EINVAL }
+        guard info.argsz >= UInt32(minsz) else { throw .EINVAL.because("argsz {} < minsz {}", info.argsz, minsz) }
 
         var copyBack = minsz
         if info.argsz >= UInt32(capsz) {

@@ -158,6 +158,20 @@ exit_files() = 3 => {files=0, fds=0}" ] || die "exit trace:
 $(cat "$out/exitfiles.trace")"
 ok "trace: 3 fds closed at exit, 3 releases, one exit_files() line with nothing left"
 
+step "a failed open of a model path is traced with its errno"
+# python3's open() of a missing group node goes through the interposed open; the model answers.
+SWIFTVFIO_TRACE="$out/failed-open.trace" LD_PRELOAD="$preload" python3 -c '
+import errno, os
+try:
+    os.open("/dev/vfio/99", os.O_RDWR)
+except OSError as e:
+    assert e.errno == errno.ENOENT, e
+else:
+    raise SystemExit("opened /dev/vfio/99")' || die "open(/dev/vfio/99) under the interposer"
+grep -Eq '^\[pid [0-9]+ tid [0-9]+\] open\("/dev/vfio/99".*= -1 ENOENT' "$out/failed-open.trace" ||
+  die "the failed open is not in the trace: $(cat "$out/failed-open.trace")"
+ok "trace: $(grep -m1 'open("/dev/vfio/99"' "$out/failed-open.trace" | cut -c1-100)"
+
 step "a topology that does not load, a library that cannot be found"
 echo '{ "iommu_groups": [ { "id": "26" } ] }' > "$out/bad.json"
 run "missing topology file" SWIFTVFIO_TOPOLOGY="$out/no-such.json" -- "$out/badtopo"

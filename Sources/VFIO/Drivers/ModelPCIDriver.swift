@@ -50,16 +50,9 @@ public final class ModelPCIDriver: @unchecked Sendable {
             set { sriov = newValue.map { .virtualFunction(pf: VFToken(uuid: $0)) } ?? .none }
         }
 
-        /// Fails with the host's errno when the default function's BAR memory cannot be had.
-        init(name: String, identity: PCIDeviceIdentity = PCIDeviceIdentity(), host: HostSystem) throws(Errno) {
-            guarded = Locked((try PCIDeviceModel(identity: identity, name: name, host: host), .none))
-        }
-
-        /// Replaces the device model (the probe, before registration: nothing is open yet). On a
-        /// failure the old model stays.
-        func setIdentity(_ identity: PCIDeviceIdentity, name: String, host: HostSystem) throws(Errno) {
-            let model = try PCIDeviceModel(identity: identity, name: name, host: host)
-            guarded.withLock { $0.model = model }
+        /// The function `identity` (BAR memory is made at first use, so nothing here can fail).
+        init(name: String, identity: PCIDeviceIdentity = PCIDeviceIdentity(), host: HostSystem) {
+            guarded = Locked((PCIDeviceModel(identity: identity, name: name, host: host), .none))
         }
     }
 
@@ -72,11 +65,19 @@ public final class ModelPCIDriver: @unchecked Sendable {
     /// The device model behind `device`, when it is one of this driver's.
     public static func model(of device: VFIODevice) -> PCIDeviceModel? { state(of: device)?.model }
 
-    /// The ops table (`vfio_pci_ops`).
-    public var ops: VFIODeviceOps {
+    /// The ops table (`vfio_pci_ops`), for the default function.
+    public var ops: VFIODeviceOps { ops(identity: PCIDeviceIdentity()) }
+
+    /// The ops table whose `init` builds the device model of `identity`: the probe hands the
+    /// function's identity in here, so each device's model is built once (not a default one first,
+    /// then replaced).
+    public func ops(identity: PCIDeviceIdentity) -> VFIODeviceOps {
         var ops = VFIODeviceOps(name: "vfio-pci", module: module)
         VFIOIOMMUFDOps.physical(&ops)
         Self.fill(&ops)
+        ops.initDevice = { device throws(Errno) in
+            device.driverObject = State(name: device.busDevice.name, identity: identity, host: device.subsystem.host)
+        }
         ops.match = { device, name in
             // Kernel: vfio_pci_core_match()
             guard let s = Self.state(of: device) else { return 0 }
@@ -89,7 +90,7 @@ public final class ModelPCIDriver: @unchecked Sendable {
     /// The members vfio-pci and the mdev model share.
     static func fill(_ ops: inout VFIODeviceOps) {
         ops.initDevice = { device throws(Errno) in
-            device.driverObject = try State(name: device.busDevice.name, host: device.subsystem.host)
+            device.driverObject = State(name: device.busDevice.name, host: device.subsystem.host)
         }
         ops.openDevice = { device throws(Errno) in
             // Kernel: vfio_pci_open_device() → vfio_pci_core_enable()

@@ -97,7 +97,8 @@ public final class PCIDeviceModel: @unchecked Sendable {
     let barAddress: [UInt32]
     let romAddress: UInt32
 
-    /// A memory BAR's backing store: a memfd, and the model's own shared mapping of it.
+    /// A memory BAR's backing store: a memfd, and the model's own shared mapping of it (nil until
+    /// the BAR's first mmap, read or write).
     struct BARMemory {
         let fd: Int32
         let base: UnsafeMutableRawPointer
@@ -122,14 +123,16 @@ public final class PCIDeviceModel: @unchecked Sendable {
 
     /// The host calls for the BARs' memory and the eventfds (the subsystem's seam).
     let host: HostSystem
+    /// The function's bus name, which names its BAR memfds.
+    private let name: String
 
     /// A function with `identity` (which must be valid, see `PCIDeviceIdentity.problem()`); `name`
-    /// names the memfds ("vfio-bar0:0000:06:0d.0" in /proc/self/maps). Fails (the host's errno,
-    /// ENOMEM for a memfd or mapping refused) with nothing left behind when a BAR's memory cannot be
-    /// had: a function without the memory its BARs promise would be half a device.
-    init(identity: PCIDeviceIdentity, name: String, host: HostSystem) throws(Errno) {
+    /// names the memfds ("vfio-bar0:0000:06:0d.0" in /proc/self/maps). Takes nothing from the host:
+    /// a BAR's memory is made at its first use (`barMemoryLocked`), so a topology of 10,000
+    /// functions loads without 10,000 memfds and mappings (issue 14: start-up, EMFILE at scale).
+    init(identity: PCIDeviceIdentity, name: String, host: HostSystem) {
         self.host = host
-        barMemory = try Self.allocateBARs(identity, name: name, host: host)
+        self.name = name
         self.identity = identity
         configSize = identity.pcie ? 4096 : 256
         config = [UInt8](repeating: 0, count: configSize)
@@ -152,26 +155,21 @@ public final class PCIDeviceModel: @unchecked Sendable {
         initConfig()
     }
 
-    /// Each memory BAR's memfd and the model's shared mapping of it; on a failure, what was made
-    /// so far is released and the host's errno thrown.
-    private static func allocateBARs(_ identity: PCIDeviceIdentity, name: String,
-                                     host: HostSystem) throws(Errno) -> [BARMemory?] {
-        var bars: [BARMemory?] = Array(repeating: nil, count: 6)
+    /// The memory of BAR `index` (which must have a size), made at its first use: the BAR's memfd
+    /// and the model's shared mapping of it. Called with `lock` held, so two first uses make one.
+    /// Fails with the host's errno (memfd_create, ftruncate or mmap refused) and leaves nothing:
+    /// the memfd made before a refused mapping is closed, and the next use tries again.
+    func barMemoryLocked(_ index: Int) throws(Errno) -> BARMemory {
+        if let m = barMemory[index] { return m }
+        let length = Self.pageAlign(Int(identity.barSize(index)))
+        let fd = try host.memfd(name: "vfio-bar\(index):\(name)", size: length)
         do throws(Errno) {
-            for i in 0..<6 where identity.barSize(i) > 0 {
-                let length = Self.pageAlign(Int(identity.barSize(i)))
-                let fd = try host.memfd(name: "vfio-bar\(i):\(name)", size: length)
-                do throws(Errno) {
-                    let base = try host.mmapShared(fd, length: length, prot: PROT_READ | PROT_WRITE, offset: 0, owned: true)
-                    bars[i] = BARMemory(fd: fd, base: base, length: length)
-                } catch {
-                    host.close(fd)
-                    throw error
-                }
-            }
-            return bars
+            let base = try host.mmapShared(fd, length: length, prot: PROT_READ | PROT_WRITE, offset: 0, owned: true)
+            let m = BARMemory(fd: fd, base: base, length: length)
+            barMemory[index] = m
+            return m
         } catch {
-            release(bars, host: host)
+            host.close(fd)
             throw error
         }
     }
@@ -215,15 +213,26 @@ public final class PCIDeviceModel: @unchecked Sendable {
         let index = VFIOPCI.index(of: offset)
         guard index < VFIOPCI.numRegions, index < VFIOPCI.romRegion, length > 0 else { throw .EINVAL }
         let size = identity.barSize(index)
-        guard size > 0, let mem = lock.withLock({ barMemory[index] }) else { throw .EINVAL }
+        guard size > 0 else { throw .EINVAL }
         let start = Int(offset & VFIOPCI.offsetMask)
         let request = Self.pageAlign(length)
-        guard start <= mem.length, request <= mem.length - start else { throw .EINVAL }
-        do throws(Errno) {
-            let p = try host.mmapShared(mem.fd, length: request, prot: prot, offset: UInt64(start), owned: false)
-            return UInt(bitPattern: p)
-        } catch {
-            throw error == .EACCES ? .EACCES : .ENOMEM
+        let barLength = Self.pageAlign(Int(size))
+        guard start <= barLength, request <= barLength - start else { throw .EINVAL }
+        // Under the lock, so a BAR memory made by this call and then refused to the user is
+        // released before anyone else can have seen it: a failed mmap leaves the model as it was.
+        return try lock.withLock { () throws(Errno) -> UInt in
+            let fresh = barMemory[index] == nil
+            let mem = try barMemoryLocked(index)
+            do throws(Errno) {
+                let p = try host.mmapShared(mem.fd, length: request, prot: prot, offset: UInt64(start), owned: false)
+                return UInt(bitPattern: p)
+            } catch {
+                if fresh {
+                    barMemory[index] = nil
+                    Self.release([mem], host: host)
+                }
+                throw error == .EACCES ? .EACCES : .ENOMEM
+            }
         }
     }
 
@@ -336,10 +345,12 @@ public final class PCIDeviceModel: @unchecked Sendable {
 
     // MARK: Test-visible state
 
-    /// The BAR's memory as the model sees it (the same bytes every mmap of it shows), or nil.
+    /// The BAR's memory as the model sees it (the same bytes every mmap of it shows), or nil (no
+    /// such BAR, or its memory cannot be had). Makes the memory if no use has yet.
     public func barMemory(_ index: Int) -> UnsafeMutableRawBufferPointer? {
         lock.withLock {
-            guard index >= 0, index < 6, let m = barMemory[index] else { return nil }
+            guard index >= 0, index < 6, identity.barSize(index) > 0,
+                  let m = try? barMemoryLocked(index) else { return nil }
             return UnsafeMutableRawBufferPointer(start: m.base, count: Int(identity.barSize(index)))
         }
     }

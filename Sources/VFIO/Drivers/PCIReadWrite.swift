@@ -74,7 +74,7 @@ extension PCIDeviceModel {
                     for i in 0..<n { p[i] = rom[pos + i] }
                     return
                 }
-                guard let mem = barMemory[bar] else { throw .ENOMEM }
+                let mem = try barMemoryLocked(bar)
                 let base = mem.base.assumingMemoryBound(to: UInt8.self)
                 for i in 0..<n where !excluded.contains(pos + i) {
                     if write { base[pos + i] = p[i] } else { p[i] = base[pos + i] }

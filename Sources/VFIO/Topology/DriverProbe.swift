@@ -56,16 +56,8 @@ extension VFIOSubsystem {
         bus.vendorID = identity.vendorID
         bus.deviceID = identity.deviceID
         do throws(Errno) {
-            let device = try allocDevice(bus, ops: pciDriver.ops)
-            if let state = ModelPCIDriver.state(of: device) {
-                do throws(Errno) {
-                    try state.setIdentity(identity, name: bus.name, host: host)
-                } catch {
-                    device.put()
-                    throw error
-                }
-                state.vfToken = vfToken
-            }
+            let device = try allocDevice(bus, ops: pciDriver.ops(identity: identity))
+            ModelPCIDriver.state(of: device)?.vfToken = vfToken
             do throws(Errno) {
                 try registerGroupDevice(device)
             } catch {

@@ -52,6 +52,28 @@ import Testing
             }.get()
         }
 
+        /// Sets the command register's memory-space bit (BAR reads answer EIO without it).
+        func enableMemory() throws(Errno) {
+            var command: [UInt8] = [0x02, 0x00]
+            var pos: Int64 = 7 << 40 | 4
+            _ = try command.withUnsafeMutableBytes { (p) -> Result<Int, Errno> in
+                Result { () throws(Errno) -> Int in
+                    try sub.write(device, buffer: UInt(bitPattern: p.baseAddress), count: 2, offset: &pos)
+                }
+            }.get()
+        }
+
+        /// A 4-byte read at the start of BAR `index`: the bytes read.
+        func barRead(_ index: Int64) throws(Errno) -> Int {
+            var word: UInt32 = 0
+            var pos: Int64 = index << 40
+            return try withUnsafeMutableBytes(of: &word) { (p) -> Result<Int, Errno> in
+                Result { () throws(Errno) -> Int in
+                    try sub.read(device, buffer: UInt(bitPattern: p.baseAddress), count: 4, offset: &pos)
+                }
+            }.get()
+        }
+
         /// Everything an operation that failed must leave as it found it.
         struct State: Equatable {
             var snapshot: SweepSnapshot
@@ -84,16 +106,17 @@ import Testing
 
     static let operations: [Operation] = [
         // The function is on the bus (discovered hardware stays whatever its driver's probe does).
-        Operation(name: "vfio-pci probe (BAR memfds and mappings)", probed: false, prepare: { r in
-            try r.sub.probePCIDevice(name: "0000:06:0d.0", iommuGroupID: 26, driver: nil)
-        }) { r throws(Errno) in
-            try r.sub.bindVFIOPCI(r.sub.iommu.device(named: "0000:06:0d.0")!, identity: Rig.identity)
-            return "bound"
-        },
         Operation(name: "mmap of BAR2") { r throws(Errno) in
             let p = try r.sub.mmap(r.device, offset: 2 << 40, length: 8192, prot: PROT_READ | PROT_WRITE)
             munmap(UnsafeMutableRawPointer(bitPattern: p), 8192)
             return "mapped"
+        },
+        // A BAR's memory is made at its first use; a failure there is the use's errno, with no memfd
+        // or mapping left behind, and the next use tries again.
+        Operation(name: "first read of BAR0 (its memory made then)", prepare: { r in
+            try r.enableMemory()
+        }) { r throws(Errno) in
+            "read \(try r.barRead(0))"
         },
         Operation(name: "SET_IRQS MSI, two eventfds") { r throws(Errno) in
             try r.setIRQs(index: 1, count: 2, fds: [r.a, r.b])
@@ -122,6 +145,8 @@ import Testing
             return "closed"
         },
         Operation(name: "remove the device (BAR memory released)", prepare: { r in
+            try r.enableMemory()
+            _ = try r.barRead(0)
             try r.sub.close(r.device)
             try r.sub.close(r.group)
             try r.sub.close(r.container)
@@ -147,6 +172,27 @@ import Testing
         let live = r.sub.host.live
         #expect(live.fds == 0 && live.mappings == 0,
                 "\(comment): the model still holds \(live.fds) fds and \(live.mappings) mappings", sourceLocation: sourceLocation)
+    }
+
+    /// Issue 14 (start-up, EMFILE at scale): binding vfio-pci takes nothing from the host; each
+    /// BAR's memfd and mapping come at that BAR's first use, once.
+    @Test func barMemoryIsMadeAtFirstUseOnly() throws {
+        let r = try Rig()
+        #expect(r.sub.host.live.fds == 0 && r.sub.host.live.mappings == 0)
+        try r.enableMemory()
+        #expect(try r.barRead(0) == 4)
+        #expect(r.sub.host.live.fds == 1 && r.sub.host.live.mappings == 1)
+        #expect(try r.barRead(0) == 4)
+        #expect(r.sub.host.live.fds == 1 && r.sub.host.live.mappings == 1)
+        // A refused first use leaves nothing, and the next use tries again.
+        r.sub.host.arm(.mmapShared, errno: .ENOMEM)
+        #expect(throws: Errno.ENOMEM) { try r.sub.mmap(r.device, offset: 2 << 40, length: 8192, prot: PROT_READ) }
+        r.sub.host.reset()
+        #expect(r.sub.host.live.fds == 1 && r.sub.host.live.mappings == 1)
+        let p = try r.sub.mmap(r.device, offset: 2 << 40, length: 8192, prot: PROT_READ | PROT_WRITE)
+        munmap(UnsafeMutableRawPointer(bitPattern: p), 8192)
+        #expect(r.sub.host.live.fds == 2 && r.sub.host.live.mappings == 2)
+        Self.finish(r, "first use")
     }
 
     @Test(arguments: operations)

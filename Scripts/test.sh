@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every test of libswiftvfio: the Swift suites (debug), then under ThreadSanitizer and
 # AddressSanitizer, then the C ABI tests and examples. Exits non-zero on the first failure.
 set -euo pipefail

@@ -27,8 +27,11 @@ import Glibc
 ///   ("0x1af4\n", class "0x020000\n"; decimal is accepted too).
 /// - `<device>/resource`: real sysfs format, one line per resource of three hexadecimal numbers
 ///   "start end flags"; lines 0-5 are BAR0-5, line 6 the expansion ROM. A resource's size is
-///   end - start + 1 (all zero: absent). I/O BARs (flags & 0x100) are refused: the model has
-///   memory BARs only.
+///   end - start + 1 (all zero: absent). The flags give the BAR's kind as the kernel's
+///   IORESOURCE_* bits do: 0x100 I/O, 0x200 memory, 0x100000 64-bit memory (the next line, the
+///   upper half, is all zero), 0x2000 prefetchable.
+/// - `<device>/personality` ("plain" or "virtio-net"), `<device>/mac` ("52:54:00:12:34:56"),
+///   `<device>/link_up` ("1" or "0") (model extensions): see `PCIDeviceIdentity`.
 /// - `<device>/msi`, `<device>/msix`, `<device>/msix_bar` (model extensions): decimal vector counts
 ///   and the MSI-X table's BAR; `<device>/pcie`, `<device>/intx` (model extensions): "1" or "0".
 ///   Absent: the `PCIDeviceIdentity` defaults.
@@ -238,9 +241,26 @@ public struct SysfsTopologyReader: Sendable {
         if let v = try number("msix_bar", max: 5) { id.msixBAR = Int(v) }
         if let v = try bit(directory + "/pcie") { id.pcie = v }
         if let v = try bit(directory + "/intx") { id.intx = v }
+        if let v = try bit(directory + "/link_up") { id.linkUp = v }
+        let personalityPath = directory + "/personality"
+        if let text = try smallFile(personalityPath) {
+            guard let kind = PCIPersonalityKind(rawValue: SysfsTopologyReader.trimmed(text)) else {
+                throw fail(personalityPath, "expected \"plain\" or \"virtio-net\", found \(JSONPath.quoted(SysfsTopologyReader.trimmed(text)))")
+            }
+            id.personality = kind
+        }
+        let macPath = directory + "/mac"
+        if let text = try smallFile(macPath) {
+            guard let mac = PCIDeviceIdentity.parseMAC(text) else {
+                throw fail(macPath, "expected a MAC address such as \"52:54:00:12:34:56\", found \(JSONPath.quoted(SysfsTopologyReader.trimmed(text)))")
+            }
+            id.mac = mac
+        }
         let resourcePath = directory + "/resource"
         if let text = try smallFile(resourcePath) {
             var bars = [UInt64](repeating: 0, count: 6)
+            var types = [PCIBARType](repeating: .memory32, count: 6)
+            var prefetchable = [Bool](repeating: false, count: 6)
             var rom: UInt64 = 0
             for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() where i <= 6 {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -252,13 +272,24 @@ public struct SysfsTopologyReader: Sendable {
                 let (start, end, flags) = (values[0], values[1], values[2])
                 if start == 0 && end == 0 { continue }
                 guard end >= start else { throw fail(resourcePath, "line \(i + 1): end is below start") }
-                if flags & 0x100 != 0 && i < 6 {
-                    throw fail(resourcePath, "line \(i + 1): BAR\(i) is an I/O BAR; the model has memory BARs only")
-                }
                 let size = end - start + 1
-                if i < 6 { bars[i] = size } else { rom = size }
+                guard i < 6 else { rom = size; continue }
+                // The kernel's IORESOURCE_* bits (include/linux/ioport.h) as sysfs prints them.
+                let ioFlag: UInt64 = 0x100, memFlag: UInt64 = 0x200, prefetchFlag: UInt64 = 0x2000, mem64Flag: UInt64 = 0x10_0000
+                if flags & ioFlag != 0 {
+                    guard flags & memFlag == 0 else {
+                        throw fail(resourcePath, "line \(i + 1): flags 0x\(String(flags, radix: 16)) say both I/O and memory")
+                    }
+                    types[i] = .io
+                } else {
+                    types[i] = flags & mem64Flag != 0 ? .memory64 : .memory32
+                    prefetchable[i] = flags & prefetchFlag != 0
+                }
+                bars[i] = size
             }
             id.bars = bars
+            id.barTypes = types
+            id.barPrefetchable = prefetchable
             id.romSize = rom
         }
         if let problem = id.problem() {

@@ -84,6 +84,21 @@ struct ModelRig {
         try sub.mmap(device, offset: offset, length: length, prot: PROT_READ | PROT_WRITE)
     }
 
+    /// VFIO_DEVICE_SET_IRQS of `index` from vector 0 with `fds` (or `count` vectors and no data).
+    func setIRQs(index: UInt32, flags: UInt32, fds: [Int32], count: Int? = nil) throws(Errno) {
+        var buf = [UInt8](repeating: 0, count: 20 + 4 * fds.count)
+        let header = [UInt64(buf.count), UInt64(flags), UInt64(index), 0, UInt64(count ?? fds.count)]
+        for (i, v) in header.enumerated() { buf.replaceSubrange(4 * i..<4 * i + 4, with: leBytes(v, 4)) }
+        for (i, fd) in fds.enumerated() {
+            buf.replaceSubrange(20 + 4 * i..<24 + 4 * i, with: leBytes(UInt64(UInt32(bitPattern: fd)), 4))
+        }
+        _ = try buf.withUnsafeMutableBytes { (b) -> Result<Int, Errno> in
+            Result { () throws(Errno) -> Int in
+                try sub.ioctl(device, UInt(VFIOIoctl.deviceSetIRQs), UInt(bitPattern: b.baseAddress))
+            }
+        }.get()
+    }
+
     func finish(sourceLocation: SourceLocation = #_sourceLocation) {
         teardown(sub, sourceLocation: sourceLocation)
     }

@@ -360,11 +360,17 @@ private extension ModelRig {
 
     @Test func legacyLayoutMovesWithMSIXEnable() throws {
         let r = try ModelRig(virtioNet(transitional: true))
-        // Enable MSI-X in the capability's control register (bit 15).
+        // The virtualized enable bit alone does not reach the function: still the INTx layout.
         let msixCap = 0xa0
         #expect(try r.config(msixCap, 1) == 0x11)
         let control = try r.config(msixCap + 2, 2)
         try r.setConfig(msixCap + 2, 2, control | 0x8000)
+        #expect(try r.read(0, 20, 6) == [0x52, 0x54, 0x00, 0x12, 0x34, 0x56])
+        try r.setConfig(msixCap + 2, 2, control)
+        // MSI-X enabled through SET_IRQS (as the host kernel enables it): the config moves to 24.
+        let efd = svfio_eventfd(0, 1)
+        defer { close(efd) }
+        try r.setIRQs(index: VFIOPCI.msixIRQ, flags: VFIOPCI.setDataEventfd | VFIOPCI.setActionTrigger, fds: [efd])
         #expect(try r.read(0, 24, 6) == [0x52, 0x54, 0x00, 0x12, 0x34, 0x56])
         try r.setReg(0, 0x14, 2, 0)                            // config vector 0
         try r.setReg(0, 0x0e, 2, 1)
@@ -374,8 +380,10 @@ private extension ModelRig {
         #expect(try r.reg(0, 0x14, 2) == 0 && r.reg(0, 0x16, 2) == 0xffff)
         try r.setReg(0, 0x0e, 2, 1)
         #expect(try r.reg(0, 0x16, 2) == 2)
-        try r.setConfig(msixCap + 2, 2, control)
-        #expect(try r.read(0, 20, 6) == [0x52, 0x54, 0x00, 0x12, 0x34, 0x56])
+        try r.write(0, 24, [0x02, 0, 0, 0, 0, 0x09])           // the MAC moved with the layout
+        #expect(try r.read(0, 24, 6) == [0x02, 0, 0, 0, 0, 0x09])
+        try r.setIRQs(index: VFIOPCI.msixIRQ, flags: VFIOPCI.setDataNone | VFIOPCI.setActionTrigger, fds: [], count: 0)
+        #expect(try r.read(0, 20, 6) == [0x02, 0, 0, 0, 0, 0x09])
         r.finish()
     }
 }

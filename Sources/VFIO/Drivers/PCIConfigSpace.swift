@@ -126,10 +126,11 @@ extension PCIDeviceModel {
         }
     }
 
-    /// Whether the function has MSI-X enabled (the control register's enable bit).
-    var msixEnabled: Bool {
-        identity.msixVectors > 0 && get16(PCIReg.msixCapOffset + 2) & 0x8000 != 0
-    }
+    /// Whether the function itself has MSI-X enabled: on hardware, the enable bit the host
+    /// kernel sets when the user enables MSI-X with SET_IRQS. The bit a user reads or writes in
+    /// config space is virtualized by vfio-pci and never reaches the function, so a driver that
+    /// only writes it (without SET_IRQS) leaves the device in INTx mode.
+    var msixEnabled: Bool { irqType == .msix }
 
     /// The value a config byte reads as: BAR and ROM registers through the size masks.
     func configByte(_ at: Int) -> UInt8 {

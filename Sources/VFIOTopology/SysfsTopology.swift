@@ -14,7 +14,8 @@ import Glibc
 /// - `kernel/iommu_groups/<N>/name` reading `vfio-noiommu`: a group VFIO itself made (the kernel's
 ///   `vfio_noiommu_group_alloc`, for no-IOMMU and emulated devices). It is not listed as a group:
 ///   its devices that appear under `bus/mdev/devices` are emulated devices, the others no-IOMMU
-///   devices.
+///   devices whose group keeps the number N (`/dev/vfio/noiommu-N`, as DPDK finds it from the
+///   device's `iommu_group` link).
 /// - `bus/pci/devices/<name>/iommu_group`: a symbolic link whose last component is the group
 ///   number. The group must exist and list the device. A device under `bus/pci/devices` without
 ///   this link is a no-IOMMU device; a device listed by a group must have it.
@@ -172,7 +173,12 @@ public struct SysfsTopologyReader: Sendable {
             if let first = seen.register(entry.name, at: entryPath) {
                 throw fail(entryPath, TopologyNames.duplicateMessage(entry.name, firstAt: first))
             }
-            spec.noIOMMUDevices.append(try device(entry.name, groupPath: entry.groupPath))
+            var noIOMMUDevice = try device(entry.name, groupPath: entry.groupPath)
+            // The number of the "vfio-noiommu" group the kernel made, so the node is noiommu-<N>.
+            noIOMMUDevice.noIOMMUGroupID = entry.groupPath.flatMap {
+                SysfsTopologyReader.groupNumber(SysfsTopologyReader.lastComponent($0))
+            }
+            spec.noIOMMUDevices.append(noIOMMUDevice)
         }
         for name in mdevNames {
             let entryPath = mdevDir + "/" + name

@@ -56,6 +56,11 @@ public struct TopologySpec: Equatable, Sendable {
         /// `"pcie"`, `"intx"`, `"personality"`, `"mac"`, `"link_up"` (see `PCIDeviceIdentity`;
         /// defaults when absent).
         public var pci = PCIDeviceIdentity()
+        /// `"iommu_group"` (no-IOMMU devices only): the number the kernel gave the device's
+        /// "vfio-noiommu" group, as a real sysfs tree's `iommu_group` link shows it, so
+        /// `/dev/vfio/noiommu-<N>` is where the tree says. Nil (the default), or a number another
+        /// group holds: the smallest free number, as `iommu_group_alloc()` picks it.
+        public var noIOMMUGroupID: Int?
 
         /// A device; unbound, fully coherent and a default PCI function unless told otherwise.
         public init(name: String, driver: String? = nil, cacheCoherency: Bool = true,
@@ -209,6 +214,7 @@ public struct TopologySpec: Equatable, Sendable {
             if !device.cacheCoherency { text += ", \"cache_coherency\": false" }
             if !device.enforceCacheCoherency { text += ", \"enforce_cache_coherency\": false" }
             text += device.pci.jsonMembers()
+            if let id = device.noIOMMUGroupID { text += ", \"iommu_group\": \(id)" }
             return text + " }"
         }
         func list(_ items: [String], indent: String) -> String {
@@ -425,7 +431,8 @@ struct TopologyDecoder {
                 }
             case "noiommu_devices":
                 for (index, element) in try array(member.value, path).enumerated() {
-                    spec.noIOMMUDevices.append(try decodeDevice(element, JSONPath.appending(path, index: index)))
+                    spec.noIOMMUDevices.append(try decodeDevice(element, JSONPath.appending(path, index: index),
+                                                                noIOMMU: true))
                 }
             case "emulated_devices":
                 for (index, element) in try array(member.value, path).enumerated() {
@@ -509,7 +516,8 @@ struct TopologyDecoder {
         return text
     }
 
-    private mutating func decodeDevice(_ node: JSONNode, _ path: String) throws(TopologyError) -> TopologySpec.Device {
+    private mutating func decodeDevice(_ node: JSONNode, _ path: String,
+                                       noIOMMU: Bool = false) throws(TopologyError) -> TopologySpec.Device {
         var device = TopologySpec.Device(name: "")
         var hasName = false
         for member in try object(node, path) {
@@ -569,10 +577,12 @@ struct TopologyDecoder {
                 }
                 device.pci.mac = mac
             case "link_up": device.pci.linkUp = try bool(member.value, memberPath)
+            case "iommu_group" where noIOMMU:
+                device.noIOMMUGroupID = Int(try integer(member.value, memberPath, max: UInt64(Int32.max)))
             default:
                 throw unknownKey(member, path, expected: "name, driver, cache_coherency, enforce_cache_coherency, "
                                  + "vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, "
-                                 + "personality, mac, link_up")
+                                 + "personality, mac, link_up" + (noIOMMU ? ", iommu_group" : ""))
             }
         }
         guard hasName else { throw missingKey("name", node, path) }

@@ -30,7 +30,8 @@ let package = Package(
         // The C ABI: @c functions only (handles <-> objects, user memory, errors -> errno).
         .target(name: "SwiftVFIOCABI", dependencies: ["VFIO", "CSwiftVFIOTypes"]),
         // The interposer: C only, no Swift and no link to libswiftvfio.so (one model per process).
-        .target(name: "CSwiftVFIOPreload"),
+        .target(name: "CSwiftVFIOPreload",
+                cSettings: [.headerSearchPath("../../include"), .define("SWIFTVFIO_PRELOAD")]),
         .testTarget(name: "VFIOTests", dependencies: ["VFIO", "VFIOTopology", "CSwiftVFIOShim"]),
         // Reliability: the fuzzers' decoders, shared by the libFuzzer executables (the Fuzz/
         // package) and the regression tests below, which replay the corpus through them.

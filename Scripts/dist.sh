@@ -169,9 +169,17 @@ preload_src=Sources/CSwiftVFIOPreload/preload.c
 preload_built=0
 if [ -f "$preload_src" ]; then
   step "libswiftvfio-preload.so ($cc)"
-  "$cc" -std=gnu11 -O2 -g -fPIC -fno-omit-frame-pointer -fvisibility=hidden -Wall -Wextra \
-    -I Sources/CSwiftVFIOPreload/include -c "$preload_src" -o "$obj/preload.o"
-  readelf -sW "$obj/preload.o" |
+  # issue 12: with the kvm-vfio device's sources (Sources/CSwiftVFIOPreload/kvm, as Package.swift
+  # builds them: the header's directory and SWIFTVFIO_PRELOAD); their exports are kvm_get_kvm_safe
+  # and kvm_put_kvm, the KVM entry points libswiftvfio looks up.
+  preload_objs=()
+  for src in "$preload_src" Sources/CSwiftVFIOPreload/kvm/*.c; do
+    o="$obj/preload-$(basename "$src" .c).o"
+    "$cc" -std=gnu11 -O2 -g -fPIC -fno-omit-frame-pointer -fvisibility=hidden -Wall -Wextra \
+      -I Sources/CSwiftVFIOPreload/include -I include -DSWIFTVFIO_PRELOAD -c "$src" -o "$o"
+    preload_objs+=("$o")
+  done
+  readelf -sW "${preload_objs[@]}" |
     awk '($5 == "GLOBAL" || $5 == "WEAK") && $6 == "DEFAULT" && $7 != "UND" && $4 == "FUNC" { print $8 }' |
     sort -u > "$obj/preload.exports"
   [ -s "$obj/preload.exports" ] || { echo "$0: preload.c exports nothing?" >&2; exit 1; }
@@ -189,7 +197,7 @@ if [ -f "$preload_src" ]; then
   # preload.c reads with initial-exec (in_model) in .dynsym as a LOCAL entry.
   use_lld=()
   command -v ld.lld >/dev/null && use_lld=(-fuse-ld=lld)
-  "$cc" -shared "${use_lld[@]}" -o "$dist/lib/libswiftvfio-preload.so" "$obj/preload.o" \
+  "$cc" -shared "${use_lld[@]}" -o "$dist/lib/libswiftvfio-preload.so" "${preload_objs[@]}" \
     -Wl,-soname,libswiftvfio-preload.so -Wl,--version-script="$obj/libswiftvfio-preload.map" \
     -Wl,--no-undefined -Wl,-z,relro -Wl,--as-needed -ldl -pthread
   split_debug "$dist/lib/libswiftvfio-preload.so"

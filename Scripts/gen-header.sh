@@ -99,6 +99,9 @@ iommu_group_get
 ## Observation: what the default model holds
 swiftvfio_census
 swiftvfio_state
+## The decoded trace (SWIFTVFIO_TRACE), for C code beside the model
+swiftvfio_trace_enabled
+swiftvfio_trace
 '
 
 out="$(mktemp)"

@@ -56,6 +56,26 @@ int kvm_users(struct kvm *kvm)
     return atomic_load(&kvm->users_count);
 }
 
+void kvm_lock(struct kvm *kvm)
+{
+    pthread_mutex_lock(&kvm->lock);
+}
+
+void kvm_unlock(struct kvm *kvm)
+{
+    pthread_mutex_unlock(&kvm->lock);
+}
+
+struct kvm_vfio *kvm_vfio_device_of(struct kvm *kvm)
+{
+    return kvm->vfio_device;
+}
+
+void kvm_set_vfio_device(struct kvm *kvm, struct kvm_vfio *kv)
+{
+    kvm->vfio_device = kv;
+}
+
 void kvm_arch_register_noncoherent_dma(struct kvm *kvm)
 {
     atomic_fetch_add(&kvm->noncoherent_dma_count, 1);

@@ -42,10 +42,9 @@ int kvm_users(struct kvm *kvm);
 bool kvm_get_kvm_safe(struct kvm *kvm);
 void kvm_put_kvm(struct kvm *kvm);
 
-/* x86's hooks virt/kvm/vfio.c calls. */
-void kvm_arch_register_noncoherent_dma(struct kvm *kvm);
-void kvm_arch_unregister_noncoherent_dma(struct kvm *kvm);
-void kvm_arch_start_assignment(struct kvm *kvm);
-void kvm_arch_end_assignment(struct kvm *kvm);
+/* What the kvm-vfio device (kvm_vfio.c) needs of its VM, declared in kvm_vfio.h: kvm_lock(),
+ * kvm_unlock(), kvm_vfio_device_of(), kvm_set_vfio_device() and x86's hooks
+ * kvm_arch_{register,unregister}_noncoherent_dma() and kvm_arch_{start,end}_assignment(). */
+#include "../Sources/CSwiftVFIOPreload/kvm/kvm_vfio.h"
 
 #endif

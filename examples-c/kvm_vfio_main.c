@@ -9,7 +9,6 @@
  */
 #define _GNU_SOURCE
 #include "kvm.h"
-#include "kvm_vfio.h"
 
 #include <swiftvfio.h>
 

@@ -654,6 +654,23 @@ int swiftvfio_census(struct swiftvfio_census *result);
  */
 int swiftvfio_state(char *buf, size_t size);
 
+/* ==== The decoded trace (SWIFTVFIO_TRACE), for C code beside the model ===================== */
+
+/**
+ * Returns 1 when the trace of the default model (SWIFTVFIO_TRACE) is on, 0 when it is off or
+ * the process has no model yet (this call creates none). For C code that writes its own lines
+ * with swiftvfio_trace() and formats them only when they will be written.
+ */
+int swiftvfio_trace_enabled(void);
+
+/**
+ * Writes `line` (text without its newline, at most 4095 bytes) as one line of the default
+ * model's trace (SWIFTVFIO_TRACE), in order with the model's own lines. Creates no model.
+ * Returns 1 when written, 0 when the trace is off or there is no model, -EFAULT for a NULL or
+ * unreadable `line`, -EINVAL when it contains a newline (one call, one line) or is longer.
+ */
+int swiftvfio_trace(const char *line);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #undef _FORTIFY_SOURCE
 #include "swiftvfio_preload.h"
+#include "kvm/kvm_device.h" /* issue 12: the kvm-vfio device of real KVM VMs */
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -486,6 +487,9 @@ static int lib_ready(void) {
 
 EXPORT int swiftvfio_preload_state(void) { return atomic_load(&lib_state); }
 
+/* issue 12 (kvm/kvm_device.h): an address inside libswiftvfio.so, loaded on first need. */
+void *preload_model_library(void) { return lib_ready() ? (void *)lib.open : NULL; }
+
 /* Checks and creations of model fd numbers exclude each other.
  *
  * swiftvfio_is_model_fd() reads the identity the model recorded for a number, fstat()s the
@@ -567,6 +571,7 @@ static void slot_clear_all(void) {
 static void preload_exit(void) {
     if (in_model || getpid() != exit_pid || atomic_load(&lib_state) <= 0 || lib.exit_files == NULL) return;
     int saved = errno;
+    kvm_hook_exit(); /* issue 12: kvm-vfio devices first: their release drops group file references */
     pthread_rwlock_wrlock(&fd_lock);
     /* The model closes the placeholders: no number may stay routed to it afterwards (a later
      * atexit handler or destructor may close or reuse them). */
@@ -914,7 +919,11 @@ EXPORT int ioctl(int fd, unsigned long request, ...) {
     unsigned long arg = va_arg(ap, unsigned long);
     va_end(ap);
     uint32_t tag = slot_get(fd);
-    if (LIKELY(tag == 0)) return CALL_REAL(-1, ioctl, fd, request, arg);
+    if (LIKELY(tag == 0)) {
+        int kvm_r; /* issue 12: KVM_CREATE_DEVICE(VFIO) on a VM fd, and kvm-vfio device fds */
+        if (UNLIKELY(kvm_hook_wants_ioctl(request)) && kvm_hook_ioctl(fd, request, arg, &kvm_r)) return kvm_r;
+        return CALL_REAL(-1, ioctl, fd, request, arg);
+    }
     return model_ioctl(fd, tag, request, arg, RA());
 }
 
@@ -931,7 +940,10 @@ static int model_close(int fd, uint32_t tag, void *ra) {
 
 EXPORT int close(int fd) {
     uint32_t tag = slot_get(fd);
-    if (LIKELY(tag == 0)) return CALL_REAL(-1, close, fd);
+    if (LIKELY(tag == 0)) {
+        if (UNLIKELY(kvm_hook_wants_close())) kvm_hook_close(fd); /* issue 12: a kvm-vfio device's release */
+        return CALL_REAL(-1, close, fd);
+    }
     return model_close(fd, tag, RA());
 }
 

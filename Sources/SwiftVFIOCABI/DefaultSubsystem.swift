@@ -61,22 +61,19 @@ final class DefaultSubsystem: @unchecked Sendable {
         enter(slot)
         defer {
             // Only this thread writes its count: a plain (release) store, no locked instruction.
-            slot._withUnsafeGuaranteedRef { $0.count.store($0.count.load(ordering: .relaxed) - 1, ordering: .releasing) }
+            slot.with { $0.count.store($0.count.load(ordering: .relaxed) - 1, ordering: .releasing) }
         }
         // The subsystem is lent to `body` without a retain: `current` holds it, and a replacement
         // waits until no call is in flight. (A retain would write the shared object's reference
         // count on every call, a cache line that threads working on unrelated groups would share.)
-        let bits = current.load(ordering: .acquiring)
-        guard bits != 0 else { return try body(subsystem()) }
-        let result = Unmanaged<VFIOSubsystem>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef {
-            (sub) -> Result<R, CallError> in
-            do throws(CallError) { return .success(try body(sub)) } catch { return .failure(error) }
+        guard let sub = Unretained<VFIOSubsystem>(bits: current.load(ordering: .acquiring)) else {
+            return try body(subsystem())
         }
-        return try result.get()
+        return try sub.with(body)
     }
 
-    @inline(__always) private func enter(_ slot: Unmanaged<InFlight>) {
-        slot._withUnsafeGuaranteedRef { s in
+    @inline(__always) private func enter(_ slot: Unretained<InFlight>) {
+        slot.with { s in
             while true {
                 s.count.add(1, ordering: .sequentiallyConsistent)
                 if !loading.load(ordering: .sequentiallyConsistent) { return }
@@ -88,21 +85,21 @@ final class DefaultSubsystem: @unchecked Sendable {
 
     /// The calling thread's in-flight slot (held by the registry; the thread-specific value is
     /// unretained).
-    @inline(__always) private func inFlightSlot() -> Unmanaged<InFlight> {
-        if let p = pthread_getspecific(Self.inFlightKey) { return Unmanaged<InFlight>.fromOpaque(p) }
+    @inline(__always) private func inFlightSlot() -> Unretained<InFlight> {
+        if let p = pthread_getspecific(Self.inFlightKey) { return Unretained<InFlight>(p) }
         return newInFlightSlot()
     }
 
-    private func newInFlightSlot() -> Unmanaged<InFlight> {
+    private func newInFlightSlot() -> Unretained<InFlight> {
         let slot = inFlightLock.withLock { () -> InFlight in
             if let s = freeInFlight.popLast() { return s }
             let s = InFlight()
             inFlightSlots.append(s)
             return s
         }
-        let u = Unmanaged.passUnretained(slot)
-        pthread_setspecific(Self.inFlightKey, u.toOpaque())
-        return u
+        let p = Unmanaged.passUnretained(slot).toOpaque()
+        pthread_setspecific(Self.inFlightKey, p)
+        return Unretained<InFlight>(p)
     }
 
     /// Whether any thread has a call in flight (after `loading` is raised).

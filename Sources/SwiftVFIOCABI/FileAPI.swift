@@ -78,7 +78,7 @@ extension HandleTable {
 /// Kernel: vfio_file_is_group()
 @c public func vfio_file_is_group(_ file: UnsafeMutablePointer<file>?) -> Bool {
     quietCall("vfio_file_is_group", false) { sub throws(CallError) in
-        let handles = DefaultSubsystem.shared.handles
+        let handles = HandleTable.shared   // (not through DefaultSubsystem.shared: one lazy-global check fewer)
         if let r = handles.withFile(file, { $0.isGroup }) { return r }
         return try handles.file(file, sub, "vfio_file_is_group").isGroup
     }
@@ -93,7 +93,7 @@ extension HandleTable {
 @c public func vfio_file_enforced_coherent(_ file: UnsafeMutablePointer<file>?) -> Bool {
     quietCall("vfio_file_enforced_coherent", false) { sub throws(CallError) in
         // Takes no lock of the group's: may run under the table's lock.
-        let handles = DefaultSubsystem.shared.handles
+        let handles = HandleTable.shared   // (not through DefaultSubsystem.shared: one lazy-global check fewer)
         if let r = handles.withFile(file, { $0.enforcedCoherent }) { return r }
         return try handles.file(file, sub, "vfio_file_enforced_coherent").enforcedCoherent
     }
@@ -108,7 +108,9 @@ extension HandleTable {
 /// Kernel: vfio_file_set_kvm()
 @c public func vfio_file_set_kvm(_ file: UnsafeMutablePointer<file>?, _ kvm: UnsafeMutablePointer<kvm>?) {
     quietCall("vfio_file_set_kvm", ()) { sub throws(CallError) in
-        try DefaultSubsystem.shared.handles.file(file, sub, "vfio_file_set_kvm").setKVM(UnsafeMutableRawPointer(kvm))
+        let f = try DefaultSubsystem.shared.handles.file(file, sub, "vfio_file_set_kvm")
+        f.setKVM(UnsafeMutableRawPointer(kvm))
+        traceSetKVM(sub, f, UnsafeMutableRawPointer(kvm))
     }
 }
 
@@ -118,7 +120,7 @@ extension HandleTable {
 /// Kernel: vfio_file_has_dev()
 @c public func vfio_file_has_dev(_ file: UnsafeMutablePointer<file>?, _ device: UnsafeMutablePointer<vfio_device>?) -> Bool {
     quietCall("vfio_file_has_dev", false) { sub throws(CallError) in
-        let handles = DefaultSubsystem.shared.handles
+        let handles = HandleTable.shared   // (not through DefaultSubsystem.shared: one lazy-global check fewer)
         if let r = handles.withLivePair(tokenOf(file), .file, as: VFIOFile.self, alive: { $0.refCount > 0 },
                                         tokenOf(device), .vfioDevice, as: VFIODevice.self, alive: { $0.refCount > 0 },
                                         { f, d in f.hasDevice(d) }) { return r }

@@ -198,8 +198,9 @@ final class HandleTable: @unchecked Sendable {
               slots[index].type == ObjectIdentifier(T.self) else { return nil }
         let bits = slots[index].strongBits
         let releasing = slots[index].releasing
-        if bits != 0 {
-            return Unmanaged<T>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef { (object) -> R? in
+        if let object = Unretained<T>(bits: bits) {
+            // Held by the slot, which cannot change while the lock is held.
+            return object.with { (object) -> R? in
                 guard releasing || alive(object) else { return nil }
                 return body(object)
             }
@@ -220,8 +221,9 @@ final class HandleTable: @unchecked Sendable {
         guard let tBits = strongBitsLocked(ti, tKind, tg, T.self), let uBits = strongBitsLocked(ui, uKind, ug, U.self) else {
             return nil
         }
-        return Unmanaged<T>.fromOpaque(tBits)._withUnsafeGuaranteedRef { (a) -> R? in
-            Unmanaged<U>.fromOpaque(uBits)._withUnsafeGuaranteedRef { (b) -> R? in
+        // Both held by their slots, which cannot change while the lock is held.
+        return Unretained<T>(tBits).with { (a) -> R? in
+            Unretained<U>(uBits).with { (b) -> R? in
                 guard slots[ti].releasing || tAlive(a), slots[ui].releasing || uAlive(b) else { return nil }
                 return body(a, b)
             }

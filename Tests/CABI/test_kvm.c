@@ -1,4 +1,4 @@
-// cabi-sources: ../../examples-c/kvm.c ../../examples-c/kvm_vfio.c ../../examples-c/mtty.c
+// cabi-sources: ../../examples-c/kvm.c ../../Sources/CSwiftVFIOPreload/kvm/kvm_vfio.c ../../examples-c/mtty.c
 // cabi-ldflags: -rdynamic -pthread
 /* The KVM link: the VM reference a device takes at its first open (through the process's
  * kvm_get_kvm_safe/kvm_put_kvm, found with dlsym) and drops at its last close; none for a dying
@@ -9,7 +9,7 @@
 #include "cabi_test.h"
 
 #include "../../examples-c/kvm.h"
-#include "../../examples-c/kvm_vfio.h"
+#include "../../Sources/CSwiftVFIOPreload/kvm/kvm_vfio.h"
 #include "../../examples-c/mtty.h"
 
 #include <linux/kvm.h>
@@ -183,7 +183,15 @@ static void test_consumer(void)
     CHECK_EQ(kvm_vfio_set_attr(kv, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_ADD, 0), -EFAULT);
     CHECK_EQ(kvm_vfio_set_attr(kv, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_DEL, 8), -EFAULT);
     CHECK_EQ(add(kv, -1), -EBADF);
-    CHECK_EQ(add(kv, 0), -EBADF); /* a real descriptor, but not a model file */
+    {
+        /* An open file the model does not know is not a group: the kernel's EINVAL for ADD and
+         * ENOENT for DEL (only a descriptor that is not open is EBADF). */
+        int null = open("/dev/null", O_RDONLY);
+        CHECK_EQ(add(kv, null), -EINVAL);
+        CHECK_EQ(del(kv, null), -ENOENT);
+        close(null);
+        CHECK_EQ(add(kv, null), -EBADF);
+    }
     CHECK_EQ(add(kv, c26), -EINVAL);
     CHECK_EQ(del(kv, g26), -ENOENT);
     CHECK_EQ(add(kv, g26), 0);

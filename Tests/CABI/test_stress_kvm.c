@@ -1,4 +1,4 @@
-// cabi-sources: ../../examples-c/kvm.c ../../examples-c/kvm_vfio.c
+// cabi-sources: ../../examples-c/kvm.c ../../Sources/CSwiftVFIOPreload/kvm/kvm_vfio.c
 // cabi-ldflags: -rdynamic -pthread
 /* Stress through the C ABI with the example KVM consumer (issue 7, item 4): threads doing random
  * legal and illegal operations on shared groups, containers and devices: open, close, dup,
@@ -10,7 +10,7 @@
 #include "cabi_test.h"
 
 #include "../../examples-c/kvm.h"
-#include "../../examples-c/kvm_vfio.h"
+#include "../../Sources/CSwiftVFIOPreload/kvm/kvm_vfio.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>

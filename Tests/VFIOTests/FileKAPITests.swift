@@ -92,27 +92,69 @@ import Testing
         teardown(spapr)
     }
 
-    @Test func uapiNumbersMatchTheSystemHeader() {
-        #expect(UInt(VFIOIoctl.getAPIVersion) == SVFIO_GET_API_VERSION)
-        #expect(UInt(VFIOIoctl.checkExtension) == SVFIO_CHECK_EXTENSION)
-        #expect(UInt(VFIOIoctl.setIOMMU) == SVFIO_SET_IOMMU)
-        #expect(UInt(VFIOIoctl.groupGetStatus) == SVFIO_GROUP_GET_STATUS)
-        #expect(UInt(VFIOIoctl.groupSetContainer) == SVFIO_GROUP_SET_CONTAINER)
-        #expect(UInt(VFIOIoctl.groupUnsetContainer) == SVFIO_GROUP_UNSET_CONTAINER)
-        #expect(UInt(VFIOIoctl.groupGetDeviceFD) == SVFIO_GROUP_GET_DEVICE_FD)
-        #expect(UInt(VFIOIoctl.deviceGetInfo) == SVFIO_DEVICE_GET_INFO)
-        #expect(UInt(VFIOIoctl.deviceGetRegionInfo) == SVFIO_DEVICE_GET_REGION_INFO)
-        #expect(UInt(VFIOIoctl.deviceGetIRQInfo) == SVFIO_DEVICE_GET_IRQ_INFO)
-        #expect(UInt(VFIOIoctl.deviceSetIRQs) == SVFIO_DEVICE_SET_IRQS)
-        #expect(UInt(VFIOIoctl.deviceReset) == SVFIO_DEVICE_RESET)
-        #expect(UInt(VFIOIoctl.iommuGetInfo) == SVFIO_IOMMU_GET_INFO)
-        #expect(UInt(VFIOIoctl.iommuMapDMA) == SVFIO_IOMMU_MAP_DMA)
-        #expect(UInt(VFIOIoctl.iommuUnmapDMA) == SVFIO_IOMMU_UNMAP_DMA)
-        #expect(UInt(VFIOIoctl.iommuDirtyPages) == SVFIO_IOMMU_DIRTY_PAGES)
-        #expect(UInt(VFIOIoctl.deviceFeature) == SVFIO_DEVICE_FEATURE)
-        #expect(UInt32(vfioAPIVersion) == SVFIO_API_VERSION)
-        #expect(VFIOGroupFlags.viable == SVFIO_GROUP_FLAGS_VIABLE)
-        #expect(VFIOGroupFlags.containerSet == SVFIO_GROUP_FLAGS_CONTAINER_SET)
+    /// vfio_device_has_container(): true exactly while the device's group is attached to a legacy
+    /// container (not an iommufd).
+    @Test func deviceHasContainerFollowsTheGroupsAttachment() throws {
+        let sub = makeSubsystem()
+        let devices = try populate(sub)
+        let dev = try #require(devices["0000:06:0d.0"])
+        let g = try sub.open("/dev/vfio/26")
+        #expect(!dev.hasContainer)
+        let c = try sub.containerWith(g)
+        #expect(dev.hasContainer)
+        _ = try sub.ioctl(g, UInt(VFIOIoctl.groupUnsetContainer))
+        #expect(!dev.hasContainer)
+        var ictx = try sub.open("/dev/iommu")
+        _ = try withUnsafePointer(to: &ictx) { (p) throws(Errno) -> Int in
+            try sub.ioctl(g, UInt(VFIOIoctl.groupSetContainer), UInt(bitPattern: p))
+        }
+        #expect(!dev.hasContainer)
+        try sub.close(g); try sub.close(c); try sub.close(ictx)
+        teardown(sub)
+    }
+
+    /// The ioctl numbers come from the system header through the shim (one source): each is a VFIO
+    /// `_IO(';', base + n)` (no size or direction bits) at the offset the uAPI gives it, and the
+    /// one table names each for the files it is issued on.
+    @Test func uapiNumbersFollowTheKernelEncoding() {
+        let base = VFIOIoctl.getAPIVersion
+        #expect(base == 0x3B64)                                   // _IO(';', 100)
+        let offsets: [(UInt32, UInt32, FileKind, String)] = [
+            (VFIOIoctl.checkExtension, 1, .container, "VFIO_CHECK_EXTENSION"),
+            (VFIOIoctl.setIOMMU, 2, .container, "VFIO_SET_IOMMU"),
+            (VFIOIoctl.groupGetStatus, 3, .group, "VFIO_GROUP_GET_STATUS"),
+            (VFIOIoctl.groupSetContainer, 4, .group, "VFIO_GROUP_SET_CONTAINER"),
+            (VFIOIoctl.groupUnsetContainer, 5, .group, "VFIO_GROUP_UNSET_CONTAINER"),
+            (VFIOIoctl.groupGetDeviceFD, 6, .group, "VFIO_GROUP_GET_DEVICE_FD"),
+            (VFIOIoctl.deviceGetInfo, 7, .device, "VFIO_DEVICE_GET_INFO"),
+            (VFIOIoctl.deviceGetRegionInfo, 8, .device, "VFIO_DEVICE_GET_REGION_INFO"),
+            (VFIOIoctl.deviceGetIRQInfo, 9, .device, "VFIO_DEVICE_GET_IRQ_INFO"),
+            (VFIOIoctl.deviceSetIRQs, 10, .device, "VFIO_DEVICE_SET_IRQS"),
+            (VFIOIoctl.deviceReset, 11, .device, "VFIO_DEVICE_RESET"),
+            (VFIOIoctl.iommuGetInfo, 12, .container, "VFIO_IOMMU_GET_INFO"),
+            (VFIOIoctl.iommuMapDMA, 13, .container, "VFIO_IOMMU_MAP_DMA"),
+            (VFIOIoctl.iommuUnmapDMA, 14, .container, "VFIO_IOMMU_UNMAP_DMA"),
+            (VFIOIoctl.iommuDirtyPages, 17, .container, "VFIO_IOMMU_DIRTY_PAGES"),
+            (VFIOIoctl.deviceFeature, 17, .device, "VFIO_DEVICE_FEATURE"),
+            (VFIOIoctl.iommuDestroy, 0x80 - 100, .iommufd, "IOMMU_DESTROY"),
+            (VFIOIoctl.iommuIOASAlloc, 0x81 - 100, .iommufd, "IOMMU_IOAS_ALLOC"),
+            (VFIOIoctl.iommuVFIOIOAS, 0x88 - 100, .iommufd, "IOMMU_VFIO_IOAS"),
+        ]
+        for (number, offset, kind, name) in offsets {
+            #expect(number == base + offset, "\(name)")
+            #expect(IoctlDecoder.name(kind, number) == name)
+        }
+        // One row per (file kind, number): a second would never be reached.
+        for kind in [FileKind.group, .container, .iommufd, .device] {
+            let numbers = IoctlTable.rows.filter { $0.files?.contains(kind) ?? true }.map(\.number)
+            #expect(Set(numbers).count == numbers.count, "\(kind)")
+        }
+        for row in IoctlTable.rows {
+            #expect(row.number >> 8 == 0x3B && row.number >> 16 == 0, "\(row.name) is not _IO(';', n)")
+        }
+        #expect(vfioAPIVersion == 0)
+        #expect(VFIOGroupFlags.viable == 1 && VFIOGroupFlags.containerSet == 2)
+        #expect(VFIOExtension.type1v2IOMMU == 3 && VFIOExtension.noIOMMU == 8)
         #expect(MemoryLayout<VFIOGroupStatus>.size == 8)
     }
 

@@ -167,6 +167,47 @@ import Testing
         teardown(sub)
     }
 
+    /// vfio-pci's match answers 0 to every name without options but the device's own, so a group of
+    /// vfio-pci devices finds such a name by its index; a name with options, or a group holding a
+    /// device with any other match op, is still walked newest first (the order those can tell).
+    @Test func vfioPCINamesAreIndexedUnlessAnotherMatchOpCanTell() throws {
+        let sub = makeSubsystem()
+        try sub.registerIOMMUDriver(TestBackend())
+        let names = (0..<12).map { "0000:50:0\(String($0, radix: 16)).0" }
+        for n in names { try sub.probePCIDevice(name: n, iommuGroupID: 50, driver: "vfio-pci") }
+        let g = try sub.open("/dev/vfio/50")
+        try sub.containerWith(g, type: 100)
+        for n in [names[0], names[11], names[5]] {
+            let fd = try sub.deviceFD(g, n)
+            #expect(try sub.withFile(fd) { $0.device?.busDevice.name } == n)
+            try sub.close(fd)
+        }
+        #expect(throws: Errno.ENODEV) { try sub.deviceFD(g, names[0] + "0") }        // a longer name
+        #expect(throws: Errno.ENODEV) { try sub.deviceFD(g, "0000:50:0") }           // a prefix
+        #expect(throws: Errno.EINVAL) { try sub.deviceFD(g, names[3] + " vf_token=4a7b9e2c-1d3f-4e5a-9b8c-7d6e5f4a3b2c") }
+        let spaced = try sub.deviceFD(g, names[3] + "  ")                             // options path
+        #expect(try sub.withFile(spaced) { $0.device?.busDevice.name } == names[3])
+        try sub.close(spaced)
+        // A newer device whose match op claims names[0]: the kernel's newest-first walk reaches it
+        // before the vfio-pci device called names[0], and so must the model.
+        var ops = VFIODeviceOps(name: "claims-all")
+        ops.match = { _, name in name == names[0] ? 1 : 0 }
+        let bus = try sub.iommu.addDevice(name: "claimer")
+        try sub.iommu.addDevice(bus, to: try #require(sub.iommu.group(id: 50)))
+        let claimer = try sub.allocDevice(bus, ops: ops)
+        try sub.registerGroupDevice(claimer)
+        let fd = try sub.deviceFD(g, names[0])
+        #expect(try sub.withFile(fd) { $0.device } === claimer)
+        try sub.close(fd)
+        sub.unregisterGroupDevice(claimer); claimer.put()
+        // Gone again: the index answers once more.
+        let again = try sub.deviceFD(g, names[0])
+        #expect(try sub.withFile(again) { $0.device?.busDevice.name } == names[0])
+        try sub.close(again)
+        try sub.close(g)
+        teardown(sub)
+    }
+
     @Test func matchOpErrorStopsTheWalk() throws {
         let sub = makeSubsystem()
         let group = try sub.iommu.addGroup(id: 41)

@@ -87,7 +87,7 @@ import Testing
         let g = try sub.open("/dev/vfio/26")
         let ictx = try sub.open("/dev/iommu")
         try sub.setContainer(g, ictx)
-        let ctx = try #require(try sub.withFile(ictx) { $0.privateData as? IOMMUFDContext })
+        let ctx = try #require(try sub.withFile(ictx) { $0.iommufdContext })
         ctx.clearCompatIOAS()
         #expect(throws: Errno.ENODEV) { try sub.deviceFD(g, "0000:06:0d.0") }
         #expect(sub.iommu.group(id: 26)!.dmaOwnerCount == 0)   // the bind was undone
@@ -142,7 +142,7 @@ import Testing
         let g = try sub.open(group.path)
         let ictx = try sub.open("/dev/iommu")
         try sub.setContainer(g, ictx)
-        let ctx = try #require(try sub.withFile(ictx) { $0.privateData as? IOMMUFDContext })
+        let ctx = try #require(try sub.withFile(ictx) { $0.iommufdContext })
         #expect(ctx.isNoIOMMUMode && !ctx.hasCompatIOAS)
         sub.rawIOPolicy = .denied
         #expect(throws: Errno.EPERM) { try sub.deviceFD(g, "0000:09:00.0") }
@@ -160,7 +160,7 @@ import Testing
         try sub.setContainer(gr, ictx2)                   // creates the compat IOAS
         #expect(throws: Errno.EINVAL) { try sub.setContainer(g, ictx2) }  // no-iommu/iommu mix
         try sub.unsetContainer(gr)
-        let ctx2 = try #require(try sub.withFile(ictx2) { $0.privateData as? IOMMUFDContext })
+        let ctx2 = try #require(try sub.withFile(ictx2) { $0.iommufdContext })
         #expect(ctx2.hasCompatIOAS)
         // And the other order: a no-IOMMU context refuses a real group.
         try sub.setContainer(g, ictx)

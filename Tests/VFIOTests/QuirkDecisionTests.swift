@@ -28,7 +28,7 @@ import Testing
         let c = try sub.open("/dev/vfio/vfio")
         try sub.setContainer(gn, c)
         try sub.unsetContainer(gn)
-        let container = try #require(try sub.withFile(c) { $0.privateData as? Container })
+        let container = try #require(try sub.withFile(c) { $0.container })
         #expect(container.groupLock.withShared { container.noiommu })   // sticky
         // Empty: polls every backend; a real group may join.
         #expect(try sub.checkExtension(c, VFIOExtension.type1IOMMU) == 1)

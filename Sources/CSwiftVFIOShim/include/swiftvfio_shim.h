@@ -4,7 +4,7 @@
  *   exception-table fixups. A bad user pointer gives -EFAULT, never a SIGSEGV/SIGBUS.
  * - Real placeholder descriptors (memfd) backing model fds.
  * - capget(2) for "capable(CAP_SYS_RAWIO)" at the moment the kernel would ask.
- * - The uapi constants, taken from the system's <linux/vfio.h> so they are checked against it.
+ * - The uapi ioctl numbers, taken from the system's <linux/vfio.h>: the model's one source for them.
  */
 #ifndef SWIFTVFIO_SHIM_H
 #define SWIFTVFIO_SHIM_H
@@ -78,27 +78,71 @@ int svfio_trace_open(const char *path);
 /* Writes all of buf with raw write(2) calls; 0 or -errno. */
 int svfio_trace_write(int fd, const void *buf, size_t len);
 
-/* ---- uapi constants (checked against the system header) ---------------------------------- */
-static const unsigned long SVFIO_GET_API_VERSION = VFIO_GET_API_VERSION;
-static const unsigned long SVFIO_CHECK_EXTENSION = VFIO_CHECK_EXTENSION;
-static const unsigned long SVFIO_SET_IOMMU = VFIO_SET_IOMMU;
-static const unsigned long SVFIO_GROUP_GET_STATUS = VFIO_GROUP_GET_STATUS;
-static const unsigned long SVFIO_GROUP_SET_CONTAINER = VFIO_GROUP_SET_CONTAINER;
-static const unsigned long SVFIO_GROUP_UNSET_CONTAINER = VFIO_GROUP_UNSET_CONTAINER;
-static const unsigned long SVFIO_GROUP_GET_DEVICE_FD = VFIO_GROUP_GET_DEVICE_FD;
-static const unsigned long SVFIO_DEVICE_GET_INFO = VFIO_DEVICE_GET_INFO;
-static const unsigned long SVFIO_DEVICE_GET_REGION_INFO = VFIO_DEVICE_GET_REGION_INFO;
-static const unsigned long SVFIO_DEVICE_GET_IRQ_INFO = VFIO_DEVICE_GET_IRQ_INFO;
-static const unsigned long SVFIO_DEVICE_SET_IRQS = VFIO_DEVICE_SET_IRQS;
-static const unsigned long SVFIO_DEVICE_RESET = VFIO_DEVICE_RESET;
-static const unsigned long SVFIO_IOMMU_GET_INFO = VFIO_IOMMU_GET_INFO;
-static const unsigned long SVFIO_IOMMU_MAP_DMA = VFIO_IOMMU_MAP_DMA;
-static const unsigned long SVFIO_IOMMU_UNMAP_DMA = VFIO_IOMMU_UNMAP_DMA;
-static const unsigned long SVFIO_IOMMU_DIRTY_PAGES = VFIO_IOMMU_DIRTY_PAGES;
-static const unsigned long SVFIO_DEVICE_FEATURE = VFIO_DEVICE_FEATURE;
-static const unsigned int SVFIO_API_VERSION = VFIO_API_VERSION;
-static const unsigned int SVFIO_GROUP_FLAGS_VIABLE = VFIO_GROUP_FLAGS_VIABLE;
-static const unsigned int SVFIO_GROUP_FLAGS_CONTAINER_SET = VFIO_GROUP_FLAGS_CONTAINER_SET;
+/* ---- uapi constants ------------------------------------------------------------------------
+ * The ioctl numbers the model serves, as constants Swift can import: Swift does not expand the
+ * function-like _IO() macro, so each number is named here once, from the system's <linux/vfio.h>,
+ * and Kernel/UAPI.swift builds the model's ioctl table (numbers, names, trace decoders) from these.
+ * Plain integer macros (VFIO_TYPE1_IOMMU, the flag bits) Swift imports from the header directly.
+ * <linux/iommufd.h> is newer than some system headers (Debian 12 has none): then the kernel's own
+ * definitions (include/uapi/linux/iommufd.h, v6.2+) are spelled out below. */
+#if defined(__has_include)
+#if __has_include(<linux/iommufd.h>)
+#include <linux/iommufd.h>
+#endif
+#endif
+#ifndef IOMMUFD_TYPE
+#define IOMMUFD_TYPE (';')
+#define IOMMU_DESTROY _IO(IOMMUFD_TYPE, 0x80)
+#define IOMMU_IOAS_ALLOC _IO(IOMMUFD_TYPE, 0x81)
+#define IOMMU_IOAS_ALLOW_IOVAS _IO(IOMMUFD_TYPE, 0x82)
+#define IOMMU_IOAS_COPY _IO(IOMMUFD_TYPE, 0x83)
+#define IOMMU_IOAS_IOVA_RANGES _IO(IOMMUFD_TYPE, 0x84)
+#define IOMMU_IOAS_MAP _IO(IOMMUFD_TYPE, 0x85)
+#define IOMMU_IOAS_UNMAP _IO(IOMMUFD_TYPE, 0x86)
+#define IOMMU_OPTION _IO(IOMMUFD_TYPE, 0x87)
+#define IOMMU_VFIO_IOAS _IO(IOMMUFD_TYPE, 0x88)
+#endif
+
+enum {
+    /* container (vfio_fops; the iommufd emulates the first three) */
+    SVFIO_GET_API_VERSION = VFIO_GET_API_VERSION,
+    SVFIO_CHECK_EXTENSION = VFIO_CHECK_EXTENSION,
+    SVFIO_SET_IOMMU = VFIO_SET_IOMMU,
+    /* group (vfio_group_fops) */
+    SVFIO_GROUP_GET_STATUS = VFIO_GROUP_GET_STATUS,
+    SVFIO_GROUP_SET_CONTAINER = VFIO_GROUP_SET_CONTAINER,
+    SVFIO_GROUP_UNSET_CONTAINER = VFIO_GROUP_UNSET_CONTAINER,
+    SVFIO_GROUP_GET_DEVICE_FD = VFIO_GROUP_GET_DEVICE_FD,
+    /* device (vfio_device_fops) */
+    SVFIO_DEVICE_GET_INFO = VFIO_DEVICE_GET_INFO,
+    SVFIO_DEVICE_GET_REGION_INFO = VFIO_DEVICE_GET_REGION_INFO,
+    SVFIO_DEVICE_GET_IRQ_INFO = VFIO_DEVICE_GET_IRQ_INFO,
+    SVFIO_DEVICE_SET_IRQS = VFIO_DEVICE_SET_IRQS,
+    SVFIO_DEVICE_RESET = VFIO_DEVICE_RESET,
+    SVFIO_DEVICE_GET_PCI_HOT_RESET_INFO = VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+    SVFIO_DEVICE_PCI_HOT_RESET = VFIO_DEVICE_PCI_HOT_RESET,
+    SVFIO_DEVICE_QUERY_GFX_PLANE = VFIO_DEVICE_QUERY_GFX_PLANE,
+    SVFIO_DEVICE_GET_GFX_DMABUF = VFIO_DEVICE_GET_GFX_DMABUF,
+    SVFIO_DEVICE_IOEVENTFD = VFIO_DEVICE_IOEVENTFD,
+    SVFIO_DEVICE_FEATURE = VFIO_DEVICE_FEATURE,
+    /* type1 container, after SET_IOMMU (numbers shared with the device ioctls above) */
+    SVFIO_IOMMU_GET_INFO = VFIO_IOMMU_GET_INFO,
+    SVFIO_IOMMU_MAP_DMA = VFIO_IOMMU_MAP_DMA,
+    SVFIO_IOMMU_UNMAP_DMA = VFIO_IOMMU_UNMAP_DMA,
+    SVFIO_IOMMU_ENABLE = VFIO_IOMMU_ENABLE,
+    SVFIO_IOMMU_DISABLE = VFIO_IOMMU_DISABLE,
+    SVFIO_IOMMU_DIRTY_PAGES = VFIO_IOMMU_DIRTY_PAGES,
+    /* iommufd (iommufd_fops) */
+    SVFIO_IOMMU_DESTROY = IOMMU_DESTROY,
+    SVFIO_IOMMU_IOAS_ALLOC = IOMMU_IOAS_ALLOC,
+    SVFIO_IOMMU_IOAS_ALLOW_IOVAS = IOMMU_IOAS_ALLOW_IOVAS,
+    SVFIO_IOMMU_IOAS_COPY = IOMMU_IOAS_COPY,
+    SVFIO_IOMMU_IOAS_IOVA_RANGES = IOMMU_IOAS_IOVA_RANGES,
+    SVFIO_IOMMU_IOAS_MAP = IOMMU_IOAS_MAP,
+    SVFIO_IOMMU_IOAS_UNMAP = IOMMU_IOAS_UNMAP,
+    SVFIO_IOMMU_OPTION = IOMMU_OPTION,
+    SVFIO_IOMMU_VFIO_IOAS = IOMMU_VFIO_IOAS,
+};
 
 #ifdef __cplusplus
 }

@@ -232,3 +232,25 @@ extension VFIOGroup {
         openedFile?.put()
     }
 }
+
+/// The container char device's file operations (`vfio_fops`): the container is the file's private
+/// data.
+extension Container: FileOperations {
+    /// Kernel: vfio_fops_unl_ioctl().
+    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int {
+        try ioctl(cmd: cmd, arg: arg)
+    }
+
+    /// Kernel: vfio_fops_release(): the file's reference on the container goes.
+    func release(_ file: VFIOFile) { put() }
+}
+
+extension VFIOSubsystem {
+    /// Kernel: vfio_fops_open(): `/dev/vfio/vfio` opens a new, empty container.
+    func containerFileOpen(_ path: String, flags: Int32) throws(Errno) -> VFIOFile {
+        try faults.check(.fileAlloc)
+        try faults.check(.containerAlloc)
+        return VFIOFile(subsystem: self, kind: .container, flags: flags, name: path,
+                        operations: Container(subsystem: self))
+    }
+}

@@ -1,4 +1,36 @@
-/// The device file's operations (`vfio_device_fops`, SPEC §7.5).
+/// The private data of a device file: the device and how it was opened (6.6's per-file record).
+/// Its methods are the file's operations (`vfio_device_fops`, SPEC §7.5), each handing the call to
+/// the device.
+final class DeviceFile: FileOperations, @unchecked Sendable {
+    let device: VFIODevice
+    /// The iommufd context this file's open went through, or nil for the container.
+    let iommufd: IOMMUFDContext?
+
+    init(device: VFIODevice, iommufd: IOMMUFDContext?) {
+        self.device = device
+        self.iommufd = iommufd
+    }
+
+    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int {
+        try device.fopsIoctl(cmd: cmd, arg: arg)
+    }
+
+    func read(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
+        try device.fopsRead(buffer: buffer, count: count, offset: &offset)
+    }
+
+    func write(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
+        try device.fopsWrite(buffer: buffer, count: count, offset: &offset)
+    }
+
+    func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
+        try device.fopsMmap(offset: offset, length: length, prot: prot)
+    }
+
+    func release(_ file: VFIOFile) { device.fopsRelease(self) }
+}
+
+/// The device side of `vfio_device_fops`.
 extension VFIODevice {
     /// Kernel: vfio_device_fops_release(): close through the group, then drop the registration
     /// reference the file held (which may let a blocked unregister finish).

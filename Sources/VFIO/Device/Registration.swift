@@ -101,12 +101,11 @@ extension VFIOSubsystem {
         }
         let group: VFIOGroup
         do throws(Errno) {
-            group = try setGroup(device, type: type)
+            group = try deviceSetGroup(device, type: type)
         } catch {
             if assignedSingleton { releaseDeviceSet(device) }
             throw error
         }
-        device.group = group
         do throws(Errno) {
             try faults.check(.deviceAdd)
         } catch {
@@ -120,14 +119,6 @@ extension VFIOSubsystem {
         device.get()   // the registration keeps the object alive (the kernel's device_add)
         group.registerDevice(device)
         census.deviceRegistered()
-    }
-
-    /// Kernel: vfio_device_set_group().
-    func setGroup(_ device: VFIODevice, type: VFIOGroupType) throws(Errno) -> VFIOGroup {
-        switch type {
-        case .iommu: return try groups.findOrAlloc(for: device.busDevice)
-        case .emulatedIOMMU, .noIOMMU: return try groups.noIOMMUGroupAlloc(for: device.busDevice, type: type)
-        }
     }
 
     /// Kernel: vfio_unregister_group_dev(): drops the registration, then blocks until every device

@@ -66,6 +66,11 @@ public struct VFIODeviceOps: Sendable {
     public var request: (@Sendable (VFIODevice, UInt32) -> Void)?
     /// `match(vdev, buf)`: <0 error, 0 no match, >0 match (a custom GET_DEVICE_FD name match).
     public var match: (@Sendable (VFIODevice, String) -> Int32)?
+    /// The driver's declaration that `match` is vfio-pci's (`vfio_pci_core_match`): for a name
+    /// with no space in it (no options) it answers 0 unless the name is the device's own. The
+    /// group then finds such a name through its name index instead of asking every device in
+    /// turn; nothing can tell the difference, since every other device would answer 0.
+    public var matchIsPCICoreMatch = false
     /// `device_feature(vdev, flags, arg, argsz)`.
     public var deviceFeature: (@Sendable (VFIODevice, UInt32, UInt, Int) throws(Errno) -> Int)?
 

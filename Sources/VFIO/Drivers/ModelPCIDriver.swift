@@ -82,6 +82,7 @@ public final class ModelPCIDriver: @unchecked Sendable {
             guard let s = Self.state(of: device) else { return 0 }
             return VFIOPCIMatch.match(pciName: device.busDevice.name, request: name, role: s.sriov)
         }
+        ops.matchIsPCICoreMatch = true
         return ops
     }
 

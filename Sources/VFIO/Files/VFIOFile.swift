@@ -14,6 +14,37 @@ public enum FileKind: Sendable, Equatable {
     case other
 }
 
+/// `struct file_operations`: what a model file does when a system call reaches it.
+///
+/// Each kind of model file has one conforming type, whose instance is also the file's
+/// `private_data` (the group, the container, the iommufd context, the device file record), so a
+/// call goes from the fd straight to its handler: `file.operations.ioctl(file, ...)`, no switch
+/// on the kind and no cast. An operation a kind does not provide answers as the kernel does for a
+/// missing entry in the table: ENOTTY for ioctl, EINVAL for read and write, ENODEV for mmap.
+protocol FileOperations: AnyObject, Sendable {
+    /// `unlocked_ioctl`.
+    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int
+    /// `read` (read(2) passes the file position, pread(2) its own offset).
+    func read(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int
+    /// `write` (write(2) passes the file position, pwrite(2) its own offset).
+    func write(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int
+    /// `mmap`: the address of the new mapping.
+    func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt
+    /// `release`: the last reference to the file is gone.
+    func release(_ file: VFIOFile)
+}
+
+extension FileOperations {
+    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int { throw .ENOTTY }
+    func read(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int { throw .EINVAL }
+    func write(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int { throw .EINVAL }
+    func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt { throw .ENODEV }
+    func release(_ file: VFIOFile) {}
+}
+
+/// The operations of a file that is none of the model's own kinds (tests of the "not ours" paths).
+final class ForeignFileOperations: FileOperations {}
+
 /// A `struct file`: an open file object with a reference count, distinct from fd numbers.
 ///
 /// `dup()`, KVM's GROUP_ADD and a device's first open in container mode each hold a reference; the
@@ -29,10 +60,10 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
     /// Name for messages, e.g. "/dev/vfio/26" or "[vfio-device]".
     public let name: String
     unowned let subsystem: VFIOSubsystem
-    /// `file->private_data`. Set at open, cleared by the group release; owned by the file.
-    // (Read on every ioctl; set at open and cleared at release, which no ioctl can overlap: no
-    // dynamic exclusivity check.)
-    @exclusivity(unchecked) nonisolated(unsafe) var privateData: AnyObject?
+    /// `file->f_op` and `file->private_data` in one: the object that serves the file. Fixed for
+    /// the file's life (a `let`, so a call through it borrows it: no reference-count traffic on
+    /// the system-call path).
+    let operations: any FileOperations
     private let refs = Atomic<Int>(1)
     /// Serial number, so C handles can detect reuse.
     let serial: UInt64
@@ -42,13 +73,13 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
     let positionLock = KernelMutex("file->f_pos_lock")
 
     init(subsystem: VFIOSubsystem, kind: FileKind, flags: Int32, name: String, positional: Bool = false,
-         privateData: AnyObject?) {
+         operations: any FileOperations) {
         self.subsystem = subsystem
         self.kind = kind
         self.flags = flags
         self.name = name
         self.positional = positional
-        self.privateData = privateData
+        self.operations = operations
         self.serial = subsystem.nextFileSerial()
         subsystem.census.fileCreated()
     }
@@ -95,8 +126,12 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the file's release has run (its last reference is gone).
+    public var isReleased: Bool { refs.load(ordering: .acquiring) <= 0 }
+
     private func release() {
-        subsystem.releaseFile(self)
+        subsystem.traceRelease(self)
+        operations.release(self)
         subsystem.census.fileReleased()
     }
 }

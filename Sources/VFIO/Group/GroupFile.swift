@@ -1,5 +1,6 @@
-/// The group char device's file operations (`vfio_group_fops`): open, release, ioctl.
-extension VFIOGroup {
+/// The group char device's file operations (`vfio_group_fops`): open and release here, ioctl in
+/// GroupIoctls.swift, and the opens of `/dev/vfio/<N>` that reach them.
+extension VFIOGroup: FileOperations {
     /// Kernel: vfio_group_fops_open(). Checks in the kernel's order: ENODEV (removal race),
     /// EPERM (no-IOMMU without CAP_SYS_RAWIO), EBUSY (single open). `file` is the new file.
     func fopsOpen(_ file: VFIOFile) throws(Errno) {
@@ -11,13 +12,11 @@ extension VFIOGroup {
         // Do we need multiple instances of the group open? Seems not (kernel comment).
         guard openedFile == nil else { throw .EBUSY }
         openedFile = file
-        file.privateData = self
         deviceGet()   // the open cdev pins the group struct
     }
 
     /// Kernel: vfio_group_fops_release(): the last reference to the group file is gone.
-    func fopsRelease(_ file: VFIOFile) {
-        file.privateData = nil
+    func release(_ file: VFIOFile) {
         groupLock.lock()
         // Device fds pin the group file in container mode, so with a container attached only
         // the group's own user remains.
@@ -33,107 +32,39 @@ extension VFIOGroup {
         groupLock.unlock()
         devicePut()
     }
+}
 
-    /// Kernel: vfio_group_fops_unl_ioctl(): the group ioctl dispatcher. Unknown: ENOTTY (Q4).
-    func fopsIoctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int {
-        switch cmd {
-        case VFIOIoctl.groupGetDeviceFD: return Int(try ioctlGetDeviceFD(arg: arg))
-        case VFIOIoctl.groupGetStatus: try ioctlGetStatus(arg: arg); return 0
-        case VFIOIoctl.groupSetContainer: try ioctlSetContainer(arg: arg); return 0
-        case VFIOIoctl.groupUnsetContainer: try ioctlUnsetContainer(); return 0
-        default: throw .ENOTTY
+extension VFIOSubsystem {
+    /// Opens the group char device with `minor` directly (a node opened by device number):
+    /// ENXIO when no group holds the minor, ENODEV when its group is being removed.
+    public func openGroupFile(minor: Int, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
+        try TaskWork.syscall { () throws(Errno) -> VFIOFile in
+            guard let group = groups.group(minor: minor) else { throw .ENXIO }
+            return try groupFileOpen(group, path: group.path, flags: flags)
         }
     }
 
-    /// Kernel: vfio_group_ioctl_get_status().
-    func ioctlGetStatus(arg: UInt) throws(Errno) {
-        var status = try UserMemory.read(VFIOGroupStatus.self, from: arg)
-        guard status.argsz >= UInt32(MemoryLayout<VFIOGroupStatus>.size) else { throw .EINVAL }
-        status.flags = 0
-        try groupLock.withLock { () throws(Errno) in
-            // `iommuGroup` cannot change or go while group_lock is held: used without a retain.
-            let bits = unsafeBitCast(iommuGroup, to: UInt.self)
-            guard bits != 0 else { throw .ENODEV }
-            if hasIOMMU() {
-                status.flags |= VFIOGroupFlags.containerSet | VFIOGroupFlags.viable
-            } else if !Unmanaged<IOMMUGroup>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef({ $0.dmaOwnerClaimed }) {
-                status.flags |= VFIOGroupFlags.viable
-            }
-        }
-        try UserMemory.write(status, to: arg)
-    }
-
-    /// Kernel: vfio_group_ioctl_set_container(). Precedence (Q2): EFAULT, EBADF, EINVAL (already
-    /// set, even when removed), ENODEV (removed), attach/compat errors, EBADFD.
-    func ioctlSetContainer(arg: UInt) throws(Errno) {
-        let fd = try UserMemory.read(Int32.self, from: arg)
-        let target = try subsystem.fileForFD(fd)   // a temporary reference; EBADF
-        defer { target?.put() }
-        try groupLock.withLock { () throws(Errno) in
-            if hasIOMMU() { throw .EINVAL }
-            guard iommuGroup != nil else { throw .ENODEV }
-            if let target, target.kind == .container, let container = target.privateData as? Container {
-                try container.attachGroup(self)
-                return
-            }
-            if let target, let ctx = subsystem.iommufdContext(from: target) {   // takes a ctx reference
-                do throws(Errno) {
-                    if subsystem.config.vfioNoIOMMU && type == .noIOMMU {
-                        try ctx.compatSetNoIOMMU()
-                    } else {
-                        try ctx.compatIOASCreate()
-                    }
-                } catch {
-                    ctx.put()
-                    throw error
-                }
-                iommufd = ctx
-                return
-            }
-            // The file is neither a container nor an iommufd.
-            throw .EBADFD
+    /// Opens the group behind an open group file again, as `open("/proc/self/fd/N")` does: the
+    /// inode is the same even after removal, so a removed group answers ENODEV.
+    public func reopen(_ file: VFIOFile, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
+        try TaskWork.syscall { () throws(Errno) -> VFIOFile in
+            guard let group = file.group, !file.isReleased else { throw .ENXIO }
+            return try groupFileOpen(group, path: file.name, flags: flags)
         }
     }
 
-    /// Kernel: vfio_group_ioctl_unset_container(). In iommufd mode there is no open-device check
-    /// (v6.3; the device files remember their context, Q1).
-    func ioctlUnsetContainer() throws(Errno) {
-        try groupLock.withLock { () throws(Errno) in
-            guard hasIOMMU() else { throw .EINVAL }
-            if container != nil {
-                guard containerUsers == 1 else { throw .EBUSY }
-                detachContainer()
-            }
-            if let ctx = iommufd {
-                ctx.put()
-                iommufd = nil
-            }
-        }
-    }
-
-    /// Kernel: vfio_group_ioctl_get_device_fd(). Precedence (Q3): name copy (EFAULT, EINVAL, ENOMEM),
-    /// lookup (ENODEV or the match op's error), fd reservation (EMFILE), open (EINVAL no container,
-    /// first-open errors), anon file (ENFILE/ENOMEM).
-    func ioctlGetDeviceFD(arg: UInt) throws(Errno) -> Int32 {
-        try subsystem.faults.check(.nameCopy)
-        let name = try UserMemory.string(at: arg, limit: 4096)
-        let device = try deviceFromName(name)          // holds a registration reference
-        let fd: Int32
+    /// The open of a `/dev/vfio/<N>` node: a new file whose operations are `group`'s, opened by
+    /// `vfio_group_fops_open()`.
+    func groupFileOpen(_ group: VFIOGroup, path: String, flags: Int32) throws(Errno) -> VFIOFile {
+        try faults.check(.fileAlloc)
+        let file = VFIOFile(subsystem: self, kind: .group, flags: flags, name: path, operations: group)
         do throws(Errno) {
-            fd = try subsystem.fdTable.reserve(cloexec: true, name: "[vfio-device]")
+            try group.fopsOpen(file)
         } catch {
-            device.putRegistration()
+            // A file whose open failed is freed without a release (fput of an unopened file).
+            census.fileReleased()
             throw error
         }
-        let file: VFIOFile
-        do throws(Errno) {
-            file = try device.openFile()               // the registration reference moves to the file
-        } catch {
-            subsystem.fdTable.unreserve(fd)
-            device.putRegistration()
-            throw error
-        }
-        subsystem.fdTable.install(fd, file)
-        return fd
+        return file
     }
 }

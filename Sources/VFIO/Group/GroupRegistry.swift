@@ -22,8 +22,7 @@ final class GroupRegistry: @unchecked Sendable {
     /// Kernel: vfio_group_find_from_iommu(). Caller holds `lock`.
     func find(_ iommuGroup: IOMMUGroup) -> VFIOGroup? {
         lock.assertHeld()
-        guard let g = iommuGroup.vfioGroupStorage else { return nil }
-        return unsafeDowncast(g, to: VFIOGroup.self)
+        return iommuGroup.vfioGroupStorage
     }
 
     /// The group whose node is `/dev/vfio/<name>`.
@@ -146,10 +145,26 @@ final class GroupRegistry: @unchecked Sendable {
         if group.container != nil {
             group.detachContainer()
         }
-        group.iommuGroup = nil
+        group.iommuGroupRevoked = true
         group.groupLock.unlock()
         lock.unlock()
         iommuGroup.put()
         group.devicePut()
+    }
+}
+
+extension VFIOSubsystem {
+    /// Kernel: vfio_device_set_group(): the VFIO group a registration of `device` joins (found or
+    /// made for its IOMMU group, or a fresh fake one for the no-IOMMU and emulated types), stored
+    /// in `device.group` with the registration's `drivers` count on it.
+    func deviceSetGroup(_ device: VFIODevice, type: VFIOGroupType) throws(Errno) -> VFIOGroup {
+        let group: VFIOGroup
+        switch type {
+        case .iommu: group = try groups.findOrAlloc(for: device.busDevice)
+        case .emulatedIOMMU, .noIOMMU: group = try groups.noIOMMUGroupAlloc(for: device.busDevice, type: type)
+        }
+        // The registration's count on the group moves to the device.
+        device.group = group
+        return group
     }
 }

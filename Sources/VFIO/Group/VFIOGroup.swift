@@ -37,9 +37,16 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     // apart; `@exclusivity(unchecked)` drops the dynamic exclusivity check that would otherwise
     // run on each access (several per GROUP_GET_STATUS).
 
+    /// The IOMMU group the group was made for. Fixed for the object's life: removal revokes it
+    /// (`iommuGroupRevoked`) instead of dropping the object, so a reader under group_lock uses it
+    /// as a `let` (no reference-count traffic on GET_STATUS).
+    let boundIOMMUGroup: IOMMUGroup
+
     // Guarded by groupLock.
-    /// The IOMMU group, cleared by removal ("blocks all new users").
-    @exclusivity(unchecked) var iommuGroup: IOMMUGroup?
+    /// Set by removal: the kernel's `group->iommu_group = NULL` ("blocks all new users").
+    @exclusivity(unchecked) var iommuGroupRevoked = false
+    /// `group->iommu_group`: nil once the group was removed.
+    var iommuGroup: IOMMUGroup? { iommuGroupRevoked ? nil : boundIOMMUGroup }
     /// The attached legacy container.
     @exclusivity(unchecked) var container: Container?
     /// 0 iff `container == nil`; else 1 + devices of this group open through the container.
@@ -58,8 +65,10 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     @exclusivity(unchecked) var devicesByName: [String: VFIODevice] = [:]
     @exclusivity(unchecked) var nameIndexed = false
     static let nameIndexThreshold = 8
-    /// How many registered devices have a `match` op (then lookup must walk, newest first).
+    /// How many registered devices have a `match` op, and how many of those are not vfio-pci's
+    /// (`matchIsPCICoreMatch`): with any of the latter, lookup must walk, newest first.
     @exclusivity(unchecked) var matchOpDevices = 0
+    @exclusivity(unchecked) var customMatchOpDevices = 0
     /// How many devices are listed, and how many of them lack IOMMU_CAP_ENFORCE_CACHE_COHERENCY:
     /// written under deviceLock with the list, read without it, so `vfio_file_enforced_coherent`
     /// answers without walking the list or taking the lock (a snapshot either sees a concurrent
@@ -75,7 +84,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
         self.subsystem = subsystem
         self.type = type
         self.minor = minor
-        self.iommuGroup = iommuGroup
+        self.boundIOMMUGroup = iommuGroup
         self.iommuGroupID = iommuGroup.id
         self.name = type == .noIOMMU ? "noiommu-\(iommuGroup.id)" : "\(iommuGroup.id)"
         subsystem.census.groupCreated()
@@ -155,6 +164,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
                 nameIndexed = true
             }
             if device.ops.match != nil { matchOpDevices += 1 }
+            if device.ops.match != nil && !device.ops.matchIsPCICoreMatch { customMatchOpDevices += 1 }
             listedDevices.add(1, ordering: .releasing)
             if !device.busDevice.enforceCacheCoherency { nonCoherentDevices.add(1, ordering: .releasing) }
         }
@@ -170,6 +180,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
             }
             if nameIndexed, devicesByName[device.busDevice.name] === device { devicesByName[device.busDevice.name] = nil }
             if device.ops.match != nil { matchOpDevices -= 1 }
+            if device.ops.match != nil && !device.ops.matchIsPCICoreMatch { customMatchOpDevices -= 1 }
         }
     }
 
@@ -177,23 +188,29 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     /// first, with a registration reference. A `match` op's negative answer is returned as the error.
     func deviceFromName(_ name: String) throws(Errno) -> VFIODevice {
         try deviceLock.withLock { () throws(Errno) -> VFIODevice in
-            if matchOpDevices == 0 {
-                // Nothing can tell the order apart: O(1) by name.
-                if let d = listedDevice(named: name), d.tryGetRegistration() { return d }
+            if customMatchOpDevices == 0 && (matchOpDevices == 0 || !name.utf8.contains(UInt8(ascii: " "))) {
+                // Only the device called `name` can answer (devices without a match op compare
+                // names; vfio-pci's match answers 0 to any other name without options), so the
+                // order of the walk cannot be told apart: O(1) by name.
+                guard let d = listedDevice(named: name) else { throw .ENODEV }
+                if try !matches(d, name) { throw .ENODEV }
+                if d.tryGetRegistration() { return d }
                 throw .ENODEV
             }
             for d in deviceList.reversed() {
-                let matched: Bool
-                if let match = d.ops.match {
-                    let r = match(d, name)
-                    if r < 0 { throw Errno(rawValue: -r) }
-                    matched = r > 0
-                } else {
-                    matched = d.busDevice.name == name
-                }
-                if matched && d.tryGetRegistration() { return d }
+                if try matches(d, name) && d.tryGetRegistration() { return d }
             }
             throw .ENODEV
         }
+    }
+
+    /// One step of the kernel's walk: the device's `match` op (a negative answer is the error), or
+    /// its name when it has none.
+    @inline(__always)
+    private func matches(_ d: VFIODevice, _ name: String) throws(Errno) -> Bool {
+        guard let match = d.ops.match else { return d.busDevice.name == name }
+        let r = match(d, name)
+        if r < 0 { throw Errno(rawValue: -r) }
+        return r > 0
     }
 }

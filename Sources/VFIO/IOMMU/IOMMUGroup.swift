@@ -29,8 +29,8 @@ public final class IOMMUGroup: @unchecked Sendable, CustomStringConvertible {
     /// The VFIO layer's group for this IOMMU group while one is registered (the registry's
     /// `vfio_group_find_from_iommu` answer), guarded by the VFIO registry's lock. Kept here rather
     /// than in a dictionary keyed by the group: a registration then costs no hash-table probe,
-    /// which at 100,000 groups is a cache miss. Opaque to the IOMMU core.
-    var vfioGroupStorage: AnyObject?
+    /// which at 100,000 groups is a cache miss. The IOMMU core never reads it.
+    var vfioGroupStorage: VFIOGroup?
 
     init(core: IOMMUCore, id: Int, name: String?, isFake: Bool) {
         self.core = core

@@ -5,8 +5,9 @@
 /// device binds. A reference to the context is a reference to its file (`iommufd_ctx_get`).
 public final class IOMMUFDContext: @unchecked Sendable {
     unowned let subsystem: VFIOSubsystem
-    /// The context's file; `privateData` of that file is this context until its release.
-    let file: VFIOFile
+    /// The context's file (whose operations are this context); a reference to the context is a
+    /// reference to it. Cleared by the release, which breaks the file <-> context cycle.
+    fileprivate(set) var file: VFIOFile?
     /// `ictx->lock` / the objects xarray lock.
     let lock = KernelMutex("iommufd_ctx->lock")
     // Guarded by lock.
@@ -21,9 +22,8 @@ public final class IOMMUFDContext: @unchecked Sendable {
     var compatIOAS: IOAS?
     var noIOMMUMode = false
 
-    init(subsystem: VFIOSubsystem, file: VFIOFile) {
+    init(subsystem: VFIOSubsystem) {
         self.subsystem = subsystem
-        self.file = file
         subsystem.census.iommufdCreated()
     }
 
@@ -36,9 +36,9 @@ public final class IOMMUFDContext: @unchecked Sendable {
     public func clearCompatIOAS() { lock.withLock { compatIOAS = nil } }
 
     /// `iommufd_ctx_get()`.
-    @discardableResult func get() -> Bool { file.get() }
+    @discardableResult func get() -> Bool { file?.get() ?? false }
     /// `iommufd_ctx_put()`.
-    func put() { file.put() }
+    func put() { file?.put() }
 
     /// Kernel: iommufd_vfio_compat_set_no_iommu().
     func compatSetNoIOMMU() throws(Errno) {
@@ -78,14 +78,14 @@ public final class IOMMUFDContext: @unchecked Sendable {
 
     /// Kernel: iommufd_fops_ioctl() for the commands the model serves, and the VFIO container
     /// ioctls (vfio_compat.c). Unknown: ENOTTY.
-    func ioctl(cmd: UInt32, arg: UInt) throws(Errno) -> Int {
+    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int {
         switch cmd {
         case VFIOIoctl.getAPIVersion: return vfioAPIVersion
         case VFIOIoctl.checkExtension: return try compatCheckExtension(arg)
         case VFIOIoctl.setIOMMU: try compatSetIOMMU(arg); return 0
         case VFIOIoctl.iommuVFIOIOAS: try ioctlVFIOIOAS(arg); return 0
         case VFIOIoctl.iommuDestroy: try ioctlDestroy(arg); return 0
-        case 0x3B81: try ioctlIOASAlloc(arg); return 0   // IOMMU_IOAS_ALLOC
+        case VFIOIoctl.iommuIOASAlloc: try ioctlIOASAlloc(arg); return 0
         default: throw .ENOTTY
         }
     }
@@ -163,10 +163,26 @@ public final class IOMMUFDContext: @unchecked Sendable {
         try UserMemory.write(cmd, to: arg)
     }
 
-    /// The file's release: the context goes with its last reference.
-    func release() {
+    /// Kernel: iommufd_fops_release(): the context goes with its file's last reference.
+    func release(_ file: VFIOFile) {
         lock.withLock { objects.removeAll(); compatIOAS = nil }
-        file.privateData = nil
+        self.file = nil
         subsystem.census.iommufdFreed()
+    }
+}
+
+extension IOMMUFDContext: FileOperations {}
+
+extension VFIOSubsystem {
+    /// Kernel: iommufd_fops_open(): `/dev/iommu` opens a new context (ENOENT without
+    /// CONFIG_IOMMUFD: no such node).
+    func iommufdFileOpen(_ path: String, flags: Int32) throws(Errno) -> VFIOFile {
+        guard config.iommufd else { throw .ENOENT }
+        try faults.check(.fileAlloc)
+        try faults.check(.iommufdAlloc)
+        let ctx = IOMMUFDContext(subsystem: self)
+        let file = VFIOFile(subsystem: self, kind: .iommufd, flags: flags, name: path, operations: ctx)
+        ctx.file = file
+        return file
     }
 }

@@ -43,14 +43,14 @@ enum TaskWork {
     @inline(__always)
     static func syscall<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         // The thread's context is held by its thread-specific slot: used without a retain.
-        let c = currentUnmanaged
-        c._withUnsafeGuaranteedRef { $0.depth += 1 }
+        let c = Unretained<Context>(currentUnmanaged.toOpaque())
+        c.with { $0.depth += 1 }
         defer {
-            let drainNow = c._withUnsafeGuaranteedRef { (ctx) -> Bool in
+            let drainNow = c.with { (ctx) -> Bool in
                 ctx.depth -= 1
                 return ctx.depth == 0 && !ctx.queue.isEmpty
             }
-            if drainNow { drain(c.takeUnretainedValue()) }
+            if drainNow { drain(current) }
         }
         return try body()
     }

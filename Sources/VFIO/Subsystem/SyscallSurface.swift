@@ -13,7 +13,7 @@ extension VFIOSubsystem {
         try TaskWork.syscall { () throws(Errno) -> Int32 in try tracer.call({ () throws(Errno) -> Int32 in
             let fd = try fdTable.reserve(cloexec: flags & Self.O_CLOEXEC != 0, name: path)
             do throws(Errno) {
-                let file = try openFileLocked(path, flags: flags)
+                let file = try openPath(path, flags: flags)
                 fdTable.install(fd, file)
                 return fd
             } catch {
@@ -25,63 +25,19 @@ extension VFIOSubsystem {
 
     /// Opens a model path as a file object (no fd): one reference, the caller's to `put()`.
     public func openFile(_ path: String, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
-        try TaskWork.syscall { () throws(Errno) -> VFIOFile in try openFileLocked(path, flags: flags) }
+        try TaskWork.syscall { () throws(Errno) -> VFIOFile in try openPath(path, flags: flags) }
     }
 
-    /// Opens the group char device with `minor` directly (a node opened by device number):
-    /// ENXIO when no group holds the minor, ENODEV when its group is being removed.
-    public func openGroupFile(minor: Int, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
-        try TaskWork.syscall { () throws(Errno) -> VFIOFile in
-            guard let group = groups.group(minor: minor) else { throw .ENXIO }
-            return try openGroupFile(group, path: group.path, flags: flags)
-        }
-    }
-
-    /// Opens the group behind an open group file again, as `open("/proc/self/fd/N")` does: the
-    /// inode is the same even after removal, so a removed group answers ENODEV.
-    public func reopen(_ file: VFIOFile, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
-        try TaskWork.syscall { () throws(Errno) -> VFIOFile in
-            guard file.kind == .group, let group = file.privateData as? VFIOGroup else { throw .ENXIO }
-            return try openGroupFile(group, path: file.name, flags: flags)
-        }
-    }
-
-    private func openFileLocked(_ path: String, flags: Int32) throws(Errno) -> VFIOFile {
-        if path == "/dev/vfio/vfio" {
-            // Kernel: vfio_fops_open().
-            try faults.check(.fileAlloc)
-            try faults.check(.containerAlloc)
-            return VFIOFile(subsystem: self, kind: .container, flags: flags, name: path,
-                            privateData: Container(subsystem: self))
-        }
-        if path == "/dev/iommu" {
-            guard config.iommufd else { throw .ENOENT }
-            // Kernel: iommufd_fops_open().
-            try faults.check(.fileAlloc)
-            try faults.check(.iommufdAlloc)
-            let file = VFIOFile(subsystem: self, kind: .iommufd, flags: flags, name: path, privateData: nil)
-            file.privateData = IOMMUFDContext(subsystem: self, file: file)
-            return file
-        }
+    /// The VFS part of `open(2)`: the node `path` names, opened by its own `open` operation.
+    /// (The caller is inside `TaskWork.syscall`; no lock is held.)
+    private func openPath(_ path: String, flags: Int32) throws(Errno) -> VFIOFile {
+        if path == "/dev/vfio/vfio" { return try containerFileOpen(path, flags: flags) }
+        if path == "/dev/iommu" { return try iommufdFileOpen(path, flags: flags) }
         let prefix = "/dev/vfio/"
         guard path.hasPrefix(prefix), let group = groups.group(named: String(path.dropFirst(prefix.count))) else {
             throw .ENOENT
         }
-        return try openGroupFile(group, path: path, flags: flags)
-    }
-
-    private func openGroupFile(_ group: VFIOGroup, path: String, flags: Int32) throws(Errno) -> VFIOFile {
-        try faults.check(.fileAlloc)
-        let file = VFIOFile(subsystem: self, kind: .group, flags: flags, name: path, privateData: nil)
-        do throws(Errno) {
-            try group.fopsOpen(file)
-        } catch {
-            // A file whose open failed is freed without a release (fput of an unopened file).
-            file.privateData = nil
-            census.fileReleased()
-            throw error
-        }
-        return file
+        return try groupFileOpen(group, path: path, flags: flags)
     }
 
     /// `ioctl(2)` on a model fd. EBADF for a number that is not a model fd.
@@ -110,58 +66,40 @@ extension VFIOSubsystem {
         }
     }
 
-    /// Dispatch on the kind of file first: ioctl numbers collide across fd kinds.
+    /// The file's own `unlocked_ioctl` (ioctl numbers collide across kinds of files: each kind
+    /// decodes its own).
+    @inline(__always)
     private func dispatchIoctl(_ file: VFIOFile, _ cmd: UInt32, _ arg: UInt) throws(Errno) -> Int {
-        switch file.kind {
-        case .group:
-            // The caller holds a reference on `file`: the group is lent without a retain.
-            guard let r = try file.withGroup({ (group) throws(Errno) -> Int in try group.fopsIoctl(file, cmd: cmd, arg: arg) }) else {
-                throw .EINVAL
-            }
-            return r
-        case .container:
-            // Container private data missing: EINVAL (not reachable normally).
-            guard let container = file.privateData as? Container else { throw .EINVAL }
-            return try container.ioctl(cmd: cmd, arg: arg)
-        case .iommufd:
-            guard let ctx = file.privateData as? IOMMUFDContext else { throw .EINVAL }
-            return try ctx.ioctl(cmd: cmd, arg: arg)
-        case .device:
-            guard let df = file.privateData as? DeviceFile else { throw .EINVAL }
-            return try df.device.fopsIoctl(cmd: cmd, arg: arg)
-        case .other:
-            throw .ENOTTY
-        }
+        try file.operations.ioctl(file, cmd: cmd, arg: arg)
     }
 
-    /// `read(2)`/`pread(2)` of a device fd, routed to the driver's `read` (EINVAL without one).
+    /// `read(2)`/`pread(2)`: the file's `read` (a device file's goes to the driver's; EINVAL
+    /// without one).
     public func read(_ fd: Int32, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
         try TaskWork.syscall { () throws(Errno) -> Int in try traceRW(fd, write: false, buffer: buffer, count: count, offset: offset) { () throws(Errno) -> Int in
             guard let file = fdTable.fget(fd) else { throw .EBADF }
             defer { file.put() }
-            guard file.kind == .device, let df = file.privateData as? DeviceFile else { throw .EINVAL }
-            return try df.device.fopsRead(buffer: buffer, count: count, offset: &offset)
+            return try file.operations.read(file, buffer: buffer, count: count, offset: &offset)
         } }
     }
 
-    /// `write(2)`/`pwrite(2)` of a device fd, routed to the driver's `write` (EINVAL without one).
+    /// `write(2)`/`pwrite(2)`: the file's `write` (a device file's goes to the driver's; EINVAL
+    /// without one).
     public func write(_ fd: Int32, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
         try TaskWork.syscall { () throws(Errno) -> Int in try traceRW(fd, write: true, buffer: buffer, count: count, offset: offset) { () throws(Errno) -> Int in
             guard let file = fdTable.fget(fd) else { throw .EBADF }
             defer { file.put() }
-            guard file.kind == .device, let df = file.privateData as? DeviceFile else { throw .EINVAL }
-            return try df.device.fopsWrite(buffer: buffer, count: count, offset: &offset)
+            return try file.operations.write(file, buffer: buffer, count: count, offset: &offset)
         } }
     }
 
-    /// `mmap(2)` of a device fd, routed to the driver's `mmap` (EINVAL without one; ENODEV for
-    /// other model files, which have no mmap).
+    /// `mmap(2)`: the file's `mmap` (a device file's goes to the driver's, EINVAL without one;
+    /// ENODEV for other model files, which have no mmap).
     public func mmap(_ fd: Int32, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
         try TaskWork.syscall { () throws(Errno) -> UInt in try tracer.call({ () throws(Errno) -> UInt in
             guard let file = fdTable.fget(fd) else { throw .EBADF }
             defer { file.put() }
-            guard file.kind == .device, let df = file.privateData as? DeviceFile else { throw .ENODEV }
-            return try df.device.fopsMmap(offset: offset, length: length, prot: prot)
+            return try file.operations.mmap(file, offset: offset, length: length, prot: prot)
         }) { r in
             let t = traceTarget(fd)
             let off = t.kind == .device ? TraceFormat.deviceOffset(offset, pciLayout: t.pciLayout) : TraceFormat.hex(offset)
@@ -243,31 +181,12 @@ extension VFIOSubsystem {
     /// Kernel: iommufd_ctx_from_file(): the context with a reference, or nil when `file` is not an
     /// iommufd (or CONFIG_IOMMUFD is off and the stub refuses everything).
     func iommufdContext(from file: VFIOFile) -> IOMMUFDContext? {
-        guard config.iommufd, file.kind == .iommufd, let ctx = file.privateData as? IOMMUFDContext else { return nil }
+        guard config.iommufd, let ctx = file.iommufdContext else { return nil }
         return ctx.get() ? ctx : nil
-    }
-
-    /// A file's release, run on its last reference (deferred inside a system call).
-    func releaseFile(_ file: VFIOFile) {
-        traceRelease(file)
-        switch file.kind {
-        case .group:
-            if let group = file.privateData as? VFIOGroup { group.fopsRelease(file) }
-        case .container:
-            if let container = file.privateData as? Container { container.put() }
-            file.privateData = nil
-        case .iommufd:
-            if let ctx = file.privateData as? IOMMUFDContext { ctx.release() }
-        case .device:
-            if let df = file.privateData as? DeviceFile { df.device.fopsRelease(df) }
-            file.privateData = nil
-        case .other:
-            break
-        }
     }
 
     /// A file that is none of the model's own kinds (tests of the "not ours" paths).
     public func makeForeignFile(name: String = "foreign") -> VFIOFile {
-        VFIOFile(subsystem: self, kind: .other, flags: 0o2, name: name, privateData: nil)
+        VFIOFile(subsystem: self, kind: .other, flags: 0o2, name: name, operations: ForeignFileOperations())
     }
 }

@@ -233,7 +233,8 @@ enum TraceFormat {
 }
 
 /// Decodes VFIO and iommufd ioctls by the kind of file they are issued on (numbers collide across
-/// kinds: 0x3b70 is IOMMU_GET_INFO on a container, GET_PCI_HOT_RESET_INFO on a device).
+/// kinds: 0x3b70 is IOMMU_GET_INFO on a container, GET_PCI_HOT_RESET_INFO on a device), from the
+/// one ioctl table (`IoctlTable`, beside the numbers in Kernel/UAPI.swift).
 enum IoctlDecoder {
     /// What the trace knows of the file behind an fd.
     struct Target {
@@ -243,43 +244,29 @@ enum IoctlDecoder {
     }
 
     static func name(_ kind: FileKind?, _ cmd: UInt32) -> String {
-        switch cmd {
-        case 0x3B64: return "VFIO_GET_API_VERSION"
-        case 0x3B65: return "VFIO_CHECK_EXTENSION"
-        case 0x3B66: return "VFIO_SET_IOMMU"
-        case 0x3B67: return "VFIO_GROUP_GET_STATUS"
-        case 0x3B68: return "VFIO_GROUP_SET_CONTAINER"
-        case 0x3B69: return "VFIO_GROUP_UNSET_CONTAINER"
-        case 0x3B6A: return "VFIO_GROUP_GET_DEVICE_FD"
-        case 0x3B6B: return "VFIO_DEVICE_GET_INFO"
-        case 0x3B6C: return "VFIO_DEVICE_GET_REGION_INFO"
-        case 0x3B6D: return "VFIO_DEVICE_GET_IRQ_INFO"
-        case 0x3B6E: return "VFIO_DEVICE_SET_IRQS"
-        case 0x3B6F: return "VFIO_DEVICE_RESET"
-        case 0x3B70: return kind == .device ? "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO" : "VFIO_IOMMU_GET_INFO"
-        case 0x3B71: return kind == .device ? "VFIO_DEVICE_PCI_HOT_RESET" : "VFIO_IOMMU_MAP_DMA"
-        case 0x3B72: return kind == .device ? "VFIO_DEVICE_QUERY_GFX_PLANE" : "VFIO_IOMMU_UNMAP_DMA"
-        case 0x3B73: return kind == .device ? "VFIO_DEVICE_GET_GFX_DMABUF" : "VFIO_IOMMU_ENABLE"
-        case 0x3B74: return kind == .device ? "VFIO_DEVICE_IOEVENTFD" : "VFIO_IOMMU_DISABLE"
-        case 0x3B75: return kind == .device ? "VFIO_DEVICE_FEATURE" : "VFIO_IOMMU_DIRTY_PAGES"
-        case 0x3B80: return "IOMMU_DESTROY"
-        case 0x3B81: return "IOMMU_IOAS_ALLOC"
-        case 0x3B82: return "IOMMU_IOAS_ALLOW_IOVAS"
-        case 0x3B83: return "IOMMU_IOAS_COPY"
-        case 0x3B84: return "IOMMU_IOAS_IOVA_RANGES"
-        case 0x3B85: return "IOMMU_IOAS_MAP"
-        case 0x3B86: return "IOMMU_IOAS_UNMAP"
-        case 0x3B87: return "IOMMU_OPTION"
-        case 0x3B88: return "IOMMU_VFIO_IOAS"
-        default: return TraceFormat.hex(cmd)
+        IoctlTable.row(kind, cmd)?.row.name ?? TraceFormat.hex(cmd)
+    }
+
+    /// The argument as the call receives it: ", {...}", ", &4", ", \"name\"", ", VFIO_TYPE1v2_IOMMU",
+    /// or "" for an ioctl without one.
+    static func arguments(_ t: Target, _ cmd: UInt32, _ arg: UInt) -> String {
+        let raw = arg == 0 ? ", 0" : ", " + TraceFormat.hex(arg)
+        guard let (row, exact) = IoctlTable.row(t.kind, cmd), exact else { return raw }
+        switch row.argument {
+        case .none: return ""
+        case .extensionID: return ", " + (VFIOExtension.names[arg] ?? "\(arg)")
+        case .pointer(let decode):
+            return decode(t, arg).map { ", " + $0 } ?? ", " + TraceFormat.pointer(arg)
         }
     }
 
-    static let extensionNames: [UInt: String] = [
-        1: "VFIO_TYPE1_IOMMU", 2: "VFIO_SPAPR_TCE_IOMMU", 3: "VFIO_TYPE1v2_IOMMU", 4: "VFIO_DMA_CC_IOMMU",
-        5: "VFIO_EEH", 6: "VFIO_TYPE1_NESTING_IOMMU", 7: "VFIO_SPAPR_TCE_v2_IOMMU", 8: "VFIO_NOIOMMU_IOMMU",
-        9: "VFIO_UNMAP_ALL", 10: "VFIO_UPDATE_VADDR",
-    ]
+    /// What a successful call wrote back: " => {...}", or "".
+    static func output(_ t: Target, _ cmd: UInt32, _ arg: UInt) -> String {
+        guard let (row, exact) = IoctlTable.row(t.kind, cmd), exact, let output = row.output,
+              let text = output(t, arg) else { return "" }
+        return " => " + text
+    }
+
     static let irqIndexNames = ["INTX", "MSI", "MSIX", "ERR", "REQ"]
     static let regionNames = ["BAR0", "BAR1", "BAR2", "BAR3", "BAR4", "BAR5", "ROM", "CONFIG", "VGA"]
 
@@ -288,120 +275,49 @@ enum IoctlDecoder {
         t.pciLayout && Int(i) < regionNames.count ? "\(i) /* \(regionNames[Int(i)]) */" : "\(i)"
     }
 
-    /// The argument as the call receives it: ", {...}", ", &4", ", \"name\"", ", VFIO_TYPE1v2_IOMMU",
-    /// or "" for an ioctl without one.
-    static func arguments(_ t: Target, _ cmd: UInt32, _ arg: UInt) -> String {
-        let p = TraceFormat.pointer(arg)
-        func read<T: BitwiseCopyable>(_: T.Type) -> T? { try? UserMemory.read(T.self, from: arg) }
-        switch (t.kind, cmd) {
-        case (_, 0x3B64), (_, 0x3B69), (.device, 0x3B6F):
-            return ""
-        case (_, 0x3B65), (_, 0x3B66):
-            return ", " + (extensionNames[arg] ?? "\(arg)")
-        case (.group, 0x3B67):
-            guard let s = read(VFIOGroupStatus.self) else { return ", " + p }
-            return ", {argsz=\(s.argsz)}"
-        case (.group, 0x3B68):
-            guard let fd = read(Int32.self) else { return ", " + p }
-            return ", &\(fd)"
-        case (.group, 0x3B6A):
-            guard let name = try? UserMemory.string(at: arg, limit: 4096) else { return ", " + p }
-            return ", " + TraceFormat.quoted(name)
-        case (.device, 0x3B6B):
-            guard let argsz = read(UInt32.self) else { return ", " + p }
-            return ", {argsz=\(argsz)}"
-        case (.device, 0x3B6C):
-            guard let r = read(PCIDeviceModel.RegionInfo.self) else { return ", " + p }
-            return ", {argsz=\(r.argsz), index=\(regionIndex(r.index, t))}"
-        case (.device, 0x3B6D):
-            guard let r = read(PCIDeviceModel.IRQInfo.self) else { return ", " + p }
-            return ", {argsz=\(r.argsz), index=\(irqIndex(r.index))}"
-        case (.device, 0x3B6E):
-            guard let h = read(PCIDeviceModel.IRQSet.self) else { return ", " + p }
-            var text = ", {argsz=\(h.argsz), flags=\(irqSetFlags(h.flags)), index=\(irqIndex(h.index)), start=\(h.start), count=\(h.count)"
-            let shown = Int(min(h.count, 16))
-            if h.flags & 4 != 0 && h.count > 0 {
-                let fds = (0..<shown).map { i -> String in
-                    (try? UserMemory.read(Int32.self, from: arg + 20 + UInt(4 * i))).map { "\($0)" } ?? "?"
-                }
-                text += ", fds=[" + fds.joined(separator: ", ") + (h.count > 16 ? ", ..." : "") + "]"
-            } else if h.flags & 2 != 0 && h.count > 0 {
-                let bools = (0..<shown).map { i -> String in
-                    (try? UserMemory.read(UInt8.self, from: arg + 20 + UInt(i))).map { "\($0)" } ?? "?"
-                }
-                text += ", bools=[" + bools.joined(separator: ", ") + (h.count > 16 ? ", ..." : "") + "]"
+    /// `struct vfio_irq_set` with its first 16 eventfds or bools; nil when the header is unreadable.
+    static func irqSet(_ arg: UInt) -> String? {
+        guard let h = try? UserMemory.read(PCIDeviceModel.IRQSet.self, from: arg) else { return nil }
+        var text = "{argsz=\(h.argsz), flags=\(irqSetFlags(h.flags)), index=\(irqIndex(h.index)), start=\(h.start), count=\(h.count)"
+        let shown = Int(min(h.count, 16))
+        if h.flags & UInt32(VFIO_IRQ_SET_DATA_EVENTFD) != 0 && h.count > 0 {
+            let fds = (0..<shown).map { i -> String in
+                (try? UserMemory.read(Int32.self, from: arg + 20 + UInt(4 * i))).map { "\($0)" } ?? "?"
             }
-            return text + "}"
-        case (.device, 0x3B75):
-            guard let h = read((UInt32, UInt32).self) else { return ", " + p }
-            return ", {argsz=\(h.0), flags=\(TraceFormat.flags(UInt64(h.1 & ~0xffff), [(1 << 16, "GET"), (1 << 17, "SET"), (1 << 18, "PROBE")]))|\(h.1 & 0xffff)}"
-        case (.container, 0x3B70), (.iommufd, 0x3B70):
-            guard let argsz = read(UInt32.self) else { return ", " + p }
-            return ", {argsz=\(argsz)}"
-        case (.container, 0x3B71), (.iommufd, 0x3B71):
-            guard let m = read(Type1DMAMapArg.self) else { return ", " + p }
-            return ", {iova=\(TraceFormat.hex(m.iova)), size=\(TraceFormat.hex(m.size)), flags=\(dmaMapFlags(m.flags))}"
-        case (.container, 0x3B72), (.iommufd, 0x3B72):
-            guard let u = read(Type1DMAUnmapArg.self) else { return ", " + p }
-            return ", {iova=\(TraceFormat.hex(u.iova)), size=\(TraceFormat.hex(u.size)), flags=\(TraceFormat.flags(UInt64(u.flags), [(1, "GET_DIRTY_BITMAP"), (2, "ALL"), (4, "VADDR")]))}"
-        case (.container, 0x3B75):
-            guard let h = read((UInt32, UInt32).self) else { return ", " + p }
-            return ", {argsz=\(h.0), flags=\(TraceFormat.flags(UInt64(h.1), [(1, "START"), (2, "STOP"), (4, "GET_BITMAP")]))}"
-        case (.iommufd, 0x3B80):
-            guard let d = read((UInt32, UInt32).self) else { return ", " + p }
-            return ", {size=\(d.0), id=\(d.1)}"
-        case (.iommufd, 0x3B81):
-            guard let a = read((UInt32, UInt32, UInt32).self) else { return ", " + p }
-            return ", {size=\(a.0), flags=\(a.1)}"
-        case (.iommufd, 0x3B88):
-            guard let v = read((UInt32, UInt32, UInt16, UInt16).self) else { return ", " + p }
-            let ops = ["GET", "SET", "CLEAR"]
-            return ", {size=\(v.0), ioas_id=\(v.1), op=\(Int(v.2) < ops.count ? ops[Int(v.2)] : "\(v.2)")}"
-        default:
-            return arg == 0 ? ", 0" : ", " + TraceFormat.hex(arg)
+            text += ", fds=[" + fds.joined(separator: ", ") + (h.count > 16 ? ", ..." : "") + "]"
+        } else if h.flags & UInt32(VFIO_IRQ_SET_DATA_BOOL) != 0 && h.count > 0 {
+            let bools = (0..<shown).map { i -> String in
+                (try? UserMemory.read(UInt8.self, from: arg + 20 + UInt(i))).map { "\($0)" } ?? "?"
+            }
+            text += ", bools=[" + bools.joined(separator: ", ") + (h.count > 16 ? ", ..." : "") + "]"
         }
+        return text + "}"
     }
 
-    /// What a successful call wrote back: " => {...}", or "".
-    static func output(_ t: Target, _ cmd: UInt32, _ arg: UInt) -> String {
-        func read<T: BitwiseCopyable>(_: T.Type) -> T? { try? UserMemory.read(T.self, from: arg) }
-        switch (t.kind, cmd) {
-        case (.group, 0x3B67):
-            guard let s = read(VFIOGroupStatus.self) else { return "" }
-            return " => {flags=\(TraceFormat.flags(UInt64(s.flags), [(1, "VIABLE"), (2, "CONTAINER_SET")]))}"
-        case (.device, 0x3B6B):
-            guard let i = read((UInt32, UInt32, UInt32, UInt32).self) else { return "" }
-            return " => {flags=\(TraceFormat.flags(UInt64(i.1), [(1, "RESET"), (2, "PCI"), (4, "PLATFORM"), (8, "AMBA"), (16, "CCW"), (32, "AP"), (64, "FSL_MC"), (128, "CAPS")])), num_regions=\(i.2), num_irqs=\(i.3)}"
-        case (.device, 0x3B6C):
-            guard let r = read(PCIDeviceModel.RegionInfo.self) else { return "" }
-            return " => {argsz=\(r.argsz), flags=\(TraceFormat.flags(UInt64(r.flags), [(1, "READ"), (2, "WRITE"), (4, "MMAP"), (8, "CAPS")])), size=\(TraceFormat.hex(r.size)), offset=\(TraceFormat.hex(r.offset)), cap_offset=\(r.capOffset)}"
-        case (.device, 0x3B6D):
-            guard let r = read(PCIDeviceModel.IRQInfo.self) else { return "" }
-            return " => {flags=\(TraceFormat.flags(UInt64(r.flags), [(1, "EVENTFD"), (2, "MASKABLE"), (4, "AUTOMASKED"), (8, "NORESIZE")])), count=\(r.count)}"
-        case (.container, 0x3B70), (.iommufd, 0x3B70):
-            guard let i = read(Type1InfoArg.self) else { return "" }
-            return " => {argsz=\(i.argsz), flags=\(TraceFormat.flags(UInt64(i.flags), [(1, "PGSIZES"), (2, "CAPS")])), iova_pgsizes=\(TraceFormat.hex(i.iovaPgsizes)), cap_offset=\(i.capOffset)}"
-        case (.container, 0x3B72), (.iommufd, 0x3B72):
-            guard let u = read(Type1DMAUnmapArg.self) else { return "" }
-            return " => {size=\(TraceFormat.hex(u.size))}"
-        case (.iommufd, 0x3B81):
-            guard let a = read((UInt32, UInt32, UInt32).self) else { return "" }
-            return " => {out_ioas_id=\(a.2)}"
-        case (.iommufd, 0x3B88):
-            guard let v = read((UInt32, UInt32, UInt16, UInt16).self), v.2 == 0 else { return "" }
-            return " => {ioas_id=\(v.1)}"
-        default:
-            return ""
-        }
-    }
+    static let deviceInfoFlags: [(UInt64, String)] = [
+        (UInt64(VFIO_DEVICE_FLAGS_RESET), "RESET"), (UInt64(VFIO_DEVICE_FLAGS_PCI), "PCI"),
+        (UInt64(VFIO_DEVICE_FLAGS_PLATFORM), "PLATFORM"), (UInt64(VFIO_DEVICE_FLAGS_AMBA), "AMBA"),
+        (UInt64(VFIO_DEVICE_FLAGS_CCW), "CCW"), (UInt64(VFIO_DEVICE_FLAGS_AP), "AP"),
+        (UInt64(VFIO_DEVICE_FLAGS_FSL_MC), "FSL_MC"), (UInt64(VFIO_DEVICE_FLAGS_CAPS), "CAPS"),
+    ]
+    static let regionInfoFlags: [(UInt64, String)] = [
+        (UInt64(VFIO_REGION_INFO_FLAG_READ), "READ"), (UInt64(VFIO_REGION_INFO_FLAG_WRITE), "WRITE"),
+        (UInt64(VFIO_REGION_INFO_FLAG_MMAP), "MMAP"), (UInt64(VFIO_REGION_INFO_FLAG_CAPS), "CAPS"),
+    ]
+    static let irqInfoFlags: [(UInt64, String)] = [
+        (UInt64(VFIO_IRQ_INFO_EVENTFD), "EVENTFD"), (UInt64(VFIO_IRQ_INFO_MASKABLE), "MASKABLE"),
+        (UInt64(VFIO_IRQ_INFO_AUTOMASKED), "AUTOMASKED"), (UInt64(VFIO_IRQ_INFO_NORESIZE), "NORESIZE"),
+    ]
 
     static func irqSetFlags(_ f: UInt32) -> String {
-        TraceFormat.flags(UInt64(f), [(1, "DATA_NONE"), (2, "DATA_BOOL"), (4, "DATA_EVENTFD"),
-                                      (8, "ACTION_MASK"), (16, "ACTION_UNMASK"), (32, "ACTION_TRIGGER")])
+        TraceFormat.flags(UInt64(f), [(UInt64(VFIO_IRQ_SET_DATA_NONE), "DATA_NONE"), (UInt64(VFIO_IRQ_SET_DATA_BOOL), "DATA_BOOL"),
+                                      (UInt64(VFIO_IRQ_SET_DATA_EVENTFD), "DATA_EVENTFD"), (UInt64(VFIO_IRQ_SET_ACTION_MASK), "ACTION_MASK"),
+                                      (UInt64(VFIO_IRQ_SET_ACTION_UNMASK), "ACTION_UNMASK"), (UInt64(VFIO_IRQ_SET_ACTION_TRIGGER), "ACTION_TRIGGER")])
     }
 
     static func dmaMapFlags(_ f: UInt32) -> String {
-        TraceFormat.flags(UInt64(f), [(1, "R"), (2, "W"), (4, "VADDR")])
+        TraceFormat.flags(UInt64(f), [(UInt64(VFIO_DMA_MAP_FLAG_READ), "R"), (UInt64(VFIO_DMA_MAP_FLAG_WRITE), "W"),
+                                      (UInt64(VFIO_DMA_MAP_FLAG_VADDR), "VADDR")])
     }
 }
 
@@ -416,8 +332,8 @@ extension VFIOSubsystem {
 
     func traceTarget(_ file: VFIOFile) -> IoctlDecoder.Target {
         var t = IoctlDecoder.Target(kind: file.kind)
-        if file.kind == .device, let df = file.privateData as? DeviceFile {
-            t.pciLayout = df.device.ops.name == "vfio-pci" || df.device.ops.name == "mdev-model"
+        if let device = file.device {
+            t.pciLayout = device.ops.name == "vfio-pci" || device.ops.name == "mdev-model"
         }
         return t
     }
@@ -426,7 +342,7 @@ extension VFIOSubsystem {
     func traceRelease(_ file: VFIOFile) {
         guard tracer.isEnabled else { return }
         var what = file.name
-        if file.kind == .device, let df = file.privateData as? DeviceFile { what += " " + df.device.busDevice.name }
+        if let device = file.device { what += " " + device.busDevice.name }
         tracer.emit("release(\(what))")
     }
 

@@ -101,12 +101,13 @@ struct SweepSnapshot: Equatable, CustomStringConvertible {
     }
 
     static func detail(_ f: VFIOFile) -> String {
+        if f.isReleased { return "released" }
         switch f.kind {
         case .group:
-            guard let g = f.privateData as? VFIOGroup else { return "released" }
+            guard let g = f.group else { return "released" }
             return "\(g.name) \(state(g))"
         case .container:
-            guard let c = f.privateData as? Container else { return "released" }
+            guard let c = f.container else { return "released" }
             return c.groupLock.withShared {
                 var s = "groups \(c.groups.map(\.name)) backend \(c.backend?.backend.name ?? "-") noiommu \(c.noiommu)"
                 if let t = c.backendData as? Type1IOMMU {
@@ -115,7 +116,7 @@ struct SweepSnapshot: Equatable, CustomStringConvertible {
                 return s
             }
         case .iommufd:
-            guard let ctx = f.privateData as? IOMMUFDContext else { return "released" }
+            guard let ctx = f.iommufdContext else { return "released" }
             return ctx.lock.withLock {
                 let objs = ctx.objects.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.attachedDevices)/\($0.value.accesses)" }
                 // Not `nextID`: the model numbers objects monotonically and never reuses a device
@@ -124,7 +125,7 @@ struct SweepSnapshot: Equatable, CustomStringConvertible {
                 return "objects \(objs) compat \(ctx.compatIOAS?.id ?? 0) noiommu \(ctx.noIOMMUMode)"
             }
         case .device:
-            guard let df = f.privateData as? DeviceFile else { return "released" }
+            guard let df = f.operations as? DeviceFile else { return "released" }
             return "\(df.device.busDevice.name) via \(df.iommufd == nil ? "container" : "iommufd")"
         case .other:
             return "other"

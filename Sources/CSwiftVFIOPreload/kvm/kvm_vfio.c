@@ -1,5 +1,7 @@
-/* kvm_vfio.c: a KVM-side consumer of libswiftvfio, shaped like virt/kvm/vfio.c (v6.3, with the
- * fixes of v6.6 adopted as SPEC section 10.5 recommends).
+/* kvm_vfio.c: the kvm-vfio device, a KVM-side consumer of libswiftvfio shaped like
+ * virt/kvm/vfio.c (v6.3, with the fixes of v6.6 adopted as SPEC section 10.5 recommends). It
+ * uses only the public header <swiftvfio.h>; the VM it belongs to is whoever provides the
+ * functions kvm_vfio.h lists (the example's fake VM, or the interposer's record of a real KVM VM).
  *
  * The kvm-vfio device keeps a list of VFIO group files, each a counted reference taken with
  * swiftvfio_fget() (the kernel's fget), and tells VFIO which VM uses the group
@@ -12,14 +14,23 @@
  * group pointing at the VM), and coherency is recomputed in the same lock hold as the list change.
  * Both are safe because vfio_file_set_kvm() takes only VFIO's leaf lock.
  *
- * The kernel reaches VFIO with symbol_get(); this consumer links libswiftvfio directly.
+ * Files the model does not know: swiftvfio_fget() only knows model fds, where the kernel's fget()
+ * takes any open file. An fd that is open but not the model's is a file that is not a VFIO group:
+ * ADD answers -EINVAL and DEL -ENOENT for it, as the kernel does for /dev/null; only an fd that is
+ * not open at all is -EBADF.
+ *
+ * The kernel reaches VFIO with symbol_get(); the example links libswiftvfio directly, and the
+ * interposer (SWIFTVFIO_PRELOAD) calls it through the library it loaded (kvm_model.h).
  */
-#include "kvm_vfio.h"
-#include "kvm.h"
-
+#define _GNU_SOURCE
 #include <swiftvfio.h>
+#ifdef SWIFTVFIO_PRELOAD
+#include "kvm_model.h"
+#endif
+#include "kvm_vfio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -83,6 +94,15 @@ static int get_user_fd(uint64_t addr, int32_t *fd)
     return 0;
 }
 
+/* Whether `fd` is an open descriptor of the process (the model's or not); errno is kept. */
+static bool fd_is_open(int fd)
+{
+    int saved = errno;
+    bool open = fcntl(fd, F_GETFD) != -1 || errno != EBADF;
+    errno = saved;
+    return open;
+}
+
 static int kvm_vfio_group_add(struct kvm_vfio *kv, int fd)
 {
     struct kvm_vfio_file *kvf;
@@ -91,7 +111,7 @@ static int kvm_vfio_group_add(struct kvm_vfio *kv, int fd)
 
     filp = swiftvfio_fget(fd);
     if (!filp)
-        return -EBADF;
+        return fd_is_open(fd) ? -EINVAL : -EBADF; /* open, but not a model file: not a group */
 
     /* Ensure the FD is a vfio group FD. */
     if (!vfio_file_is_group(filp)) {
@@ -144,9 +164,10 @@ static int kvm_vfio_group_del(struct kvm_vfio *kv, int fd)
     struct file *filp;
     int ret;
 
-    /* The kernel borrows the fd (fdget); a counted reference held for the call is the same here. */
+    /* The kernel borrows the fd (fdget); a counted reference held for the call is the same here.
+     * An open fd the model does not know matches no entry (NULL): -ENOENT, after the recompute. */
     filp = swiftvfio_fget(fd);
-    if (!filp)
+    if (!filp && !fd_is_open(fd))
         return -EBADF;
 
     ret = -ENOENT;
@@ -174,7 +195,8 @@ static int kvm_vfio_group_del(struct kvm_vfio *kv, int fd)
 
     pthread_mutex_unlock(&kv->lock);
 
-    swiftvfio_fput(filp);
+    if (filp)
+        swiftvfio_fput(filp);
     return ret;
 }
 
@@ -285,9 +307,9 @@ void kvm_vfio_release(struct kvm_vfio *kv)
      * return to user space, while swiftvfio_fput() runs it before returning, so dropping the
      * last reference of a group file under kvm->lock could wait for the group's lock held by a
      * device close whose driver waits for kvm->lock. */
-    pthread_mutex_lock(&kvm->lock);
-    kvm->vfio_device = NULL;
-    pthread_mutex_unlock(&kvm->lock);
+    kvm_lock(kvm);
+    kvm_set_vfio_device(kvm, NULL);
+    kvm_unlock(kvm);
 
     pthread_mutex_lock(&kv->lock);
     for (kvf = kv->files; kvf; kvf = next) {
@@ -315,26 +337,26 @@ int kvm_vfio_create(struct kvm *kvm, struct kvm_vfio **out)
 {
     struct kvm_vfio *kv;
 
-    pthread_mutex_lock(&kvm->lock);
+    kvm_lock(kvm);
 
     /* Only one VFIO "device" per VM. */
-    if (kvm->vfio_device) {
-        pthread_mutex_unlock(&kvm->lock);
+    if (kvm_vfio_device_of(kvm)) {
+        kvm_unlock(kvm);
         return -EBUSY;
     }
 
     kv = calloc(1, sizeof(*kv));
     if (!kv) {
-        pthread_mutex_unlock(&kvm->lock);
+        kvm_unlock(kvm);
         return -ENOMEM;
     }
 
     pthread_mutex_init(&kv->lock, NULL);
     kv->kvm = kvm;
-    kvm->vfio_device = kv;
+    kvm_set_vfio_device(kvm, kv);
     kvm_get_kvm(kvm); /* the device fd's VM reference */
 
-    pthread_mutex_unlock(&kvm->lock);
+    kvm_unlock(kvm);
     *out = kv;
     return 0;
 }

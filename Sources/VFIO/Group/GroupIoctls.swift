@@ -1,0 +1,103 @@
+/// The group file's `unlocked_ioctl` and the four group ioctls (group.c).
+extension VFIOGroup {
+    /// Kernel: vfio_group_fops_unl_ioctl(): the group ioctl dispatcher. Unknown: ENOTTY (Q4).
+    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int {
+        switch cmd {
+        case VFIOIoctl.groupGetDeviceFD: return Int(try ioctlGetDeviceFD(arg: arg))
+        case VFIOIoctl.groupGetStatus: try ioctlGetStatus(arg: arg); return 0
+        case VFIOIoctl.groupSetContainer: try ioctlSetContainer(arg: arg); return 0
+        case VFIOIoctl.groupUnsetContainer: try ioctlUnsetContainer(); return 0
+        default: throw .ENOTTY
+        }
+    }
+
+    /// Kernel: vfio_group_ioctl_get_status().
+    func ioctlGetStatus(arg: UInt) throws(Errno) {
+        var status = try UserMemory.read(VFIOGroupStatus.self, from: arg)
+        guard status.argsz >= UInt32(MemoryLayout<VFIOGroupStatus>.size) else { throw .EINVAL }
+        status.flags = 0
+        try groupLock.withLock { () throws(Errno) in
+            guard !iommuGroupRevoked else { throw .ENODEV }
+            if hasIOMMU() {
+                status.flags |= VFIOGroupFlags.containerSet | VFIOGroupFlags.viable
+            } else if !boundIOMMUGroup.dmaOwnerClaimed {
+                status.flags |= VFIOGroupFlags.viable
+            }
+        }
+        try UserMemory.write(status, to: arg)
+    }
+
+    /// Kernel: vfio_group_ioctl_set_container(). Precedence (Q2): EFAULT, EBADF, EINVAL (already
+    /// set, even when removed), ENODEV (removed), attach/compat errors, EBADFD.
+    func ioctlSetContainer(arg: UInt) throws(Errno) {
+        let fd = try UserMemory.read(Int32.self, from: arg)
+        let target = try subsystem.fileForFD(fd)   // a temporary reference; EBADF
+        defer { target?.put() }
+        try groupLock.withLock { () throws(Errno) in
+            if hasIOMMU() { throw .EINVAL }
+            guard iommuGroup != nil else { throw .ENODEV }
+            if let container = target?.container {
+                try container.attachGroup(self)
+                return
+            }
+            if let target, let ctx = subsystem.iommufdContext(from: target) {   // takes a ctx reference
+                do throws(Errno) {
+                    if subsystem.config.vfioNoIOMMU && type == .noIOMMU {
+                        try ctx.compatSetNoIOMMU()
+                    } else {
+                        try ctx.compatIOASCreate()
+                    }
+                } catch {
+                    ctx.put()
+                    throw error
+                }
+                iommufd = ctx
+                return
+            }
+            // The file is neither a container nor an iommufd.
+            throw .EBADFD
+        }
+    }
+
+    /// Kernel: vfio_group_ioctl_unset_container(). In iommufd mode there is no open-device check
+    /// (v6.3; the device files remember their context, Q1).
+    func ioctlUnsetContainer() throws(Errno) {
+        try groupLock.withLock { () throws(Errno) in
+            guard hasIOMMU() else { throw .EINVAL }
+            if container != nil {
+                guard containerUsers == 1 else { throw .EBUSY }
+                detachContainer()
+            }
+            if let ctx = iommufd {
+                ctx.put()
+                iommufd = nil
+            }
+        }
+    }
+
+    /// Kernel: vfio_group_ioctl_get_device_fd(). Precedence (Q3): name copy (EFAULT, EINVAL, ENOMEM),
+    /// lookup (ENODEV or the match op's error), fd reservation (EMFILE), open (EINVAL no container,
+    /// first-open errors), anon file (ENFILE/ENOMEM).
+    func ioctlGetDeviceFD(arg: UInt) throws(Errno) -> Int32 {
+        try subsystem.faults.check(.nameCopy)
+        let name = try UserMemory.string(at: arg, limit: 4096)
+        let device = try deviceFromName(name)          // holds a registration reference
+        let fd: Int32
+        do throws(Errno) {
+            fd = try subsystem.fdTable.reserve(cloexec: true, name: "[vfio-device]")
+        } catch {
+            device.putRegistration()
+            throw error
+        }
+        let file: VFIOFile
+        do throws(Errno) {
+            file = try device.openFile()               // the registration reference moves to the file
+        } catch {
+            subsystem.fdTable.unreserve(fd)
+            device.putRegistration()
+            throw error
+        }
+        subsystem.fdTable.install(fd, file)
+        return fd
+    }
+}

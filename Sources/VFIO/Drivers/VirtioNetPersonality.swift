@@ -105,11 +105,11 @@ final class VirtioNetPersonality: PCIPersonality {
         // offset, length (16 bytes in all); the notify capability adds notify_off_multiplier.
         func cap(_ type: UInt8, _ offset: Int, extra: [UInt8] = []) -> [UInt8] {
             [UInt8(16 + extra.count), type, UInt8(structureBAR), 0, 0, 0]
-                + le(UInt32(offset), 4) + le(UInt32(Self.structureLength), 4) + extra
+                + virtioLE(UInt32(offset), 4) + virtioLE(UInt32(Self.structureLength), 4) + extra
         }
         return [
             (Self.capCommon, 0x09, cap(Self.cfgCommon, Self.commonOffset)),
-            (Self.capNotify, 0x09, cap(Self.cfgNotify, Self.notifyOffset, extra: le(UInt32(Self.notifyOffMultiplier), 4))),
+            (Self.capNotify, 0x09, cap(Self.cfgNotify, Self.notifyOffset, extra: virtioLE(UInt32(Self.notifyOffMultiplier), 4))),
             (Self.capISR, 0x09, cap(Self.cfgISR, Self.isrOffset)),
             (Self.capDevice, 0x09, cap(Self.cfgDevice, Self.deviceOffset)),
         ]
@@ -122,14 +122,14 @@ final class VirtioNetPersonality: PCIPersonality {
         guard bar == structureBAR else { return 0 }
         switch offset {
         case Self.commonOffset..<Self.commonOffset + Self.structureLength:
-            return window(commonImage(), offset - Self.commonOffset, width)
+            return virtioWindow(commonImage(), offset - Self.commonOffset, width)
         case Self.isrOffset..<Self.isrOffset + Self.structureLength:
             // Reading the ISR status clears it (§4.1.4.5).
-            let value = window([isr], offset - Self.isrOffset, width)
+            let value = virtioWindow([isr], offset - Self.isrOffset, width)
             if offset == Self.isrOffset { isr = 0 }
             return value
         case Self.deviceOffset..<Self.deviceOffset + Self.structureLength:
-            return window(deviceConfigImage(), offset - Self.deviceOffset, width)
+            return virtioWindow(deviceConfigImage(), offset - Self.deviceOffset, width)
         default:
             return 0   // notify area and the rest of the BAR read as zero
         }
@@ -176,13 +176,13 @@ final class VirtioNetPersonality: PCIPersonality {
         let feature = deviceFeatureSelect < 2 ? UInt32(truncatingIfNeeded: Self.offeredFeatures >> (32 * UInt64(deviceFeatureSelect))) : 0
         let driver = driverFeatureSelect < 2 ? UInt32(truncatingIfNeeded: driverFeatures >> (32 * UInt64(driverFeatureSelect))) : 0
         var b: [UInt8] = []
-        b += le(deviceFeatureSelect, 4) + le(feature, 4)                          // 0x00, 0x04
-        b += le(driverFeatureSelect, 4) + le(driver, 4)                           // 0x08, 0x0c
-        b += le(UInt32(msixConfig), 2) + le(UInt32(Self.queueCount), 2)           // 0x10, 0x12
-        b += [status, configGeneration] + le(UInt32(queueSelect), 2)              // 0x14, 0x15, 0x16
-        b += le(UInt32(q?.size ?? 0), 2) + le(UInt32(q?.msixVector ?? Self.noVector), 2)   // 0x18, 0x1a
-        b += le(q?.enabled == true ? 1 : 0, 2) + le(UInt32(q == nil ? 0 : queueSelect), 2) // 0x1c, 0x1e
-        b += le64(q?.desc ?? 0) + le64(q?.driver ?? 0) + le64(q?.device ?? 0)     // 0x20, 0x28, 0x30
+        b += virtioLE(deviceFeatureSelect, 4) + virtioLE(feature, 4)                          // 0x00, 0x04
+        b += virtioLE(driverFeatureSelect, 4) + virtioLE(driver, 4)                           // 0x08, 0x0c
+        b += virtioLE(UInt32(msixConfig), 2) + virtioLE(UInt32(Self.queueCount), 2)           // 0x10, 0x12
+        b += [status, configGeneration] + virtioLE(UInt32(queueSelect), 2)              // 0x14, 0x15, 0x16
+        b += virtioLE(UInt32(q?.size ?? 0), 2) + virtioLE(UInt32(q?.msixVector ?? Self.noVector), 2)   // 0x18, 0x1a
+        b += virtioLE(q?.enabled == true ? 1 : 0, 2) + virtioLE(UInt32(q == nil ? 0 : queueSelect), 2) // 0x1c, 0x1e
+        b += virtioLE64(q?.desc ?? 0) + virtioLE64(q?.driver ?? 0) + virtioLE64(q?.device ?? 0)     // 0x20, 0x28, 0x30
         b += [UInt8](repeating: 0, count: 8)                                      // 0x38..0x3f
         return b
     }
@@ -249,61 +249,7 @@ final class VirtioNetPersonality: PCIPersonality {
 
     /// struct virtio_net_config: mac[6], status (VIRTIO_NET_S_LINK_UP = 1), max_virtqueue_pairs.
     func deviceConfigImage() -> [UInt8] {
-        mac + le(identity.linkUp ? 1 : 0, 2) + le(1, 2)
-    }
-
-    // MARK: Legacy I/O BAR (§4.1.4.8)
-
-    /// Where the device config starts in the legacy block: after the two MSI-X vector registers
-    /// when MSI-X is enabled.
-    static func legacyConfigOffset(msixEnabled: Bool) -> Int { msixEnabled ? 24 : 20 }
-
-    func legacyImage(msixEnabled: Bool) -> [UInt8] {
-        let q = Int(queueSelect) < Self.queueCount ? queues[Int(queueSelect)] : nil
-        var b: [UInt8] = []
-        b += le(UInt32(truncatingIfNeeded: Self.offeredFeatures), 4)              // 0x00 host features
-        b += le(UInt32(truncatingIfNeeded: driverFeatures), 4)                   // 0x04 guest features
-        b += le(q?.pfn ?? 0, 4)                                                   // 0x08 queue PFN
-        b += le(UInt32(q == nil ? 0 : Self.queueSizeMax), 2)                      // 0x0c queue num
-        b += le(UInt32(queueSelect), 2) + le(0, 2)                                // 0x0e select, 0x10 notify
-        b += [status, isr]                                                        // 0x12, 0x13
-        if msixEnabled {
-            b += le(UInt32(msixConfig), 2) + le(UInt32(q?.msixVector ?? Self.noVector), 2)  // 0x14, 0x16
-        }
-        return b + deviceConfigImage()
-    }
-
-    func legacyRead(_ offset: Int, _ width: Int, msixEnabled: Bool) -> UInt32 {
-        let value = window(legacyImage(msixEnabled: msixEnabled), offset, width)
-        if offset <= 0x13 && 0x13 < offset + width { isr = 0 }   // ISR: read clears
-        return value
-    }
-
-    func legacyWrite(_ offset: Int, _ width: Int, _ value: UInt32, msixEnabled: Bool) {
-        let q = Int(queueSelect)
-        let hasQueue = q < Self.queueCount
-        let config = Self.legacyConfigOffset(msixEnabled: msixEnabled)
-        switch (offset, width) {
-        case (0x04, 4): driverFeatures = UInt64(value)
-        case (0x08, 4):
-            // PFN 0 takes the queue down; anything else is the ring's page (4 KiB units).
-            if hasQueue {
-                queues[q].pfn = value
-                queues[q].enabled = value != 0
-                queues[q].desc = UInt64(value) << 12
-            }
-        case (0x0e, 2): queueSelect = UInt16(truncatingIfNeeded: value)
-        case (0x10, 2): if Int(value) < Self.queueCount { notifications[Int(value)] += 1 }
-        case (0x12, 1): writeStatus(UInt8(truncatingIfNeeded: value), modern: false)
-        case (0x14, 2) where msixEnabled: msixConfig = acceptVector(UInt16(truncatingIfNeeded: value))
-        case (0x16, 2) where msixEnabled: if hasQueue { queues[q].msixVector = acceptVector(UInt16(truncatingIfNeeded: value)) }
-        default:
-            // A legacy driver may write the MAC (QEMU allows it before VERSION_1); the rest of the
-            // device config is read-only.
-            if offset >= config && offset + width <= config + 6 {
-                for i in 0..<width { mac[offset - config + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(i))) }
-            }
-        }
+        mac + virtioLE(identity.linkUp ? 1 : 0, 2) + virtioLE(1, 2)
     }
 
     // MARK: Test-visible state
@@ -313,16 +259,16 @@ final class VirtioNetPersonality: PCIPersonality {
 }
 
 /// `count` little-endian bytes of `value`.
-private func le(_ value: UInt32, _ count: Int) -> [UInt8] {
+func virtioLE(_ value: UInt32, _ count: Int) -> [UInt8] {
     (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * UInt32($0))) }
 }
 
-private func le64(_ value: UInt64) -> [UInt8] {
+func virtioLE64(_ value: UInt64) -> [UInt8] {
     (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
 }
 
 /// The `width` bytes at `offset` of `image` as a little-endian value (bytes past the end read 0).
-private func window(_ image: [UInt8], _ offset: Int, _ width: Int) -> UInt32 {
+func virtioWindow(_ image: [UInt8], _ offset: Int, _ width: Int) -> UInt32 {
     var v: UInt32 = 0
     for i in 0..<width where offset + i >= 0 && offset + i < image.count {
         v |= UInt32(image[offset + i]) << (8 * UInt32(i))

@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "swiftvfio-preload", type: .dynamic, targets: ["CSwiftVFIOPreload"]),
         // The fuzzers' decoders, for the fuzz executables in Fuzz/ (their own package).
         .library(name: "VFIOFuzzSupport", targets: ["VFIOFuzzSupport"]),
+        .executable(name: "vfioctl", targets: ["vfioctl"]),
     ],
     targets: [
         // Platform code at the edge (swift-nio style): guarded user-memory copies, memfd
@@ -33,6 +34,7 @@ let package = Package(
         .target(name: "CSwiftVFIOPreload",
                 cSettings: [.headerSearchPath("../../include"), .define("SWIFTVFIO_PRELOAD")]),
         .testTarget(name: "VFIOTests", dependencies: ["VFIO", "VFIOTopology", "CSwiftVFIOShim"]),
+        .executableTarget(name: "vfioctl", dependencies: ["VFIO", "VFIOTopology"]),
         // Reliability: the fuzzers' decoders, shared by the libFuzzer executables (the Fuzz/
         // package) and the regression tests below, which replay the corpus through them.
         .target(name: "VFIOFuzzSupport", dependencies: ["VFIO"]),

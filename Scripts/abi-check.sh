@@ -164,10 +164,10 @@ if [ -f "$preload" ]; then
   for l in $pneeded; do case "$l" in libc.so.6|ld-linux-*.so.2) ;; *) die "the preload needs $l" ;; esac; done
   ok "preload NEEDED: $pneeded"
   nm -D --defined-only "$preload" | awk '{ print $3 }' | LC_ALL=C sort > "$out/preload.actual"
-  # The EXPORT functions of preload.c, as Scripts/dist.sh read them from the compiled object.
+  # The EXPORT functions of the preload's sources, as Scripts/dist.sh read them from the compiled objects.
   LC_ALL=C sort "$scratch/dist-obj/preload.exports" > "$out/preload.expected"
   diff -u "$out/preload.expected" "$out/preload.actual" >&2 ||
-    die "the preload's exports differ from preload.c's EXPORT functions (- source, + library)"
+    die "the preload's exports differ from its sources' EXPORT functions (- source, + library)"
   grep -q @ "$out/preload.actual" && die "the preload's exports must be unversioned (Scripts/dist.sh says why)"
   libc="$(gcc -print-file-name=libc.so.6)"
   [ -f "$libc" ] || libc="$(ldd /bin/sh | awk '$1 == "libc.so.6" { print $3 }')"
@@ -240,30 +240,16 @@ for p in "${programs[@]}"; do
 done
 ok "${#programs[@]} example programs ran (LD_LIBRARY_PATH=$lib for the shared ones)"
 
-step "the C ABI tests against the release library (gcc)"
+step "the C ABI tests against the release library (gcc, make -C Tests cabi)"
 mkdir -p "$out/cabi"
-total=0
-for src in Tests/CABI/test_*.c; do
-  name="$(basename "$src" .c)"
-  extra="$(sed -n 's|^// cabi-sources: *||p' "$src" | head -1)"
-  ldflags="$(sed -n 's|^// cabi-ldflags: *||p' "$src" | head -1)"
-  sources=()
-  for s in $extra; do sources+=("Tests/CABI/$s"); done
-  # shellcheck disable=SC2086
-  gcc -std=c11 -O1 -Wall -Wextra -Werror "${pc_cflags[@]}" "$src" "${sources[@]}" "${pc_libs[@]}" $ldflags \
-    -o "$out/cabi/$name"
-  programs+=("$out/cabi/$name")
-  LD_LIBRARY_PATH="$lib" timeout 300 "$out/cabi/$name" > "$out/cabi/$name.log" 2>&1 || { cat "$out/cabi/$name.log"; die "$name"; }
-  summary="$(tail -n 1 "$out/cabi/$name.log")"
-  case "$summary" in *" passed, 0 failed") ;; *) cat "$out/cabi/$name.log"; die "$name: $summary" ;; esac
-  total=$((total + ${summary%% passed*}))
-done
-ok "$(ls Tests/CABI/test_*.c | wc -l) programs, $total checks passed"
+make -s --no-print-directory -C Tests cabi CCS=gcc LIBDIR="$lib" OUT="$out/cabi" | tee "$out/cabi/summary.txt"
+for p in "$out"/cabi/gcc/bin/test_*; do programs+=("$p"); done
+ok "$(tail -n 1 "$out/cabi/summary.txt")"
 
 preload_client=""
-if [ -f "$preload" ] && [ -f Tests/Preload/vfio_rst.c ]; then
+if [ -f "$preload" ] && [ -f Tests/Preload/test_vfio_rst.c ]; then
   preload_client="$out/preload-vfio_rst"
-  gcc -std=gnu11 -O1 -I Tests/Preload Tests/Preload/vfio_rst.c -o "$preload_client"
+  gcc -std=gnu11 -O1 -I Tests/Preload Tests/Preload/test_vfio_rst.c -o "$preload_client"
 fi
 
 # ---- 6. no toolchain at run time ---------------------------------------------------------------
@@ -282,7 +268,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 bad=0
 for f in "$so" "$preload" ${programs[*]} $preload_client; do
   [ -e "\$f" ] || continue
-  case "\$f" in */static-*|*preload*) l="" ;; *) l="$lib" ;; esac
+  case "\$f" in */static-*|*/libswiftvfio-preload.so|*/preload-vfio_rst) l="" ;; *) l="$lib" ;; esac
   deps="\$(LD_LIBRARY_PATH=\$l ldd "\$f" 2>&1)"
   if grep -q -e 'not found' -e "$toolchain/" -e 'swift/linux' <<<"\$deps"; then
     echo "    \$f:" >&2; echo "\$deps" >&2; bad=1

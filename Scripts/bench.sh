@@ -3,20 +3,23 @@
 # figure of libswiftvfio beside its baseline, measured in the same run, with the ratio, the target
 # and PASS/MISS (docs/BENCHMARKS.md says what each row measures).
 #
-#   Scripts/bench.sh            build, run, print the table
-#   Scripts/bench.sh --record   the same, and write the table into docs/BENCHMARKS.md
-#   Scripts/bench.sh --quick    short timed runs (a smoke test; the figures are not for the record)
+#   Scripts/bench.sh              build, run, print the table and write it into docs/BENCHMARKS.md
+#   Scripts/bench.sh --no-record  the same, without touching docs/BENCHMARKS.md
+#   Scripts/bench.sh --quick      short timed runs (a smoke test; never recorded)
 #
-# Build products go to Benchmarks/.build (release). The interposer comes from the same build.
+# Build products go to Benchmarks/.build (release). The interposer comes from the same build;
+# Benchmarks/firstcall.c (the start-up row) is compiled here with cc; Benchmarks/qemu_startup.py
+# (the QEMU row) needs qemu-system-x86_64 (the row says n/a without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-record=0
+record=1
 for arg in "$@"; do
     case "$arg" in
         --record) record=1 ;;
-        --quick) export VFIO_BENCH_QUICK=1 ;;
-        *) echo "usage: Scripts/bench.sh [--record] [--quick]" >&2; exit 2 ;;
+        --no-record) record=0 ;;
+        --quick) export VFIO_BENCH_QUICK=1; record=0 ;;
+        *) echo "usage: Scripts/bench.sh [--no-record] [--quick]" >&2; exit 2 ;;
     esac
 done
 
@@ -28,6 +31,8 @@ if ! swift build -c release --package-path Benchmarks --product swiftvfio-preloa
     echo "bench: the interposer did not build; its rows will say n/a" >&2
 fi
 bin="$(swift build -c release --package-path Benchmarks --show-bin-path)"
+cc -std=gnu11 -O2 -Wall -Wextra -Werror Benchmarks/firstcall.c -o "$bin/vfio-firstcall"
+export VFIO_BENCH_QEMU_SCRIPT="$PWD/Benchmarks/qemu_startup.py"
 
 echo "==> running (a few minutes; the machine should be otherwise idle for the scaling rows)" >&2
 out="$(mktemp)"

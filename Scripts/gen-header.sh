@@ -67,6 +67,7 @@ swiftvfio_path_stat
 swiftvfio_fd_stat
 swiftvfio_load_environment_topology
 swiftvfio_exit_files
+swiftvfio_set_fd_observer
 ## Driver API (drivers/vfio/vfio_main.c): a C VFIO bus driver
 swiftvfio_alloc_device
 vfio_put_device

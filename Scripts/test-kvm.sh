@@ -72,7 +72,7 @@ if [ "${SWIFTVFIO_NO_BUILD:-0}" != 1 ]; then
 fi
 if [ -f "$asan_scratch/debug/libswiftvfio.so" ]; then
   mkdir -p "$out/asan"
-  for src in Sources/CSwiftVFIOPreload/preload.c Sources/CSwiftVFIOPreload/kvm/*.c; do
+  for src in Sources/CSwiftVFIOPreload/*.c Sources/CSwiftVFIOPreload/kvm/*.c; do
     clang -std=gnu11 -g -O1 -fPIC -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -Werror \
       -I Sources/CSwiftVFIOPreload/include -I include -DSWIFTVFIO_PRELOAD -c "$src" -o "$out/asan/$(basename "$src" .c).o"
   done

@@ -7,9 +7,12 @@
 #
 # BUILD_DIR holds libswiftvfio.so and libswiftvfio-preload.so (default .build/debug). It is built
 # first with `swift build --scratch-path <its parent>` (a plain build makes both products) unless
-# SWIFTVFIO_NO_BUILD=1. Each test program prints "N passed, 0 failed" and exits non-zero on a
-# failure; the script stops at the first failure, and at the end prints the total number of
-# checks and the overhead table.
+# SWIFTVFIO_NO_BUILD=1. The client programs Tests/Preload/test_*.c are found, built and run by
+# Tests/Makefile (`make -C Tests preload`); this script adds the runs that need a special
+# environment (other topologies, no CAP_SYS_RAWIO, a library linked in, the exit trace, broken
+# set-ups, sysfs against JSON), ordinary programs under the preload, and the overhead table. Each
+# program prints "N passed, 0 failed" and exits non-zero on a failure; the script stops at the
+# first failure, and at the end prints the total number of checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -54,9 +57,12 @@ fi
 ok "no undefined Swift symbols"
 interposed="$(nm -D --defined-only "$preload" | awk '$2 ~ /^[TW]$/ { print $3 }' | grep -v -e '^swiftvfio_' -e '^kvm_get_kvm_safe$' -e '^kvm_put_kvm$' | LC_ALL=C sort | tr '\n' ' ')"
 expected="__fxstat __fxstat64 __fxstatat __fxstatat64 __lxstat __lxstat64 __open64_2 __open_2 __openat64_2 \
-__openat_2 __pread64_chk __pread_chk __read_chk __xstat __xstat64 access close close_range closefrom dup dup2 \
-dup3 faccessat fcntl fcntl64 fstat fstat64 fstatat fstatat64 getxattr ioctl lgetxattr listxattr llistxattr lstat \
-lstat64 mmap mmap64 open open64 openat openat64 pread pread64 pwrite pwrite64 read stat stat64 statx write "
+__openat_2 __pread64_chk __pread_chk __read_chk __xstat __xstat64 accept accept4 access close close_range closefrom \
+creat creat64 dup dup2 dup3 epoll_create epoll_create1 eventfd faccessat fanotify_init fclose fcntl fcntl64 fopen \
+fopen64 fstat fstat64 fstatat fstatat64 getxattr inotify_init inotify_init1 ioctl lgetxattr listxattr llistxattr \
+lstat lstat64 memfd_create mkostemp mkstemp mmap mmap64 open open64 open_by_handle_at openat openat64 opendir \
+pidfd_getfd pidfd_open pipe pipe2 posix_openpt pread pread64 pwrite pwrite64 read signalfd socket socketpair stat \
+stat64 statx syscall timerfd_create write "
 [ "$interposed" = "$expected" ] || die "interposed symbols changed:
     got      $interposed
     expected $expected"
@@ -98,11 +104,18 @@ cc() { # cc OUTPUT SOURCE FLAGS...
   gcc -std=gnu11 -g -Wall -Wextra -Werror -I "$tests" "${flags[@]}" "$s" "${libs[@]}" -o "$out/$o"
 }
 
-step "compile the clients (gcc)"
-cc vfio_rst "$tests/vfio_rst.c"
-cc vfio_rst_fortify "$tests/vfio_rst.c" -O2 -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
-for t in errors files entrypoints noiommu iommufd badtopo describe exitfiles; do cc "$t" "$tests/$t.c"; done
-cc threads "$tests/threads.c" -O2 -pthread
+step "the clients Tests/Preload/test_*.c (make -C Tests preload)"
+make -s --no-print-directory -C Tests preload LIBDIR="$libdir" | tee "$out/make.txt"
+summary="$(tail -n 1 "$out/make.txt")"
+n="${summary#*programs, }"
+total=$((total + ${n%% passed*}))
+p="${summary#*: }"
+programs=$((programs + ${p%% programs*}))
+
+step "compile the clients run with special environments (gcc)"
+cc vfio_rst_fortify "$tests/test_vfio_rst.c" -O2 -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
+for t in noiommu badtopo describe exitfiles; do cc "$t" "$tests/$t.c"; done
+cc iommufd "$tests/test_iommufd.c"
 cc onemodel "$tests/onemodel.c" -I include -L"$libdir" -Wl,-rpath,"$libdir" -lswiftvfio
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$tests/bench.c" -o "$out/bench"
 # The fortified build really calls the fortified and 64-bit entry points.
@@ -111,14 +124,8 @@ for sym in open64 fcntl64 pread64 mmap64; do
 done
 ok "the fortified vfio.rst client calls open64, fcntl64, pread64, mmap64"
 
-step "unmodified clients under the preload"
-run "vfio.rst sequence" -- "$out/vfio_rst"
+step "clients under other environments"
 run "vfio.rst sequence (fortified, 64)" -- "$out/vfio_rst_fortify"
-run "group and container errnos" -- "$out/errors"
-run "files: dup, close, pins, stat" -- "$out/files"
-run "every entry point, device I/O" -- "$out/entrypoints"
-run "threads" -- "$out/threads"
-run "iommufd" -- "$out/iommufd"
 run "iommufd off" SWIFTVFIO_TOPOLOGY="$tests/no-iommufd.json" -- "$out/iommufd" off
 if grep -q '^CapEff:' /proc/self/status && [ $(( 0x$(awk '/^CapEff:/ { print $2 }' /proc/self/status) >> 17 & 1 )) = 1 ]; then
   run "no-IOMMU with CAP_SYS_RAWIO" SWIFTVFIO_TOPOLOGY="$tests/noiommu.json" -- "$out/noiommu" rawio

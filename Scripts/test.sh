@@ -40,6 +40,9 @@ Scripts/test-guest.sh
 step "real KVM: the kvm-vfio device under the interposer, QEMU -accel kvm linking its VM to a model group"
 Scripts/test-kvm.sh
 
+step "kernel-verified: Linux 6.1, 6.12 and a minimal 6.12 (iommufd, no-IOMMU) under QEMU judge the model call for call"
+Scripts/test-kernel.sh
+
 step "libFuzzer: the operation and topology fuzzers, 30 s each, ASan on"
 Scripts/fuzz.sh 30
 

@@ -416,6 +416,20 @@ int32_t swiftvfio_load_environment_topology(void);
  */
 int32_t swiftvfio_exit_files(void);
 
+/**
+ * Sets the process's fd observer: `observer(fd, 1)` is called for every number that becomes a
+ * model fd (swiftvfio_open(), swiftvfio_dup(), swiftvfio_adopt_dup(), a device fd from
+ * VFIO_GROUP_GET_DEVICE_FD, ...) and `observer(fd, 0)` for every number that stops being one
+ * (a close, a forget, a stale entry replaced), each under the model's lock for that number and
+ * before the model closes the placeholder, so the calls for one number arrive in order and a
+ * mirror of the fd table never names a number the kernel may already have reused. The model fds
+ * open at the time of the call are reported at once. NULL removes the observer. The observer runs
+ * inside model calls: it must return quickly and must not call into libswiftvfio. For the
+ * LD_PRELOAD interposer, which routes a number to the model exactly when the observer said so.
+ * Creates no model.
+ */
+void swiftvfio_set_fd_observer(void (*observer)(int32_t, int32_t));
+
 /* ==== Driver API (drivers/vfio/vfio_main.c): a C VFIO bus driver =========================== */
 
 /**

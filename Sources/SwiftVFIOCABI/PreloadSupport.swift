@@ -150,3 +150,18 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
         return closed
     }
 }
+
+/// Sets the process's fd observer: `observer(fd, 1)` is called for every number that becomes a
+/// model fd (swiftvfio_open(), swiftvfio_dup(), swiftvfio_adopt_dup(), a device fd from
+/// VFIO_GROUP_GET_DEVICE_FD, ...) and `observer(fd, 0)` for every number that stops being one
+/// (a close, a forget, a stale entry replaced), each under the model's lock for that number and
+/// before the model closes the placeholder, so the calls for one number arrive in order and a
+/// mirror of the fd table never names a number the kernel may already have reused. The model fds
+/// open at the time of the call are reported at once. NULL removes the observer. The observer runs
+/// inside model calls: it must return quickly and must not call into libswiftvfio. For the
+/// LD_PRELOAD interposer, which routes a number to the model exactly when the observer said so.
+/// Creates no model.
+@c public func swiftvfio_set_fd_observer(_ observer: (@convention(c) (Int32, Int32) -> Void)?) {
+    FDObserver.set(observer)
+    if observer != nil { DefaultSubsystem.shared.currentSubsystem?.announceOpenFDs() }
+}

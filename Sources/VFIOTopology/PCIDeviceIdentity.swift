@@ -18,8 +18,10 @@ import Musl
 /// 1, 2, 4, 8, 16, 32), `msix` (0 = no MSI-X capability, or 1...2048 vectors), `msix_bar` (the BAR
 /// holding the MSI-X table at offset 0 and the PBA at half the BAR; both must fit their half),
 /// `pcie` (a PCI Express endpoint with 4 KiB of config space; default true), `intx` (interrupt pin
-/// A; default true), `personality` ("plain" or "virtio-net"; default chosen by the ids, see
-/// `effectivePersonality`), `mac` ("52:54:00:12:34:56") and `link_up` (default true) for virtio-net.
+/// A; default true), `reset` (the function has a reset method, so vfio-pci's `reset_works`: the
+/// RESET flag of DEVICE_GET_INFO and a working DEVICE_RESET; default true), `personality` ("plain"
+/// or "virtio-net"; default chosen by the ids, see `effectivePersonality`), `mac`
+/// ("52:54:00:12:34:56") and `link_up` (default true) for virtio-net.
 public struct PCIDeviceIdentity: Equatable, Sendable {
     /// PCI vendor id (default 0x1b36, Red Hat's QEMU range).
     public var vendorID: UInt16 = 0x1b36
@@ -45,6 +47,9 @@ public struct PCIDeviceIdentity: Equatable, Sendable {
     public var pcie: Bool = true
     /// Interrupt pin A (INTx). Default true.
     public var intx: Bool = true
+    /// The function can be reset (vfio-pci's `reset_works`: some reset method, such as FLR or PM,
+    /// exists). Default true. QEMU's `edu` has none.
+    public var reset: Bool = true
     /// What each BAR decodes (default: 32-bit memory). Padded to six like `bars`.
     public var barTypes: [PCIBARType] = Array(repeating: .memory32, count: 6) {
         didSet { if barTypes.count < 6 { barTypes += Array(repeating: .memory32, count: 6 - barTypes.count) } }

@@ -22,24 +22,36 @@ import Glibc
 /// - `<device>/driver`: a symbolic link whose last component is the bound driver (absent:
 ///   unbound). `<device>` is `bus/pci/devices/<name>` when that directory exists, else the group's
 ///   `devices/<name>` entry when it is a directory (so non-PCI devices of a real /sys work).
-/// - `<device>/cache_coherency`, `<device>/enforce_cache_coherency` (model extension): "1" or "0";
-///   absent means 1.
+/// - `<device>/cache_coherency`, `<device>/enforce_cache_coherency` (model extension): "1" or "0".
+///   Absent: cache coherency is 1; enforce_cache_coherency is what the device's IOMMU can do: with
+///   an Intel VT-d unit (`<device>/iommu` links to a directory with `intel-iommu/ecap`, as the
+///   kernel makes it) the ecap's snoop-control bit (SC, bit 7), which `enforce_cache_coherency()`
+///   of an Intel domain needs; with any other IOMMU, 1.
 /// - `<device>/vendor`, `<device>/device`, `<device>/class`: the PCI ids as real sysfs writes them
 ///   ("0x1af4\n", class "0x020000\n"; decimal is accepted too).
 /// - `<device>/resource`: real sysfs format, one line per resource of three hexadecimal numbers
 ///   "start end flags"; lines 0-5 are BAR0-5, line 6 the expansion ROM. A resource's size is
 ///   end - start + 1 (all zero: absent). The flags give the BAR's kind as the kernel's
 ///   IORESOURCE_* bits do: 0x100 I/O, 0x200 memory, 0x100000 64-bit memory (the next line, the
-///   upper half, is all zero), 0x2000 prefetchable.
+///   upper half, is all zero), 0x2000 prefetchable. On a device not bound to a VFIO driver (which
+///   the model only describes) anything the PCI model could not serve (an odd BAR or ROM size) is
+///   left out, so a real machine's tree always reads.
 /// - `<device>/personality` ("plain" or "virtio-net"), `<device>/mac` ("52:54:00:12:34:56"),
 ///   `<device>/link_up` ("1" or "0") (model extensions): see `PCIDeviceIdentity`.
+/// - `<device>/config`: its size tells the config space (real sysfs: 256 for conventional PCI,
+///   4096 for PCI Express); it sets `pcie` unless the `pcie` file says otherwise. Its presence also
+///   marks a real kernel's device directory, where `reset` (vfio-pci's `reset_works`) comes from
+///   `reset_method`: a method other than a bus reset, or a bus reset with no other function on the
+///   bus; absent or empty means none. The `reset` file (model extension) overrides.
 /// - `<device>/msi`, `<device>/msix`, `<device>/msix_bar` (model extensions): decimal vector counts
 ///   and the MSI-X table's BAR; `<device>/pcie`, `<device>/intx` (model extensions): "1" or "0".
 ///   Absent: the `PCIDeviceIdentity` defaults.
 /// - `module/vfio/parameters/enable_unsafe_noiommu_mode`: "Y", "N", "1" or "0" (also "y", "n")
 ///   sets `config.noiommu`.
 /// - `module/iommufd/parameters/disabled` (model extension): "Y"/"1" turns `config.iommufd` off;
-///   absent means iommufd is on. `config.spaprTCEIOMMU` is always false. `class/iommu` is ignored.
+///   absent means iommufd is on, unless the tree has `class/misc` (a real machine's): then iommufd
+///   is on exactly when `class/misc/iommu` (the `/dev/iommu` misc device) exists.
+///   `config.spaprTCEIOMMU` is always false.
 /// - `bus/mdev/devices/<name>`: emulated devices, in byte order of the names.
 ///
 /// A trailing newline in the small files is ignored. The root must hold at least one of
@@ -75,6 +87,13 @@ public struct SysfsTopologyReader: Sendable {
         }
         if let disabled = try flag(join("module/iommufd/parameters/disabled")) {
             spec.config.iommufd = !disabled
+        } else if try exists(join("class/misc")) {
+            // A real machine's tree: /dev/iommu exists exactly when iommufd registered its misc device.
+            // (The entry is a link; a copied tree may leave it dangling, which still says so.)
+            let misc = join("class/misc/iommu")
+            let registered = try exists(misc)
+            let linked = try link(misc) != nil
+            spec.config.iommufd = registered || linked
         }
 
         // Emulated devices.
@@ -222,13 +241,28 @@ public struct SysfsTopologyReader: Sendable {
             device.driver = driver
         }
         device.cacheCoherency = try bit(directory + "/cache_coherency") ?? true
-        device.enforceCacheCoherency = try bit(directory + "/enforce_cache_coherency") ?? true
-        device.pci = try pciIdentity(directory)
+        device.enforceCacheCoherency = try bit(directory + "/enforce_cache_coherency")
+            ?? iommuEnforcesCoherency(directory)
+        // Only a VFIO driver makes the model serve the function; others are just described.
+        let served = device.driver?.hasPrefix("vfio") ?? false
+        device.pci = try pciIdentity(directory, device: name, served: served)
         return device
     }
 
-    /// The PCI identity from the ids, `resource` and the model-extension files.
-    private func pciIdentity(_ directory: String) throws(TopologyError) -> PCIDeviceIdentity {
+    /// Whether the device's IOMMU can make a domain enforce cache coherency: the snoop-control bit
+    /// of an Intel VT-d unit's extended capabilities; true for any other (or no) IOMMU.
+    ///
+    /// Kernel: intel_iommu_enforce_cache_coherency() -> domain_support_force_snooping() (ecap_sc_support)
+    private func iommuEnforcesCoherency(_ directory: String) -> Bool {
+        let ecapPath = directory + "/iommu/intel-iommu/ecap"
+        guard let text = try? smallFile(ecapPath),
+              let ecap = UInt64(SysfsTopologyReader.trimmed(text), radix: 16) else { return true }
+        return ecap & (1 << 7) != 0
+    }
+
+    /// The PCI identity from the ids, `resource`, `config` and the model-extension files. A device
+    /// the model does not `served` (no VFIO driver) never fails for what the PCI model cannot do.
+    private func pciIdentity(_ directory: String, device: String, served: Bool) throws(TopologyError) -> PCIDeviceIdentity {
         var id = PCIDeviceIdentity()
         func number(_ file: String, max: UInt64) throws(TopologyError) -> UInt64? {
             let path = directory + "/" + file
@@ -245,8 +279,18 @@ public struct SysfsTopologyReader: Sendable {
         if let v = try number("msi", max: 32) { id.msiVectors = Int(v) }
         if let v = try number("msix", max: 2048) { id.msixVectors = Int(v) }
         if let v = try number("msix_bar", max: 5) { id.msixBAR = Int(v) }
-        if let v = try bit(directory + "/pcie") { id.pcie = v }
+        if let v = try bit(directory + "/pcie") {
+            id.pcie = v
+        } else if case .regular = TopologyFileSystem.kind(of: directory + "/config"),
+                  let size = TopologyFileSystem.size(of: directory + "/config") {
+            id.pcie = size > 256
+        }
         if let v = try bit(directory + "/intx") { id.intx = v }
+        if let v = try bit(directory + "/reset") {
+            id.reset = v
+        } else if case .regular = TopologyFileSystem.kind(of: directory + "/config") {
+            id.reset = try resetWorks(directory, device: device)
+        }
         if let v = try bit(directory + "/link_up") { id.linkUp = v }
         let personalityPath = directory + "/personality"
         if let text = try smallFile(personalityPath) {
@@ -298,6 +342,7 @@ public struct SysfsTopologyReader: Sendable {
             id.barPrefetchable = prefetchable
             id.romSize = rom
         }
+        if !served { SysfsTopologyReader.dropUnservable(&id) }
         if let problem = id.problem() {
             let file: String
             switch problem.key {
@@ -305,9 +350,48 @@ public struct SysfsTopologyReader: Sendable {
             case "class_code": file = "class"
             default: file = problem.key
             }
-            throw fail(directory + "/" + file, problem.message)
+            throw fail(directory + "/" + file, "device \(device): " + problem.message)
         }
         return id
+    }
+
+    /// Whether vfio-pci's `reset_works` would be true for a real kernel's device: `reset_method`
+    /// lists the methods found when the device was probed, and a bus reset ("bus") only works while
+    /// the function is alone on its bus, which the list does not know (it is made before the
+    /// function's siblings are enumerated).
+    ///
+    /// Kernel: vfio_pci_core_enable() -> pci_try_reset_function() -> pci_parent_bus_reset()
+    private func resetWorks(_ directory: String, device: String) throws(TopologyError) -> Bool {
+        let methods = try smallFile(directory + "/reset_method").map(SysfsTopologyReader.trimmed) ?? ""
+        let words = methods.split(separator: " ").map(String.init)
+        if words.contains(where: { $0 != "bus" && $0 != "cxl_bus" }) { return true }
+        guard !words.isEmpty else { return false }
+        // "domain:bus:" is the name up to the last ':'.
+        guard let colon = device.lastIndex(of: ":") else { return false }
+        let bus = device[...colon]
+        let siblings = try listDirectory(join("bus/pci/devices")).filter { $0 != device && $0.hasPrefix(bus) }
+        return siblings.isEmpty
+    }
+
+    /// Leaves out of a described (not served) device what the PCI model could not serve, so that
+    /// `problem()` has nothing to say: odd BAR and ROM sizes, and an MSI-X layout that does not fit,
+    /// a virtio-net layout the personality cannot serve (then the function is plain).
+    static func dropUnservable(_ id: inout PCIDeviceIdentity) {
+        for i in id.bars.indices where id.bars[i] != 0 {
+            let size = id.bars[i], type = id.barType(i)
+            let limits: (UInt64, UInt64) = switch type {
+            case .io: (4, 256)
+            case .memory32: (16, 1 << 31)
+            case .memory64: (16, 1 << 36)
+            }
+            let upperTaken = type == .memory64 && (i == 5 || id.bars[i + 1] != 0)
+            if size < limits.0 || size > limits.1 || size & (size - 1) != 0 || upperTaken { id.bars[i] = 0 }
+        }
+        let rom = id.romSize
+        if rom != 0 && (rom < 2048 || rom > 1 << 24 || rom & (rom - 1) != 0) { id.romSize = 0 }
+        if id.problem() != nil { id.msixVectors = 0; id.msixBAR = 0 }
+        if id.problem() != nil { id.msiVectors = 1 }
+        if id.problem() != nil { id.personality = .plain }   // a virtio id whose layout the model cannot serve
     }
 
     private func checkName(_ name: String, at path: String) throws(TopologyError) {
@@ -433,6 +517,13 @@ enum TopologyFileSystem {
         case S_IFREG: return .regular
         default: return .other
         }
+    }
+
+    /// The size `stat` gives for `path` (sysfs `config`: the device's config space), nil on failure.
+    static func size(of path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int(info.st_size)
     }
 
     /// A whole file, refusing more than `limit` bytes.

@@ -53,8 +53,8 @@ public struct TopologySpec: Equatable, Sendable {
         public var enforceCacheCoherency = true
         /// What the PCI function is, for the device model vfio-pci puts behind it: `"vendor_id"`,
         /// `"device_id"`, `"class_code"`, `"bars"`, `"rom_size"`, `"msi"`, `"msix"`, `"msix_bar"`,
-        /// `"pcie"`, `"intx"`, `"personality"`, `"mac"`, `"link_up"` (see `PCIDeviceIdentity`;
-        /// defaults when absent).
+        /// `"pcie"`, `"intx"`, `"reset"`, `"personality"`, `"mac"`, `"link_up"` (see
+        /// `PCIDeviceIdentity`; defaults when absent).
         public var pci = PCIDeviceIdentity()
         /// `"iommu_group"` (no-IOMMU devices only): the number the kernel gave the device's
         /// "vfio-noiommu" group, as a real sysfs tree's `iommu_group` link shows it, so
@@ -562,6 +562,7 @@ struct TopologyDecoder {
             case "msix_bar": device.pci.msixBAR = Int(try integer(member.value, memberPath, max: 5))
             case "pcie": device.pci.pcie = try bool(member.value, memberPath)
             case "intx": device.pci.intx = try bool(member.value, memberPath)
+            case "reset": device.pci.reset = try bool(member.value, memberPath)
             case "personality":
                 let text = try string(member.value, memberPath)
                 guard let kind = PCIPersonalityKind(rawValue: text) else {
@@ -581,7 +582,7 @@ struct TopologyDecoder {
                 device.noIOMMUGroupID = Int(try integer(member.value, memberPath, max: UInt64(Int32.max)))
             default:
                 throw unknownKey(member, path, expected: "name, driver, cache_coherency, enforce_cache_coherency, "
-                                 + "vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, "
+                                 + "vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, reset, "
                                  + "personality, mac, link_up" + (noIOMMU ? ", iommu_group" : ""))
             }
         }
@@ -653,6 +654,7 @@ extension PCIDeviceIdentity {
         if msixBAR != d.msixBAR { text += ", \"msix_bar\": \(msixBAR)" }
         if pcie != d.pcie { text += ", \"pcie\": \(pcie)" }
         if intx != d.intx { text += ", \"intx\": \(intx)" }
+        if reset != d.reset { text += ", \"reset\": \(reset)" }
         if let personality { text += ", \"personality\": \"\(personality.rawValue)\"" }
         if mac != d.mac { text += ", \"mac\": \"\(macString)\"" }
         if linkUp != d.linkUp { text += ", \"link_up\": \(linkUp)" }

@@ -1,8 +1,7 @@
-/* cabi_test.h: the little harness of the C ABI tests (Tests/CABI/test_...c).
- *
- * Each test program includes this once, checks with the macros below, and ends with
- * `return cabi_summary();`, which prints "N passed, M failed" and returns non-zero on failure.
- * Failures print the file, line, the expression, the values and swiftvfio_last_error().
+/* cabi_test.h: the C ABI tests' layer over the one harness (../harness.h): checks named as the
+ * C ABI tests use them, and helpers for programs linking libswiftvfio.so (census, WARN counts,
+ * topologies, the vfio.rst setup). Each test program includes this once and ends with
+ * `return cabi_summary();` ("N passed, M failed"). Failures also print swiftvfio_last_error().
  */
 #ifndef CABI_TEST_H
 #define CABI_TEST_H
@@ -20,34 +19,25 @@
 #include <string.h>
 #include <unistd.h>
 
-static int cabi_passed, cabi_failed;
+#include "../harness.h"
 
-static inline void cabi_fail(const char *file, int line, const char *expr, long long got, long long want)
+/* Counting a check done by hand (a test's own macro). */
+#define cabi_pass() TEST_PASS()
+#define cabi_fail_msg(...) test_fail(__FILE__, __LINE__, __VA_ARGS__)
+
+static void cabi_print_last_error(void)
 {
     const char *why = swiftvfio_last_error();
-    cabi_failed++;
-    fprintf(stderr, "%s:%d: FAILED: %s: got %lld, want %lld (last error: %s)\n", file, line, expr, got, want,
-            why ? why : "none");
+    fprintf(stderr, "    last error: %s\n", why ? why : "none");
 }
 
+__attribute__((constructor)) static void cabi_install_context(void) { test_context = cabi_print_last_error; }
+
 /* A condition. */
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (cond)                                                                \
-            cabi_passed++;                                                       \
-        else                                                                     \
-            cabi_fail(__FILE__, __LINE__, #cond, 0, 1);                          \
-    } while (0)
+#define CHECK(cond) TEST_CHECK(cond)
 
 /* Two integers (or pointers cast to integers) equal. */
-#define CHECK_EQ(got, want)                                                      \
-    do {                                                                         \
-        long long g_ = (long long)(got), w_ = (long long)(want);                 \
-        if (g_ == w_)                                                            \
-            cabi_passed++;                                                       \
-        else                                                                     \
-            cabi_fail(__FILE__, __LINE__, #got " == " #want, g_, w_);            \
-    } while (0)
+#define CHECK_EQ(got, want) TEST_EQ(got, want)
 
 #define CHECK_PTR_EQ(got, want) CHECK_EQ((intptr_t)(got), (intptr_t)(want))
 
@@ -58,9 +48,9 @@ static inline void cabi_fail(const char *file, int line, const char *expr, long 
         long long r_ = (long long)(call);                                        \
         int e_ = errno;                                                          \
         if (r_ == -1 && e_ == (err))                                             \
-            cabi_passed++;                                                       \
+            TEST_PASS();                                                         \
         else                                                                     \
-            cabi_fail(__FILE__, __LINE__, #call " fails with " #err, r_ == -1 ? -e_ : r_, -(err)); \
+            test_fail(__FILE__, __LINE__, #call " fails with " #err, "got %lld, errno %d", r_, e_); \
     } while (0)
 
 /* The model's WARN count (bad handles WARN; ordinary errors do not). */
@@ -85,12 +75,10 @@ static inline int cabi_warnings(void)
     do {                                                                         \
         const char *m_ = swiftvfio_last_error();                                 \
         if (m_ && strstr(m_, text))                                              \
-            cabi_passed++;                                                       \
-        else {                                                                   \
-            cabi_failed++;                                                       \
-            fprintf(stderr, "%s:%d: FAILED: last error \"%s\" does not mention \"%s\"\n", __FILE__, __LINE__, \
-                    m_ ? m_ : "(null)", text);                                   \
-        }                                                                        \
+            TEST_PASS();                                                         \
+        else                                                                     \
+            test_fail(__FILE__, __LINE__, "swiftvfio_last_error()", "\"%s\" does not mention \"%s\"", \
+                      m_ ? m_ : "(null)", text);                                 \
     } while (0)
 
 static inline struct swiftvfio_census cabi_census(void)
@@ -165,10 +153,6 @@ static inline void cabi_timeout(unsigned seconds)
     alarm(seconds);
 }
 
-static inline int cabi_summary(void)
-{
-    printf("%d passed, %d failed\n", cabi_passed, cabi_failed);
-    return cabi_failed ? 1 : 0;
-}
+static inline int cabi_summary(void) { return test_summary(); }
 
 #endif

@@ -1,4 +1,3 @@
-// cabi-ldflags: -pthread
 /* The C ABI from several threads: counted references taken and dropped concurrently stay
  * balanced and keep one pointer per file; a topology load while a call is in progress on another
  * thread (a blocked unregistration) answers EBUSY instead of pulling the model from under it;

@@ -1,4 +1,3 @@
-// cabi-ldflags: -pthread
 /* A C driver's full life on the driver API: its own hardware (a bus device in an IOMMU group it
  * creates), allocation and registration (and their errors), opens through the group by the
  * container and by iommufd, every op called with the right arguments (init, release,

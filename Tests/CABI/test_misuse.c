@@ -33,12 +33,10 @@ static void set_common_bad(void)
         long long r_ = (long long)(expr);                                         \
         int dw_ = cabi_warnings() - w0_;                                          \
         if (r_ == (long long)(want) && dw_ == 1)                                  \
-            cabi_passed++;                                                        \
-        else {                                                                    \
-            cabi_failed++;                                                        \
-            fprintf(stderr, "%s:%d: FAILED: %s with %s: got %lld and %d WARNs, want %lld and 1\n", __FILE__, \
-                    __LINE__, #expr, bad_name[i], r_, dw_, (long long)(want));    \
-        }                                                                         \
+            cabi_pass();                                                          \
+        else                                                                      \
+            cabi_fail_msg(#expr, "with %s: got %lld and %d WARNs, want %lld and 1", \
+                          bad_name[i], r_, dw_, (long long)(want));               \
     } while (0)
 
 #define BAD_VOID(i, stmt) BAD_CALL(i, 0, ((stmt), 0))

@@ -1,5 +1,3 @@
-// cabi-sources: ../../examples-c/kvm.c ../../Sources/CSwiftVFIOPreload/kvm/kvm_vfio.c
-// cabi-ldflags: -rdynamic -pthread
 /* Stress through the C ABI with the example KVM consumer (issue 7, item 4): threads doing random
  * legal and illegal operations on shared groups, containers and devices: open, close, dup,
  * SET/UNSET_CONTAINER, SET_IOMMU, GET_DEVICE_FD, and KVM GROUP_ADD/GROUP_DEL through

@@ -128,7 +128,7 @@ private func device(_ members: String) -> String {
             Issue.record("loaded")
         } catch {
             #expect(error.path == dev + "/resource")
-            #expect(error.message == "BAR0 is a 64-bit BAR: slot 1 holds its upper half and must be 0")
+            #expect(error.message == "device 0000:00:05.0: BAR0 is a 64-bit BAR: slot 1 holds its upper half and must be 0")
         }
     }
 

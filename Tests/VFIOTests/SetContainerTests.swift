@@ -39,6 +39,29 @@ import Testing
         teardown(sub)
     }
 
+    /// The model checks the fd it is given itself: a container placeholder replaced behind the
+    /// model's back (here dup2 of /dev/null onto its number, one atomic step, so no test running in
+    /// parallel can take the number in between) is another file now: EBADFD, and the stale entry is
+    /// dropped with its reference, releasing the container.
+    @Test func containerFDReplacedBehindTheModelsBackIsEBADFDAndReleased() throws {
+        let sub = makeSubsystem()
+        _ = try populate(sub)
+        let g = try sub.open("/dev/vfio/26")
+        let c = try sub.open("/dev/vfio/vfio")
+        let before = sub.census.counts
+        let devnull = Glibc.open("/dev/null", O_RDWR)
+        defer { Glibc.close(devnull) }
+        #expect(Glibc.dup2(devnull, c) == c)
+        #expect(throws: Errno.EBADFD) { try sub.setContainer(g, c) }
+        let after = sub.census.counts
+        #expect(after.fds == before.fds - 1)
+        #expect(after.containers == before.containers - 1)
+        #expect(throws: Errno.EBADF) { try sub.close(c) }   // not a model fd any more
+        Glibc.close(c)
+        try sub.close(g)
+        teardown(sub)
+    }
+
     @Test func removedGroupWithContainerIsEINVALNotENODEV() throws {
         let sub = makeSubsystem()
         try sub.registerIOMMUDriver(TestBackend())

@@ -348,7 +348,7 @@ struct TopologyValidationTests {
          #"unknown key "name" (expected one of: id, devices)"#),
         (#"{"noiommu_devices": [{"name": "a", "drvier": "x"}]}"#, "$.noiommu_devices[0].drvier",
          #"unknown key "drvier" (expected one of: name, driver, cache_coherency, enforce_cache_coherency, "#
-         + #"vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, "#
+         + #"vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, reset, "#
          + #"personality, mac, link_up, iommu_group)"#),
         (#"{"emulated_devices": [{"name": "m", "driver": "mdev"}]}"#, "$.emulated_devices[0].driver",
          #"unknown key "driver" (expected one of: name)"#),

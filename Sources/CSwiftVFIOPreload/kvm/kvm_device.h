@@ -1,6 +1,6 @@
 /* kvm_device.h: the interposer's hooks for the kvm-vfio device of real KVM VMs (kvm_device.c).
  *
- * preload.c calls these in four places (each marked "issue 12" there):
+ * The interposer calls these in four places (preload.h lists the KVM family):
  *  - ioctl() on an fd that is not a model fd: when kvm_hook_wants_ioctl(request), then
  *    kvm_hook_ioctl(), which answers KVM_CREATE_DEVICE(KVM_DEV_TYPE_VFIO) on a VM fd and every
  *    ioctl on a kvm-vfio device fd it made (returns 1 and the ioctl's result), else returns 0
@@ -8,7 +8,7 @@
  *  - close() on an fd that is not a model fd: when kvm_hook_wants_close(), kvm_hook_close(fd)
  *    first (the device's release when fd is one of its fds), then libc's close as before;
  *  - the exit handler, before the model closes its fds: kvm_hook_exit();
- *  - preload_model_library(), defined in preload.c, which kvm_device.c calls to reach the model.
+ *  - preload_model_library(), defined in library.c, which kvm_device.c calls to reach the model.
  * The fast path (no kvm-vfio device alive): one compare and one relaxed load per ioctl, one
  * relaxed load per close. */
 #ifndef KVM_DEVICE_H
@@ -43,7 +43,7 @@ void kvm_hook_close(int fd);
  * exit_files() does (set_kvm(NULL), the group file references dropped). */
 void kvm_hook_exit(void);
 
-/* Defined in preload.c: an address inside libswiftvfio.so (loading it on first need, as any model
+/* Defined in library.c: an address inside libswiftvfio.so (loading it on first need, as any model
  * path or fd does), or NULL when the library cannot be loaded. */
 void *preload_model_library(void);
 

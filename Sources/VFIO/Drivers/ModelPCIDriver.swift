@@ -137,7 +137,7 @@ public final class ModelPCIDriver: @unchecked Sendable {
         case VFIOIoctl.deviceGetRegionInfo: return try model.getRegionInfo(arg)
         case VFIOIoctl.deviceGetIRQInfo: return try model.getIRQInfo(arg)
         case VFIOIoctl.deviceSetIRQs: return try model.setIRQs(arg)
-        case VFIOIoctl.deviceReset: return model.reset()
+        case VFIOIoctl.deviceReset: return try model.reset()
         default: throw .ENOTTY
         }
     }

@@ -265,7 +265,7 @@ public final class PCIDeviceModel: @unchecked Sendable {
         guard info.argsz >= 16 else { throw .EINVAL }
         let minsz = info.argsz >= 20 ? 20 : 16
         info.capOffset = 0
-        info.flags = VFIOPCI.deviceFlagsPCI | VFIOPCI.deviceFlagsReset
+        info.flags = VFIOPCI.deviceFlagsPCI | (identity.reset ? VFIOPCI.deviceFlagsReset : 0)
         info.numRegions = UInt32(VFIOPCI.numRegions)
         info.numIRQs = VFIOPCI.numIRQs
         try withUnsafeBytes(of: &info) { (b) throws(Errno) in try UserMemory.copyOut(b.baseAddress!, to: arg, count: minsz) }
@@ -345,9 +345,11 @@ public final class PCIDeviceModel: @unchecked Sendable {
         return 0
     }
 
-    /// Kernel: vfio_pci_ioctl_reset(): reset_works (FLR), so it succeeds; interrupts and triggers
-    /// are the user's and stay (the kernel only zaps mappings around the reset).
-    func reset() -> Int {
+    /// Kernel: vfio_pci_ioctl_reset(): EINVAL unless `reset_works`; then it succeeds (the
+    /// personality's device is reset, as an FLR resets it), and interrupts and triggers are the
+    /// user's and stay (the kernel only zaps mappings around it).
+    func reset() throws(Errno) -> Int {
+        guard identity.reset else { throw .EINVAL }
         lock.withLock {
             resetCount += 1
             personality.reset()

@@ -1,4 +1,5 @@
 import CSwiftVFIOShim
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -18,6 +19,11 @@ import Musl
 /// its own lock. The rule the single lock gave still holds per number: a slot is removed before its
 /// descriptor is closed, both under the number's stripe lock, so a number the kernel hands out
 /// again can never find a stale entry.
+///
+/// The fd table is the one owner of fd identity: every number it gains or loses is announced to
+/// the process's fd observer (`FDObserver`, set by the LD_PRELOAD interposer) under the number's
+/// lock, before the placeholder is closed, so a mirror of the table never says "model fd" for a
+/// number the kernel may already have handed to someone else.
 final class FDTable: @unchecked Sendable {
     struct Entry {
         let file: VFIOFile
@@ -84,8 +90,9 @@ final class FDTable: @unchecked Sendable {
         slot < s.pointee.capacity ? s.pointee.slots![slot] : nil
     }
 
-    /// Sets the entry at `slot` (nil removes it) and returns the one it replaces; stripe lock held.
-    private static func exchange(_ s: UnsafeMutablePointer<Stripe>, _ slot: Int, _ new: Entry?) -> Entry? {
+    /// Sets the entry of `fd` at `slot` (nil removes it) and returns the one it replaces; stripe
+    /// lock held. Every change of the table passes here, so this is where the observer hears of it.
+    private static func exchange(_ s: UnsafeMutablePointer<Stripe>, _ slot: Int, _ new: Entry?, fd: Int32) -> Entry? {
         if slot >= s.pointee.capacity {
             guard new != nil else { return nil }
             let capacity = max(16, s.pointee.capacity * 2, slot + 1)
@@ -102,6 +109,7 @@ final class FDTable: @unchecked Sendable {
         let old = p.pointee
         p.pointee = new
         s.pointee.count += (new != nil ? 1 : 0) - (old != nil ? 1 : 0)
+        if new != nil || old != nil { FDObserver.notify(fd, isModelFD: new != nil) }
         return old
     }
 
@@ -124,7 +132,7 @@ final class FDTable: @unchecked Sendable {
     func install(_ fd: Int32, _ file: VFIOFile) {
         var dev: UInt64 = 0, ino: UInt64 = 0
         _ = svfio_fd_identity(fd, &dev, &ino)
-        let stale = withStripe(fd) { s, i in Self.exchange(s, i, Entry(file: file, dev: dev, ino: ino)) }
+        let stale = withStripe(fd) { s, i in Self.exchange(s, i, Entry(file: file, dev: dev, ino: ino), fd: fd) }
         census.fdInstalled()
         if let stale { census.fdClosed(); stale.file.put() }
     }
@@ -137,6 +145,40 @@ final class FDTable: @unchecked Sendable {
             guard i < s.pointee.capacity, let file = s.pointee.slots![i]?.file else { return nil }
             file.getHeld()
             return file
+        }
+    }
+
+    /// `fget(fd)` for a number the model is *given* as an argument (SET_CONTAINER's fd, KVM's):
+    /// the file with a new reference only when the descriptor is still the placeholder the model
+    /// made. A number whose placeholder was closed behind the model's back (and maybe reused) is
+    /// forgotten first, its reference put, and answers nil, as the kernel's fdget() of that number
+    /// would find the new file (or none). One identity check (an fstat), under the number's lock;
+    /// the calls routed on the fd itself do not pay it (the interposer retires stale numbers when
+    /// they are reused: docs/PRELOAD.md).
+    func fgetValidated(_ fd: Int32) -> VFIOFile? {
+        guard fd >= 0 else { return nil }
+        let (file, stale) = withStripe(fd) { (s, i) -> (VFIOFile?, Entry?) in
+            guard let e = Self.entry(s, i) else { return (nil, nil) }
+            var dev: UInt64 = 0, ino: UInt64 = 0
+            guard svfio_fd_identity(fd, &dev, &ino) == 0, dev == e.dev, ino == e.ino else {
+                return (nil, Self.exchange(s, i, nil, fd: fd))
+            }
+            e.file.getHeld()
+            return (e.file, nil)
+        }
+        if let stale { census.fdClosed(); stale.file.put() }
+        return file
+    }
+
+    /// Tells the observer about every open number (a mirror set up after fds were opened), each
+    /// under its stripe lock so no concurrent change is reported out of order.
+    func announceAll() {
+        for k in 0..<Self.stripeCount {
+            withStripe(Int32(k)) { s, _ in
+                for i in 0..<s.pointee.capacity where s.pointee.slots![i] != nil {
+                    FDObserver.notify(Int32(i * Self.stripeCount + k), isModelFD: true)
+                }
+            }
         }
     }
 
@@ -157,7 +199,7 @@ final class FDTable: @unchecked Sendable {
     func close(_ fd: Int32) throws(Errno) {
         guard fd >= 0 else { throw .EBADF }
         let file = try withStripe(fd) { (s, i) throws(Errno) -> VFIOFile in
-            guard let e = Self.exchange(s, i, nil) else { throw .EBADF }
+            guard let e = Self.exchange(s, i, nil, fd: fd) else { throw .EBADF }
             _ = svfio_close_fd(fd)
             return e.file
         }
@@ -179,7 +221,7 @@ final class FDTable: @unchecked Sendable {
             guard e.file.get() else { _ = svfio_close_fd(nfd); throw .EBADF }
             return (nfd, e)
         }
-        let stale = withStripe(nfd) { s, i in Self.exchange(s, i, Entry(file: e.file, dev: e.dev, ino: e.ino)) }
+        let stale = withStripe(nfd) { s, i in Self.exchange(s, i, Entry(file: e.file, dev: e.dev, ino: e.ino), fd: nfd) }
         if let stale { census.fdClosed(); stale.file.put() }
         return nfd
     }
@@ -195,7 +237,7 @@ final class FDTable: @unchecked Sendable {
             guard let e = Self.entry(s, i) else { return (false, nil) }
             var dev: UInt64 = 0, ino: UInt64 = 0
             if svfio_fd_identity(fd, &dev, &ino) == 0, dev == e.dev, ino == e.ino { return (true, nil) }
-            return (false, Self.exchange(s, i, nil))
+            return (false, Self.exchange(s, i, nil, fd: fd))
         }
         if let stale { census.fdClosed(); stale.file.put() }
         return ok
@@ -210,14 +252,14 @@ final class FDTable: @unchecked Sendable {
             guard e.file.get() else { throw .EBADF }
             return e
         }
-        let replaced = withStripe(newfd) { s, i in Self.exchange(s, i, Entry(file: e.file, dev: e.dev, ino: e.ino)) }
+        let replaced = withStripe(newfd) { s, i in Self.exchange(s, i, Entry(file: e.file, dev: e.dev, ino: e.ino), fd: newfd) }
         census.fdInstalled()
         if let replaced { census.fdClosed(); replaced.file.put() }
     }
 
     /// Forgets `fd` without closing the descriptor (it was closed behind the model's back).
     func forget(_ fd: Int32) -> Bool {
-        guard fd >= 0, let e = withStripe(fd, { s, i in Self.exchange(s, i, nil) }) else { return false }
+        guard fd >= 0, let e = withStripe(fd, { s, i in Self.exchange(s, i, nil, fd: fd) }) else { return false }
         census.fdClosed()
         e.file.put()
         return true
@@ -242,4 +284,34 @@ final class FDTable: @unchecked Sendable {
         }
         return all
     }
+}
+
+/// The process's fd observer: a C function told, for every number the model's fd tables gain
+/// (`isModelFD` 1) or lose (0), under that number's lock and before a placeholder is closed. The
+/// LD_PRELOAD interposer keeps its routing table with it (swiftvfio_set_fd_observer()), so it
+/// needs no knowledge of which calls make or drop fds. Process-wide, as fd numbers are.
+public enum FDObserver {
+    public typealias Callback = @convention(c) (Int32, Int32) -> Void
+
+    /// The callback's address (0: none). Written once by the interposer, read on every change.
+    private static let callback = Atomic<UInt>(0)
+
+    /// Sets (or, with nil, clears) the observer.
+    public static func set(_ f: Callback?) {
+        callback.store(f.map { UInt(bitPattern: unsafeBitCast($0, to: UnsafeRawPointer.self)) } ?? 0, ordering: .releasing)
+    }
+
+    /// Reports a change of `fd`; a no-op without an observer.
+    @inline(__always) static func notify(_ fd: Int32, isModelFD: Bool) {
+        let bits = callback.load(ordering: .acquiring)
+        guard bits != 0 else { return }
+        // The only unsafe step: the stored address back to the C function it was made from.
+        let f = unsafeBitCast(UnsafeRawPointer(bitPattern: bits)!, to: Callback.self)
+        f(fd, isModelFD ? 1 : 0)
+    }
+}
+
+extension VFIOSubsystem {
+    /// Reports every open model fd of this subsystem to the fd observer (FDObserver).
+    public func announceOpenFDs() { fdTable.announceAll() }
 }

@@ -171,9 +171,11 @@ extension VFIOSubsystem {
     }
 
     /// The file behind `fd` for SET_CONTAINER and KVM: a referenced model file, nil for an open
-    /// descriptor that is not the model's (EBADFD later), EBADF for a closed or O_PATH one.
+    /// descriptor that is not the model's (EBADFD later), EBADF for a closed or O_PATH one. The
+    /// model checks the number it is given itself (a placeholder closed and reused behind its back
+    /// is not its file any more): callers need no sweep first.
     func fileForFD(_ fd: Int32) throws(Errno) -> VFIOFile? {
-        if let f = fdTable.fget(fd) { return f }
+        if let f = fdTable.fgetValidated(fd) { return f }
         guard fd >= 0, svfio_fd_state(fd) == 1 else { throw .EBADF }
         return nil
     }

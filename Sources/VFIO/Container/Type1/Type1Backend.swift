@@ -44,6 +44,7 @@ public final class Type1Backend: IOMMUBackend {
         iommu.emulatedGroups.removeAll()
         iommu.removeAllDMA()
         iommu.iommuGroups.removeAll()
+        iommu.nonCoherentGroups.removeAll()
         iommu.iovaList.removeAll()
         iommu.pgsizeBitmap = Type1IOMMU.pageMask
         iommu.dirtyPageTracking = false
@@ -85,8 +86,10 @@ public final class Type1Backend: IOMMUBackend {
         case Type1UAPI.extDMACC:
             guard let iommu else { return 0 }
             iommu.lock.lock(); defer { iommu.lock.unlock() }
-            // vfio_domains_have_enforce_cache_coherency(): over no domain at all, vacuously 1.
-            return !iommu.hasDomain || iommu.config.enforceCacheCoherency ? 1 : 0
+            // vfio_domains_have_enforce_cache_coherency(): every domain must enforce (over no
+            // domain at all, vacuously 1); a group that cannot has a domain of its own.
+            if !iommu.hasDomain { return 1 }
+            return iommu.config.enforceCacheCoherency && iommu.nonCoherentGroups.isEmpty ? 1 : 0
         default:
             return 0
         }
@@ -105,6 +108,7 @@ public final class Type1Backend: IOMMUBackend {
     public func attachGroup(_ data: AnyObject?, group: AnyObject, type: VFIOGroupType) throws(Errno) {
         guard let iommu = data as? Type1IOMMU else { throw .EINVAL }
         let id = ObjectIdentifier(group)
+        let coherent = type == .iommu ? Self.groupEnforcesCoherency(group) : true
         iommu.lock.lock(); defer { iommu.lock.unlock() }
 
         // 1. Attaching may need pinning, which needs valid vaddrs.
@@ -122,9 +126,11 @@ public final class Type1Backend: IOMMUBackend {
         if iommu.isNesting { throw .EINVAL }
 
         if iommu.hasDomain {
-            // The new domain would match the existing one and be dropped for it; its aperture and
-            // reserved regions are the ones already applied, so checks 6–8 cannot fail.
+            // The new domain would match the existing one and be dropped for it (or, with another
+            // coherency answer, stay a second domain of the same shape); its aperture and reserved
+            // regions are the ones already applied, so checks 6–8 cannot fail.
             iommu.iommuGroups.append(id)
+            if !coherent { iommu.nonCoherentGroups.append(id) }
             return
         }
 
@@ -163,6 +169,7 @@ public final class Type1Backend: IOMMUBackend {
         }
 
         iommu.iommuGroups.append(id)
+        if !coherent { iommu.nonCoherentGroups.append(id) }
         iommu.iovaList = ranges
         iommu.pgsizeBitmap = Self.effectivePgsizeBitmap(config.pgsizeBitmap)
         iommu.dma.updateAll { $0.iommuMapped = true }
@@ -189,6 +196,7 @@ public final class Type1Backend: IOMMUBackend {
         }
         guard let k = iommu.iommuGroups.firstIndex(of: id) else { return }
         iommu.iommuGroups.remove(at: k)
+        iommu.nonCoherentGroups.removeAll { $0 == id }
         if !iommu.hasDomain {
             if iommu.emulatedGroups.isEmpty {
                 iommu.removeAllDMA()
@@ -203,6 +211,18 @@ public final class Type1Backend: IOMMUBackend {
         }
         // update_dirty_scope: one fewer group that cannot report its own dirty pages.
         if iommu.dirtyPageTracking { iommu.dma.updateAll { $0.bitmapFull = true } }
+    }
+
+    /// Whether a domain holding `group` can enforce cache coherency: every member of its IOMMU
+    /// group (VFIO or not: the whole group is attached) is behind an IOMMU that can. An identity
+    /// token that is not a VFIO group (backend-level tests) has no members to ask: true, so the
+    /// domain configuration alone decides.
+    ///
+    /// Kernel: vfio_iommu_type1_attach_group() -> iommu_enforce_cache_coherency()
+    static func groupEnforcesCoherency(_ group: AnyObject) -> Bool {
+        guard let vfioGroup = group as? VFIOGroup,
+              let iommuGroup = vfioGroup.subsystem.iommu.group(id: vfioGroup.iommuGroupID) else { return true }
+        return iommuGroup.devices.allSatisfy { $0.enforceCacheCoherency }
     }
 
     /// `pgsize_bitmap` as `vfio_update_pgsize_bitmap()` leaves it for a domain AND: sizes below

@@ -25,7 +25,9 @@ public struct Type1DomainConfig: Sendable, Equatable {
     public var apertureEnd: UInt64
     /// The groups' non-relaxable reserved regions (MSI window, RMRRs), subtracted from the aperture.
     public var reservedRegions: [Type1IOVARange]
-    /// `enforce_cache_coherency` of the domain: the VFIO_DMA_CC_IOMMU answer once a domain exists.
+    /// Whether the platform's IOMMU can enforce cache coherency at all. A domain enforces it when
+    /// this is true and every device of its groups sits behind an IOMMU that can (the topology's
+    /// per-device `enforce_cache_coherency`); VFIO_DMA_CC_IOMMU answers for all domains.
     public var enforceCacheCoherency: Bool
 
     /// An explicit configuration.
@@ -222,6 +224,10 @@ public final class Type1IOMMU: @unchecked Sendable {
     var dmaAvail: UInt32
     /// The IOMMU-backed groups (all in the single domain's `group_list`), by identity.
     var iommuGroups: [ObjectIdentifier] = []
+    /// The attached IOMMU-backed groups whose domain cannot enforce cache coherency. The kernel
+    /// keeps such groups in a domain of their own (a domain's `enforce_cache_coherency` must match
+    /// to be shared), so VFIO_DMA_CC_IOMMU is 1 exactly while this is empty.
+    var nonCoherentGroups: [ObjectIdentifier] = []
     /// `iommu->emulated_iommu_groups`, by identity.
     var emulatedGroups: [ObjectIdentifier] = []
     /// `iommu->pgsize_bitmap`.

@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "swiftvfio-preload", type: .dynamic, targets: ["CSwiftVFIOPreload"]),
         // The fuzzers' decoders, for the fuzz executables in Fuzz/ (their own package).
         .library(name: "VFIOFuzzSupport", targets: ["VFIOFuzzSupport"]),
+        // The command-line tool: run, topology check/show/capture, state.
         .executable(name: "vfioctl", targets: ["vfioctl"]),
     ],
     targets: [
@@ -34,10 +35,12 @@ let package = Package(
         .target(name: "CSwiftVFIOPreload",
                 cSettings: [.headerSearchPath("../../include"), .define("SWIFTVFIO_PRELOAD")]),
         .testTarget(name: "VFIOTests", dependencies: ["VFIO", "VFIOTopology", "CSwiftVFIOShim"]),
-        .executableTarget(name: "vfioctl", dependencies: ["VFIO", "VFIOTopology"]),
         // Reliability: the fuzzers' decoders, shared by the libFuzzer executables (the Fuzz/
         // package) and the regression tests below, which replay the corpus through them.
         .target(name: "VFIOFuzzSupport", dependencies: ["VFIO"]),
         .testTarget(name: "VFIOFuzzTests", dependencies: ["VFIOFuzzSupport", "VFIO"]),
+        // vfioctl: links the core (topology check/show load topologies exactly as the model does);
+        // it never links libswiftvfio.so (a program it runs gets the model through the interposer).
+        .executableTarget(name: "vfioctl", dependencies: ["VFIO", "VFIOTopology"]),
     ]
 )

@@ -5,6 +5,9 @@
 #   Scripts/dist.sh --install PREFIX   the same, then install into PREFIX (or $DESTDIR/PREFIX:
 #                                      files go under DESTDIR, the .pc files say PREFIX)
 #   Scripts/dist.sh --no-build ...     stage from the existing release build (no swift build)
+#   Scripts/dist.sh --uninstall PREFIX removes what --install put into PREFIX (or
+#                                      $DESTDIR/PREFIX), by the manifest the install wrote, and
+#                                      the directories that leaves empty (never PREFIX itself)
 #
 # dist/ is itself a prefix (its .pc files find it relative to themselves, so
 # PKG_CONFIG_PATH=dist/lib/pkgconfig works without installing):
@@ -17,6 +20,11 @@
 #   lib/libswiftvfio-preload.so           the LD_PRELOAD interposer (C only, libc only)
 #   lib/pkgconfig/swiftvfio.pc            -I.../include, -L.../lib -lswiftvfio
 #   lib/pkgconfig/swiftvfio-static.pc     libswiftvfio.a + swiftrt.o + the static Swift runtime
+#   bin/vfioctl                           the command-line tool (Swift runtime linked in); finds
+#                                         the interposer in ../lib
+#   share/man/man{1,3,5,7}/               the manual pages (man/, Scripts/gen-man.sh)
+#   share/libswiftvfio/manifest           (installed only) what --install installed, for
+#                                         --uninstall
 # and, not installed: debug/*.debug (the stripped debug info, found through .gnu_debuglink).
 #
 # Environment: SWIFTVFIO_DIST_SCRATCH (SwiftPM scratch path, default .build-dist), DIST (output
@@ -32,18 +40,44 @@ root="$PWD"
 # The release version. SOVERSION changes only with an incompatible ABI change (docs/VERSIONING.md);
 # it names the SONAME. A bump also renames the version node (LIBSWIFTVFIO_0 in
 # Scripts/abi-symbols.sh), the names Scripts/abi-check.sh expects, and regenerates the baseline.
-VERSION=0.1.0
-SOVERSION=0
+# The version is kept in VERSION (Scripts/gen-header.sh puts it in the header and in
+# swiftvfio_version()); the SONAME's number is its MAJOR.
+VERSION="$(tr -d ' \n' < VERSION)"
+[[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "$0: VERSION '$VERSION' is not MAJOR.MINOR.PATCH" >&2; exit 1; }
+SOVERSION="${VERSION%%.*}"
 
 build=1
 prefix=""
+uninstall=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --install) [ $# -ge 2 ] || { echo "$0: --install needs a PREFIX" >&2; exit 2; }; prefix="$2"; shift 2 ;;
+    --uninstall) [ $# -ge 2 ] || { echo "$0: --uninstall needs a PREFIX" >&2; exit 2; }; uninstall="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    *) echo "usage: $0 [--no-build] [--install PREFIX]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--no-build] [--install PREFIX] | --uninstall PREFIX" >&2; exit 2 ;;
   esac
 done
+manifest_rel=share/libswiftvfio/manifest
+if [ -n "$uninstall" ]; then
+  # Removes the manifest's files (never anything it does not name), then the directories that
+  # are left empty, deepest first, up to but not including PREFIX.
+  dest="${DESTDIR:-}$uninstall"
+  [ -f "$dest/$manifest_rel" ] || { echo "$0: $dest/$manifest_rel not found: nothing installed there by $0" >&2; exit 1; }
+  mapfile -t files < "$dest/$manifest_rel"
+  files+=("$manifest_rel")
+  n=0
+  for f in "${files[@]}"; do
+    case "$f" in ""|/*|*..*) echo "$0: bad manifest line '$f'" >&2; exit 1 ;; esac
+    if [ -e "$dest/$f" ] || [ -L "$dest/$f" ]; then rm -f "$dest/$f"; n=$((n + 1)); fi
+  done
+  # Every directory those paths run through, deepest first; rmdir leaves non-empty ones alone.
+  printf '%s\n' "${files[@]}" |
+    awk -F/ '{ p = ""; for (i = 1; i < NF; i++) { p = p (i > 1 ? "/" : "") $i; print p } }' |
+    sort -u | awk -F/ '{ print NF, $0 }' | sort -k1,1nr | cut -d' ' -f2- |
+    while IFS= read -r d; do rmdir "$dest/$d" 2>/dev/null || true; done
+  echo "uninstalled $n files from $dest"
+  exit 0
+fi
 if [ -n "$prefix" ]; then
   case "$prefix" in /*) ;; *) echo "$0: PREFIX must be an absolute path (it is written into the .pc files)" >&2; exit 2 ;; esac
 fi
@@ -104,6 +138,20 @@ if [ $build = 1 ]; then
   grep -v '^\[' "$obj/build.log" || true   # without the per-file progress lines
   echo "    ($((SECONDS - t0)) s)"
 fi
+# vfioctl: the same compilation (same swiftc flags, so nothing recompiles), its own link: the
+# Swift runtime linked in, none of the library's linker flags.
+tool_flags=(-c release --product vfioctl --scratch-path "$scratch" -Xswiftc -static-stdlib -Xswiftc -use-ld=lld)
+if [ $build = 1 ]; then
+  step "swift build ${tool_flags[*]}"
+  t0=$SECONDS
+  if ! "$swift" build "${tool_flags[@]}" > "$obj/build-vfioctl.log" 2>&1; then
+    cat "$obj/build-vfioctl.log" >&2
+    echo "$0: swift build of vfioctl failed" >&2
+    exit 1
+  fi
+  echo "    ($((SECONDS - t0)) s)"
+fi
+[ -f "$rel/vfioctl" ] || { echo "$0: no $rel/vfioctl (run without --no-build)" >&2; exit 1; }
 [ -f "$rel/libswiftvfio.so" ] || { echo "$0: no $rel/libswiftvfio.so (run without --no-build)" >&2; exit 1; }
 objects="$rel/swiftvfio.product/Objects.LinkFileList"
 [ -f "$objects" ] || objects="$scratch/$(uname -m)-unknown-linux-gnu/release/swiftvfio.product/Objects.LinkFileList"
@@ -111,8 +159,12 @@ objects="$rel/swiftvfio.product/Objects.LinkFileList"
 
 step "staging $dist"
 rm -rf "$dist"
-mkdir -p "$dist/include" "$dist/lib/pkgconfig" "$dist/debug"
+mkdir -p "$dist/include" "$dist/lib/pkgconfig" "$dist/debug" "$dist/bin" "$dist/share/man"
 cp include/swiftvfio.h "$dist/include/"
+for section in man/man*; do
+  mkdir -p "$dist/share/man/$(basename "$section")"
+  cp "$section"/* "$dist/share/man/$(basename "$section")/"
+done
 so="libswiftvfio.so.$VERSION"
 
 # Ship stripped, keep the debug info beside: the .debug file has everything (DWARF and the full
@@ -207,6 +259,10 @@ else
   step "libswiftvfio-preload.so: SKIPPED, $preload_dir has no sources"
 fi
 
+# ---- vfioctl -------------------------------------------------------------------------------------
+cp "$rel/vfioctl" "$dist/bin/vfioctl"
+split_debug "$dist/bin/vfioctl"
+
 # ---- 4. pkg-config -----------------------------------------------------------------------------
 # In dist/ the prefix is found from the .pc file's own place; --install writes the real prefix.
 step "pkg-config files"
@@ -250,18 +306,27 @@ EOF
 if [ -n "$prefix" ]; then
   dest="${DESTDIR:-}$prefix"
   step "install into $dest"
-  install -d "$dest/include" "$dest/lib/pkgconfig"
-  install -m 0644 "$dist/include/swiftvfio.h" "$dest/include/"
-  install -m 0755 "$dist/lib/$so" "$dest/lib/"
-  ln -sfn "$so" "$dest/lib/libswiftvfio.so.$SOVERSION"
-  ln -sfn "libswiftvfio.so.$SOVERSION" "$dest/lib/libswiftvfio.so"
-  install -m 0644 "$dist/lib/libswiftvfio.a" "$dest/lib/"
-  [ $preload_built = 1 ] && install -m 0755 "$dist/lib/libswiftvfio-preload.so" "$dest/lib/"
+  # Everything staged except debug/, as it is (modes, symlinks); the .pc files with the prefix.
+  install -d "$dest"
+  (cd "$dist" && find include lib bin share \( -type f -o -type l \) | sort) > "$obj/manifest"
+  [ $preload_built = 1 ] || sed -i '/libswiftvfio-preload.so/d' "$obj/manifest"
+  while IFS= read -r f; do
+    install -d "$dest/$(dirname "$f")"
+    if [ -L "$dist/$f" ]; then
+      ln -sfn "$(readlink "$dist/$f")" "$dest/$f"
+    else
+      case "$f" in bin/*|lib/*.so*) mode=0755 ;; *) mode=0644 ;; esac
+      install -m "$mode" "$dist/$f" "$dest/$f"
+    fi
+  done < "$obj/manifest"
   for pc in swiftvfio swiftvfio-static; do
     sed "s|^prefix=.*|prefix=$prefix|" "$dist/lib/pkgconfig/$pc.pc" > "$dest/lib/pkgconfig/$pc.pc"
     chmod 0644 "$dest/lib/pkgconfig/$pc.pc"
   done
-  (cd "$dest" && ls -l include/swiftvfio.h lib/libswiftvfio* lib/pkgconfig/swiftvfio*.pc) | sed 's/^/    /'
+  install -d "$dest/$(dirname "$manifest_rel")"
+  install -m 0644 "$obj/manifest" "$dest/$manifest_rel"
+  (cd "$dest" && ls -l include/swiftvfio.h lib/libswiftvfio* lib/pkgconfig/swiftvfio*.pc bin/vfioctl) | sed 's/^/    /'
+  echo "    $(grep -c '^share/man/' "$obj/manifest") manual pages under $dest/share/man"
   # The loader finds libswiftvfio.so.0 in a directory of /etc/ld.so.conf only through ld.so.cache.
   [ -z "${DESTDIR:-}" ] && grep -rqsx "$prefix/lib" /etc/ld.so.conf /etc/ld.so.conf.d/ &&
     echo "    $prefix/lib is in ld.so.conf: run ldconfig (as root) so programs find libswiftvfio.so.0"
@@ -269,7 +334,7 @@ fi
 
 # ---- sizes -------------------------------------------------------------------------------------
 step "shipped files"
-(cd "$dist" && find include lib -type f | sort | while read -r f; do
+(cd "$dist" && find include lib bin -type f | sort | while read -r f; do
   printf '    %-36s %10s bytes  %s\n' "$f" "$(stat -c %s "$f")" "$(numfmt --to=iec --suffix=B "$(stat -c %s "$f")")"
 done)
 (cd "$dist" && find lib -type l | sort | while read -r f; do printf '    %-36s -> %s\n' "$f" "$(readlink "$f")"; done)

@@ -37,6 +37,9 @@ Scripts/test-qemu.sh
 step "A Linux 6.12 guest's virtio_net binds the model's virtio-net personality through QEMU's vfio-pci"
 Scripts/test-guest.sh
 
+step "tools: vfioctl, device plug-ins, version, man pages, make install/uninstall"
+Scripts/test-tools.sh
+
 step "real KVM: the kvm-vfio device under the interposer, QEMU -accel kvm linking its VM to a model group"
 Scripts/test-kvm.sh
 

@@ -19,6 +19,14 @@
 #ifndef SWIFTVFIO_H
 #define SWIFTVFIO_H
 
+/* The version of this header (VERSION in the source tree); swiftvfio_version() gives the
+ * library's at run time. SWIFTVFIO_VERSION_NUMBER is MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define SWIFTVFIO_VERSION_MAJOR 0
+#define SWIFTVFIO_VERSION_MINOR 1
+#define SWIFTVFIO_VERSION_PATCH 0
+#define SWIFTVFIO_VERSION_STRING "0.1.0"
+#define SWIFTVFIO_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -684,6 +692,37 @@ int swiftvfio_trace_enabled(void);
  * unreadable `line`, -EINVAL when it contains a newline (one call, one line) or is longer.
  */
 int swiftvfio_trace(const char *line);
+
+/* ==== Device plug-ins (SWIFTVFIO_DRIVERS): C drivers for topology devices ================== */
+
+/**
+ * Registers a C VFIO bus driver for topology devices: every device of a model made after this
+ * call whose topology `driver` is `name` is bound to it. `probe(device_name, &drvdata)` is
+ * called once per such device, before the device exists: it returns 0 and sets `*drvdata` to
+ * the driver's state for the device (read back with swiftvfio_device_drvdata(); the device's
+ * `ops->release` frees it), or -errno to refuse the device, which then stays unbound (-ENODEV
+ * and -ENXIO quietly, other errors with a warning in the model's log). The library then
+ * allocates a VFIO device with a copy of `*ops` (`ops->init` runs) and registers it in the
+ * device's IOMMU group (vfio_register_group_dev()), so an unmodified client reaches it through
+ * /dev/vfio/<group>. Device plug-ins (SWIFTVFIO_DRIVERS=/path/libdev.so[:...]) call this from
+ * their `int swiftvfio_plugin_init(void)`, which the library calls once after loading the
+ * plug-in, before the first model is made. `name` may not begin with "vfio" (the built-in
+ * vfio-pci) nor be "pci-stub", "pcieport" or "mdev-model", and has at most 63 bytes without ':',
+ * '/' or spaces. Returns 0, or -errno: -EFAULT (`name` or `ops` NULL or unreadable), -EINVAL (no
+ * `probe`, a reserved or malformed name), -EEXIST (`name` already registered); the message in
+ * swiftvfio_last_error() says which. Drivers stay registered for the life of the process.
+ */
+int swiftvfio_driver_register(const char *name, const struct vfio_device_ops *ops, int (*probe)(const char *, void **));
+
+/* ==== Version ============================================================================== */
+
+/**
+ * Returns the library's version as "MAJOR.MINOR.PATCH" (a static string, never NULL): the
+ * version of the libswiftvfio.so actually loaded, which may be newer than the header a program
+ * was compiled with (SWIFTVFIO_VERSION_STRING); the SONAME's number (libswiftvfio.so.N) is
+ * MAJOR. Each of `major`, `minor`, `patch` that is not NULL receives that number. Never fails.
+ */
+const char *swiftvfio_version(int *major, int *minor, int *patch);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -46,6 +46,12 @@ final class DefaultSubsystem: @unchecked Sendable {
     }()
 
     private let loading = Atomic<Bool>(false)
+    /// Set (non-NULL) on the thread running `replace`.
+    private static let loaderKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
     /// Creation of the first subsystem and replacement are serialised by this lock.
     private let lock = KernelMutex("swiftvfio.default_model")
     /// The current subsystem, retained, as a bit pattern (0 before first use). Read without the
@@ -77,6 +83,9 @@ final class DefaultSubsystem: @unchecked Sendable {
             while true {
                 s.count.add(1, ordering: .sequentiallyConsistent)
                 if !loading.load(ordering: .sequentiallyConsistent) { return }
+                // The loading thread's own nested calls (a plug-in driver's ops while the load
+                // unbinds or binds its devices) go on: the load waits for nobody but others.
+                if pthread_getspecific(Self.loaderKey) != nil { return }
                 s.count.subtract(1, ordering: .sequentiallyConsistent)
                 while loading.load(ordering: .sequentiallyConsistent) { sched_yield() }
             }
@@ -115,6 +124,9 @@ final class DefaultSubsystem: @unchecked Sendable {
             if bits != 0 { return Unmanaged<VFIOSubsystem>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue() }
             let sub = Self.initialSubsystem()
             current.store(UInt(bitPattern: Unmanaged.passRetained(sub).toOpaque()), ordering: .releasing)
+            // Plug-in drivers bind now: their ops call back into the library, on this model.
+            Plugins.bind(sub)
+            Control.startIfRequested()
             return sub
         }
     }
@@ -124,7 +136,12 @@ final class DefaultSubsystem: @unchecked Sendable {
     /// first caller's `swiftvfio_last_error()`; `swiftvfio_topology_load()` can then replace it.
     private static func initialSubsystem() -> VFIOSubsystem {
         var sub: VFIOSubsystem
-        if let path = ProcessEnvironment.current.topologyPath {
+        if let e = Plugins.loadOnce() {
+            LastError.set("\(e.message); the model is empty")
+            let line = "swiftvfio: \(e.message); the model is empty\n"
+            _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+            sub = ProcessEnvironment.emptySubsystem()
+        } else if let path = ProcessEnvironment.current.topologyPath {
             do throws(CallError) {
                 sub = try ProcessEnvironment.load(topology: path)
             } catch {
@@ -170,6 +187,7 @@ final class DefaultSubsystem: @unchecked Sendable {
             throw CallError(.EBUSY, "another topology load is in progress")
         }
         defer { loading.store(false, ordering: .sequentiallyConsistent) }
+        if let e = Plugins.loadOnce() { throw e }
         if anyInFlight() {
             throw CallError(.EBUSY, "model calls are in progress (a blocked unregister, or a call from a driver callback)")
         }
@@ -182,17 +200,29 @@ final class DefaultSubsystem: @unchecked Sendable {
                 if sub.openFDCount > 0 || c.files > 0 {
                     throw CallError(.EBUSY, "model files are open (\(sub.openFDCount) fds, \(c.files) files)")
                 }
-                if cDevices.load(ordering: .relaxed) > 0 {
-                    throw CallError(.EBUSY, "C drivers' devices exist (\(cDevices.load(ordering: .relaxed)))")
+                // Plug-in devices go with their model; devices a C program made must be gone.
+                let others = cDevices.load(ordering: .relaxed) - Plugins.deviceCount(sub)
+                if others > 0 {
+                    throw CallError(.EBUSY, "C drivers' devices exist (\(others))")
                 }
                 if let held = handles.heldReferences() {
                     throw CallError(.EBUSY, "C holds references: \(held)")
                 }
             }
             let new = try make()
+            if let old {
+                // The old model's plug-in devices are unregistered and released (nothing is open).
+                pthread_setspecific(Self.loaderKey, UnsafeRawPointer(bitPattern: 1))
+                Plugins.unbindAll(old.takeUnretainedValue())
+                pthread_setspecific(Self.loaderKey, nil)
+            }
             Self.installKVMLookup(new)
             handles.retireAll()
             current.store(UInt(bitPattern: Unmanaged.passRetained(new).toOpaque()), ordering: .releasing)
+            pthread_setspecific(Self.loaderKey, UnsafeRawPointer(bitPattern: 1))
+            Plugins.bind(new)
+            pthread_setspecific(Self.loaderKey, nil)
+            Control.startIfRequested()
             if let old {
                 old.takeUnretainedValue().shutdown()
                 old.release()

@@ -118,7 +118,7 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
     } catch {
         // Another thread created the model first and is using it: that model stands.
         if error.errno == .EBUSY { return 0 }
-        LastError.set("SWIFTVFIO_TOPOLOGY: \(error.message)")
+        LastError.set(error.message.hasPrefix("SWIFTVFIO_DRIVERS") ? error.message : "SWIFTVFIO_TOPOLOGY: \(error.message)")
         return -error.errno.rawValue
     }
 }

@@ -1,18 +1,19 @@
-// vfioctl: the project's command-line tool (DESIGN.md, "Interfaces added in the second round").
-// This file only routes a command line to the subcommand's own file; exit status 0 success,
-// 1 failure, 2 usage.
+#if canImport(Glibc)
 import Glibc
+#endif
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-let usage = """
-    usage: vfioctl topology capture [--root DIR]
+// vfioctl: the command-line front door of libswiftvfio (DESIGN.md, "Interfaces added in the
+// second round": run, topology check/show/capture, state). This file is only the command table
+// and the dispatcher's call; each command lives in its own file. Exit status 0 success,
+// 1 failure, 2 usage.
 
-    """
+/// Every command, in the order `vfioctl --help` lists them.
+let commands: [Command] = [
+    .run,
+    .topologyCheck,
+    .topologyShow,
+    .topologyCapture,
+    .state,
+]
 
-switch (arguments.first, arguments.dropFirst().first) {
-case ("topology", "capture"):
-    exit(TopologyCapture.run(Array(arguments.dropFirst(2))))
-default:
-    _ = usage.withCString { write(2, $0, strlen($0)) }
-    exit(2)
-}
+exit(dispatch(Array(CommandLine.arguments.dropFirst()), commands))

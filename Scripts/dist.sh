@@ -32,7 +32,7 @@
 # /opt/swift/usr/bin/swift).
 #
 # Why the flags are here and not in Package.swift: -static-stdlib in the package would give
-# `swift test` and every debug product a second, private runtime (DESIGN.md, toolchain facts).
+# `swift test` and every debug product a second, private runtime (SwiftPM has no per-product static-stdlib switch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"

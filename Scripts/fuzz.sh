@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-export SWIFT_BACKTRACE=enable=no   # the crash handler trips ASan (DESIGN.md toolchain facts)
+export SWIFT_BACKTRACE=enable=no   # the crash handler trips ASan (Swift's backtracer installs its own signal handlers)
 scratch=.build-fuzz
 
 # `--sanitize=fuzzer --sanitize=address` alone is not enough: SwiftPM passes them to swiftc as two

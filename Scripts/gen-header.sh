@@ -130,6 +130,10 @@ iommu_group_get
 ## Observation: what the default model holds
 swiftvfio_census
 swiftvfio_state
+swiftvfio_log
+## Test hooks for VMM and driver tests: raise a device interrupt, list the DMA mappings of a container
+swiftvfio_irq_raise
+swiftvfio_dma_mappings
 ## The decoded trace (SWIFTVFIO_TRACE), for C code beside the model
 swiftvfio_trace_enabled
 swiftvfio_trace

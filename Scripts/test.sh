@@ -3,9 +3,12 @@
 # AddressSanitizer, then the C ABI tests and examples. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export SWIFT_BACKTRACE=enable=no   # the crash handler trips sanitizers (DESIGN.md toolchain facts)
+export SWIFT_BACKTRACE=enable=no   # the crash handler trips sanitizers (Swift's backtracer installs its own signal handlers)
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "docs: every docs/*.md#id cited resolves; nothing cites outside the repository"
+Scripts/check-doc-links.sh
 
 step "swift test (debug)"
 swift test

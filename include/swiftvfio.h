@@ -122,6 +122,25 @@ enum {
     SWIFTVFIO_DEV_NO_ENFORCE_CACHE_COHERENCY = 0x2
 };
 
+/* One DMA mapping of a type1 container, as swiftvfio_dma_mappings() reports it. */
+struct swiftvfio_dma_mapping {
+    uint64_t iova;     /* device (IO virtual) address of the first byte */
+    uint64_t size;     /* length in bytes */
+    uint64_t vaddr;    /* process address backing it (stale with SWIFTVFIO_DMA_VADDR_INVALID) */
+    uint32_t flags;    /* SWIFTVFIO_DMA_READ | SWIFTVFIO_DMA_WRITE | SWIFTVFIO_DMA_VADDR_INVALID */
+    uint32_t reserved; /* 0 */
+};
+
+/* Flags of struct swiftvfio_dma_mapping. */
+enum {
+    /* The device may read (VFIO_DMA_MAP_FLAG_READ at MAP_DMA). */
+    SWIFTVFIO_DMA_READ = 0x1,
+    /* The device may write (VFIO_DMA_MAP_FLAG_WRITE at MAP_DMA). */
+    SWIFTVFIO_DMA_WRITE = 0x2,
+    /* UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_VADDR invalidated vaddr; a MAP_DMA with VADDR renews it. */
+    SWIFTVFIO_DMA_VADDR_INVALID = 0x100
+};
+
 /* ---- Provided by the KVM side, not by this library ----------------------------------------
  *
  * A KVM-side consumer defines and exports these (link the program with -rdynamic); the library
@@ -289,7 +308,7 @@ int swiftvfio_open(const char *path, int flags);
 /**
  * ioctl(2) on a model fd: the group, container, iommufd and device ioctls of <linux/vfio.h>,
  * with `arg` an integer or a pointer into this process as the ioctl defines. Returns the
- * ioctl's result (>= 0), or -1 with errno: the kernel's codes (SPEC section 12), EBADF for a number
+ * ioctl's result (>= 0), or -1 with errno: the kernel's codes (docs/ERRORS.md), EBADF for a number
  * that is not a model fd, EFAULT for an unreadable or unwritable argument (never a crash),
  * ENOTTY for an unknown request.
  */
@@ -675,6 +694,47 @@ int swiftvfio_census(struct swiftvfio_census *result);
  * `size` 0 sizes the buffer), or -EFAULT for an unwritable `buf`.
  */
 int swiftvfio_state(char *buf, size_t size);
+
+/**
+ * Writes the default model's kernel log into `buf` (at most `size` bytes, NUL-terminated,
+ * truncated if needed): one line per message since the model was made, oldest first: a WARN (a
+ * kernel bug or misuse the kernel would WARN_ON about, counted in swiftvfio_census().warnings)
+ * as "WARNING: <where>: <text>", e.g. "WARNING: VFIO/DeviceOpen.swift:67:
+ * kvm_put_kvm/kvm_get_kvm_safe not found: 0000:06:0d.0 gets no VM reference (define and export
+ * them in the program: link it with -rdynamic)"; other messages as "warning: <text>" or
+ * "info: <text>". With SWIFTVFIO_LOG=1 in the environment every message is also echoed to
+ * standard error as it happens (unset or 0: not echoed). Returns the length of the whole text
+ * (a call with `size` 0 sizes the buffer), or -EFAULT for an unwritable `buf`.
+ */
+int swiftvfio_log(char *buf, size_t size);
+
+/* ==== Test hooks for VMM and driver tests: raise a device interrupt, list the DMA mappings of a container  */
+
+/**
+ * Test hook: the vfio-pci model device `device` (its bus name, "0000:06:0d.0") raises interrupt
+ * `vector` of IRQ index `index` (VFIO_PCI_INTX_IRQ_INDEX 0, MSI 1, MSI-X 2, ERR 3, REQ 4), as
+ * the hardware would: the eventfd the client registered for it with VFIO_DEVICE_SET_IRQS
+ * (ACTION_TRIGGER) is signalled. INTx is automasked: a raise while INTx is masked (by the
+ * previous one, or ACTION_MASK) is held pending and delivered at ACTION_UNMASK. Returns 1 when
+ * an eventfd was signalled, 0 when the interrupt was held (INTx masked) or its enabled MSI/MSI-X
+ * vector has no eventfd; or -errno, with the reason in swiftvfio_last_error(), from the checks
+ * the kernel's loopback trigger (SET_IRQS with DATA_NONE|ACTION_TRIGGER) makes: -EINVAL for
+ * `index` >= num_irqs, `vector` >= the index's count (VFIO_DEVICE_GET_IRQ_INFO), or an index the
+ * client has not enabled (MSI while in INTx mode, ERR/REQ without an eventfd); -ENXIO when no
+ * registered vfio-pci model device has that name; -EFAULT for an unreadable `device`.
+ */
+int swiftvfio_irq_raise(const char *device, unsigned int index, unsigned int vector);
+
+/**
+ * Test hook: the current DMA mappings of the container behind model fd `container_fd` (what
+ * VFIO_IOMMU_MAP_DMA added and UNMAP_DMA has not removed), in IOVA order. Writes the first
+ * min(count, `max`) of them to `out` (which may be NULL when `max` is 0, to size a buffer) and
+ * returns count, the number of mappings (a no-IOMMU container has none); or -errno, with the
+ * reason in swiftvfio_last_error(): -EBADF when `container_fd` is not a model fd, -EINVAL when
+ * it is not a container or the container has no IOMMU backend yet (VFIO_SET_IOMMU not done),
+ * -EFAULT for a NULL or unwritable `out` with `max` > 0.
+ */
+int swiftvfio_dma_mappings(int container_fd, struct swiftvfio_dma_mapping *out_, size_t max);
 
 /* ==== The decoded trace (SWIFTVFIO_TRACE), for C code beside the model ===================== */
 

@@ -19,6 +19,12 @@ static int model_open(int dirfd, const char *path, int flags, int *rc, void *ra)
     }
     struct node_info ni;
     int e = node_lookup(&mp, &ni);
+    /* A model path with no node: the model answers ENOENT itself, so the failed open is traced
+     * like every other model call (docs/TRACE.md). */
+    if (e == ENOENT && mp.kind != P_BELOW_NODE) {
+        *rc = LIB_SYSCALL(r_ < 0, lib.open(mp.node, flags));
+        return 1;
+    }
     if (!e && (flags & O_DIRECTORY)) e = ENOTDIR;
     if (!e && (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) e = EEXIST;
     if (!e && (flags & O_PATH)) e = EOPNOTSUPP; /* no path-only model files (docs/PRELOAD.md) */

@@ -167,11 +167,26 @@ final class DefaultSubsystem: @unchecked Sendable {
             typealias GetSafe = @convention(c) (UnsafeMutableRawPointer?) -> Bool
             typealias Put = @convention(c) (UnsafeMutableRawPointer?) -> Void
             // RTLD_DEFAULT is ((void *)0) in glibc.
-            guard let g = dlsym(nil, "kvm_get_kvm_safe"), let p = dlsym(nil, "kvm_put_kvm") else { return nil }
+            guard let g = dlsym(nil, "kvm_get_kvm_safe"), let p = dlsym(nil, "kvm_put_kvm") else {
+                reportMissingKVMSymbolsOnce()
+                return nil
+            }
             let getSafe = unsafeBitCast(g, to: GetSafe.self)
             let put = unsafeBitCast(p, to: Put.self)
             return KVMOps(getSafe: { getSafe($0) }, put: { put($0) })
         }
+    }
+
+    private static let kvmSymbolsReported = Atomic<Bool>(false)
+
+    /// Nothing silent: a consumer that sets a VM but does not export the KVM symbols is told once
+    /// per process, on standard error, what to change (the WARN in the log repeats per open).
+    static func reportMissingKVMSymbolsOnce() {
+        guard !kvmSymbolsReported.exchange(true, ordering: .relaxed) else { return }
+        Tracer.reportToStandardError(
+            "swiftvfio: kvm_get_kvm_safe/kvm_put_kvm not found in the process, so devices opened with a VM set "
+                + "(vfio_file_set_kvm) take no VM reference: define both and export them (link the program with "
+                + "-rdynamic, or -Wl,--export-dynamic-symbol=kvm_get_kvm_safe,--export-dynamic-symbol=kvm_put_kvm)")
     }
 
     /// The current subsystem without entering (for callbacks, which run inside a call in flight).
@@ -235,9 +250,16 @@ final class DefaultSubsystem: @unchecked Sendable {
 struct CallError: Error {
     var errno: Errno
     var message: String
-    init(_ errno: Errno, _ message: String) {
+    /// `message` says which call and object; the model's reason (`Errno.reasonText`), when the
+    /// failing check gave one, is appended after ": " unless `withReason` is false (the caller
+    /// placed it itself).
+    init(_ errno: Errno, _ message: String, withReason: Bool = true) {
         self.errno = errno
-        self.message = message
+        if withReason, let why = errno.reasonText {
+            self.message = message.isEmpty ? why : message + ": " + why
+        } else {
+            self.message = message
+        }
     }
 }
 
@@ -317,7 +339,7 @@ func cString(_ p: UnsafePointer<CChar>?, _ what: String, limit: Int = 4096) thro
     do throws(Errno) {
         return try UserMemory.string(at: UInt(bitPattern: p), limit: limit)
     } catch {
-        throw CallError(error, error == .EFAULT ? "\(what) is not a readable string" : "\(what) is longer than \(limit - 1) bytes")
+        throw CallError(error, error == .EFAULT ? "\(what) is not a readable string" : "\(what) is longer than \(limit - 1) bytes", withReason: false)
     }
 }
 
@@ -327,7 +349,7 @@ func writeOut<T: BitwiseCopyable>(_ value: T, to p: UnsafeMutableRawPointer?, _ 
     do throws(Errno) {
         try UserMemory.write(value, to: UInt(bitPattern: p))
     } catch {
-        throw CallError(error, "\(what) is not writable")
+        throw CallError(error, "\(what) is not writable", withReason: false)
     }
 }
 

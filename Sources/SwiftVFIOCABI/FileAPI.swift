@@ -1,7 +1,7 @@
 import CSwiftVFIOTypes
 import VFIO
 
-// The file kAPI group.c exports (SPEC section 5.27), with the kernel's C signatures, and the counted file
+// The file kAPI group.c exports (docs/ERRORS.md#kapi), with the kernel's C signatures, and the counted file
 // references a KVM-side consumer takes with swiftvfio_fget/swiftvfio_fput.
 
 // MARK: - resolving handles

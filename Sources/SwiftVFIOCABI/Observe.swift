@@ -55,7 +55,7 @@ private func hexPointer(_ p: UnsafeMutableRawPointer?) -> String {
 func describe(_ sub: VFIOSubsystem) -> String {
     var lines: [String] = []
     let groups = sub.allGroups.sorted { $0.iommuGroupID < $1.iommuGroupID }
-    if groups.isEmpty { lines.append("no VFIO groups") }
+    if groups.isEmpty { lines.append("no VFIO groups: " + (sub.whyNoVFIOGroups ?? "none registered")) }
     for g in groups {
         var parts = ["\(g.path) (IOMMU group \(g.iommuGroupID), \(g.type))"]
         parts.append(g.isOpen ? "open" : "closed")

@@ -51,7 +51,7 @@ enum Plugins {
     nonisolated(unsafe) private static var bound: [ObjectIdentifier: [VFIODevice]] = [:]
 
     /// Names a plug-in may not take: the built-in drivers' and those the topology rules give a
-    /// meaning (DESIGN.md: `vfio*` is the built-in vfio-pci, pci-stub and pcieport manage DMA).
+    /// meaning (docs/TOPOLOGY.md#drivers: `vfio*` is the built-in vfio-pci, pci-stub and pcieport manage DMA).
     static func reservedProblem(_ name: String) -> String? {
         if name.isEmpty { return "the name is empty" }
         if name.utf8.count > 63 { return "the name is longer than 63 bytes" }

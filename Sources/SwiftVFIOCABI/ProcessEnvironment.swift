@@ -26,7 +26,11 @@ enum ProcessEnvironment {
             }
         }
         do throws(TopologyError) {
-            return try VFIOSubsystem.load(path: path, rawIO: .process, diagnostics: diagnostics)
+            let sub = try VFIOSubsystem.load(path: path, rawIO: .process, diagnostics: diagnostics)
+            // Nothing silent: a topology that yields no VFIO group says why (in the log, which
+            // SWIFTVFIO_LOG echoes and swiftvfio_log() returns, and in swiftvfio_state()).
+            if let why = sub.whyNoVFIOGroups { sub.log.warning("\(path): no VFIO groups: \(why)") }
+            return sub
         } catch {
             let e: Errno = access(path, R_OK) != 0 ? Errno(rawValue: Glibc.errno) : .EINVAL
             throw CallError(e, error.description)

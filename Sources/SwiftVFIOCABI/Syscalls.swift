@@ -4,7 +4,7 @@ import Glibc
 import CSwiftVFIOTypes
 import VFIO
 
-// The user-space entry points (DESIGN.md "C entry points beyond the kernel's"): the model's
+// The user-space entry points (docs/ERRORS.md#c-api, include/swiftvfio.h): the model's
 // system calls on the default model, syscall-style (-1 with errno), plus what the LD_PRELOAD
 // interposer needs to route libc calls on model fds.
 
@@ -51,14 +51,19 @@ import VFIO
 
 /// ioctl(2) on a model fd: the group, container, iommufd and device ioctls of <linux/vfio.h>,
 /// with `arg` an integer or a pointer into this process as the ioctl defines. Returns the
-/// ioctl's result (>= 0), or -1 with errno: the kernel's codes (SPEC section 12), EBADF for a number
+/// ioctl's result (>= 0), or -1 with errno: the kernel's codes (docs/ERRORS.md), EBADF for a number
 /// that is not a model fd, EFAULT for an unreadable or unwritable argument (never a crash),
 /// ENOTTY for an unknown request.
 @c public func swiftvfio_ioctl(_ fd: CInt, _ request: CUnsignedLong, _ arg: CUnsignedLong) -> CInt {
     syscallCall("swiftvfio_ioctl") { sub throws(CallError) in
-        cInt(try model("fd \(fd), request 0x\(String(request, radix: 16))") { () throws(Errno) in
-            try sub.ioctl(fd, UInt(request), UInt(arg))
-        })
+        do throws(Errno) {
+            return cInt(try sub.ioctl(fd, UInt(request), UInt(arg)))
+        } catch {
+            // "VFIO_IOMMU_MAP_DMA: argsz 8 < minsz 32 (fd 3)": built only on failure.
+            var text = sub.ioctlName(fd: fd, request: UInt(request))
+            if let why = error.reasonText { text += ": " + why }
+            throw CallError(error, text + " (fd \(fd))", withReason: false)
+        }
     }
 }
 

@@ -27,7 +27,7 @@ struct Command: Sendable {
     var helpText: String { "usage: \(usageLine)\n\n\(summary)\n\n\(help)" }
 }
 
-/// Exit statuses (DESIGN.md: 0 success, 1 failure, 2 usage).
+/// Exit statuses (0 success, 1 failure, 2 usage, as vfioctl(1) documents).
 enum Exit {
     static let success: Int32 = 0
     static let failure: Int32 = 1

@@ -2,8 +2,7 @@
 import Glibc
 #endif
 
-// vfioctl: the command-line front door of libswiftvfio (DESIGN.md, "Interfaces added in the
-// second round": run, topology check/show/capture, state). This file is only the command table
+// vfioctl: the command-line front door of libswiftvfio (vfioctl(1), man/man1/vfioctl.1: run, topology check/show/capture, state). This file is only the command table
 // and the dispatcher's call; each command lives in its own file. Exit status 0 success,
 // 1 failure, 2 usage.
 

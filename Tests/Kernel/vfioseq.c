@@ -8,7 +8,7 @@
  *   vfioseq -S SYSFS -s SEED -n CALLS [-U] -r ROLE=DEVICE [-r ROLE=DEVICE ...]
  *
  * Seed 0 is the directed sequence (a fixed order through every path the version table names and
- * the errno paths of SPEC §12 a user can reach); -U first drops CAP_SYS_RAWIO from the effective
+ * the errno paths of docs/ERRORS.md a user can reach); -U first drops CAP_SYS_RAWIO from the effective
  * capabilities (no-IOMMU groups then answer EPERM).
  *
  * SYSFS is the sysfs root the roles are resolved in ("/sys" in the guest, the tree rebuilt from
@@ -56,7 +56,7 @@ static uint64_t next64(void) {
 static unsigned pick(unsigned n) { return n ? (unsigned)(next64() % n) : 0; }
 static int chance(unsigned percent) { return pick(100) < percent; }
 
-/* ---- errno names: the numbers of SPEC §12 and whatever else a kernel might answer ---- */
+/* ---- errno names: the numbers of docs/ERRORS.md and whatever else a kernel might answer ---- */
 static const char *errno_name(int e) {
     switch (e) {
     case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case ESRCH: return "ESRCH";
@@ -592,7 +592,7 @@ static const struct op ops[] = {
 };
 
 /* ---- the directed sequence (-s 0): every path the version table names, and the errno paths
- * of SPEC §12 a user can reach, in a fixed order, so none depends on a seed finding it ---- */
+ * of docs/ERRORS.md a user can reach, in a fixed order, so none depends on a seed finding it ---- */
 
 static struct handle *d_open(const char *path, const char *label, enum kind kind, const char *what) {
     int fd = open(path, O_RDWR | O_CLOEXEC);

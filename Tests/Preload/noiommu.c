@@ -1,4 +1,4 @@
-/* No-IOMMU groups and CAP_SYS_RAWIO (SPEC §2.5, §5.12, §8.2, §8.4, §8.6, §9.2), with
+/* No-IOMMU groups and CAP_SYS_RAWIO (docs/DECISIONS.md#noiommu-config, docs/ERRORS.md#open, docs/ERRORS.md#noiommu-open-einval, docs/ERRORS.md#container-attach, docs/ERRORS.md#device-open, docs/ERRORS.md#device-open), with
  * SWIFTVFIO_TOPOLOGY=noiommu.json: enable_unsafe_noiommu_mode on, device 0000:09:00.0 without an
  * IOMMU group bound to vfio-pci (node /dev/vfio/noiommu-0), and group 26 as before.
  *
@@ -44,7 +44,7 @@ static void with_rawio(void) {
     FAILS(open("/dev/vfio/0", O_RDWR), ENOENT); /* a no-IOMMU group is only noiommu-<N> */
     EQ(status_flags(g), VFIO_GROUP_FLAGS_VIABLE); /* always viable */
     EQ(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
-    /* Only the noiommu backend is allowed for a container of no-IOMMU groups (SPEC §8.1). */
+    /* Only the noiommu backend is allowed for a container of no-IOMMU groups (docs/ERRORS.md#state-container). */
     EQ(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU), 0);
     FAILS(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU), ENODEV);
     /* Real and fake groups cannot mix in a container. */
@@ -57,23 +57,23 @@ static void with_rawio(void) {
 
     /* CAP_SYS_RAWIO is read when the kernel asks, not at start-up. */
     CHECK(set_rawio(0) == 0 && !have_rawio(), "cannot drop CAP_SYS_RAWIO: %s", tp_errname(errno));
-    FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:09:00.0"), EPERM); /* container use (SPEC §8.6) */
+    FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:09:00.0"), EPERM); /* container use (docs/ERRORS.md#device-open) */
     int c2 = OK(open("/dev/vfio/vfio", O_RDWR));
     FAILS(ioctl(c2, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU), EINVAL); /* no groups: EINVAL first */
     OK(close(g));
-    FAILS(open("/dev/vfio/noiommu-0", O_RDWR), EPERM); /* group open (SPEC §5.12) */
+    FAILS(open("/dev/vfio/noiommu-0", O_RDWR), EPERM); /* group open (docs/ERRORS.md#open) */
     CHECK(set_rawio(1) == 0 && have_rawio(), "cannot regain CAP_SYS_RAWIO: %s", tp_errname(errno));
     g = OK(open("/dev/vfio/noiommu-0", O_RDWR));
     EQ(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c2), 0);
     CHECK(set_rawio(0) == 0, "drop");
-    FAILS(ioctl(c2, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU), EPERM); /* backend open (SPEC §8.2) */
+    FAILS(ioctl(c2, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU), EPERM); /* backend open (docs/ERRORS.md#noiommu-open-einval) */
     CHECK(set_rawio(1) == 0, "regain");
     EQ(ioctl(c2, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU), 0);
     d = OK(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:09:00.0"));
     OK(close(d));
     EQ(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), 0);
 
-    /* The iommufd path: a no-IOMMU group on /dev/iommu sets no-iommu mode (SPEC §9.1, §9.2). */
+    /* The iommufd path: a no-IOMMU group on /dev/iommu sets no-iommu mode (docs/ERRORS.md#iommufd, docs/ERRORS.md#device-open). */
     int ioas = OK(open("/dev/iommu", O_RDWR));
     EQ(ioctl(g, VFIO_GROUP_SET_CONTAINER, &ioas), 0);
     EQ(status_flags(g), VFIO_GROUP_FLAGS_VIABLE | VFIO_GROUP_FLAGS_CONTAINER_SET);

@@ -1,4 +1,4 @@
-/* Every group and container errno a user program can reach through /dev/vfio (SPEC §5, §8, §12),
+/* Every group and container errno a user program can reach through /dev/vfio (docs/ERRORS.md#group-ioctls, docs/ERRORS.md#container, docs/ERRORS.md),
  * in the kernel's order of checks, as errno after the libc call. Built-in default topology:
  * group 26 (0000:06:0d.0, vfio-pci, viable), group 27 (a vfio-pci device plus one bound to the
  * kernel driver e1000e: not viable), group 28 (viable), and the emulated device mdev-0 with a
@@ -26,7 +26,7 @@ static int find_mdev_group(char *path, size_t len) {
         if (g < 0) continue;
         int d = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "mdev-0");
         int e = errno;
-        if (d < 0 && e == EINVAL) return g; /* known name, no container yet (SPEC §5.9 step 2 vs 4) */
+        if (d < 0 && e == EINVAL) return g; /* known name, no container yet (docs/ERRORS.md#get-device-fd step 2 vs 4) */
         close(g);
     }
     return -1;
@@ -47,7 +47,7 @@ int main(void) {
     FAILS(open("/dev/vfio/vfio", O_RDWR | O_CREAT | O_EXCL, 0600), EEXIST);
     FAILS(openat(AT_FDCWD, "/dev/vfio/nope", O_RDONLY), ENOENT);
 
-    /* ---- container without groups (SPEC §8.3, Q4) ---- */
+    /* ---- container without groups (docs/ERRORS.md#container, docs/DECISIONS.md#q4) ---- */
     int c = OK(open("/dev/vfio/vfio", O_RDWR));
     EQ(ioctl(c, VFIO_GET_API_VERSION), VFIO_API_VERSION);
     EQ(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU), 1);
@@ -63,7 +63,7 @@ int main(void) {
 
     /* ---- group 26 without a container ---- */
     int g = OK(open("/dev/vfio/26", O_RDWR));
-    FAILS(open("/dev/vfio/26", O_RDWR), EBUSY); /* single open (SPEC §5.12) */
+    FAILS(open("/dev/vfio/26", O_RDWR), EBUSY); /* single open (docs/ERRORS.md#open) */
     EQ(status_flags(g), VIABLE);
     FAILS(ioctl(g, VFIO_GROUP_GET_STATUS, &(struct vfio_group_status){ .argsz = 7 }), EINVAL);
     FAILS(ioctl(g, VFIO_GROUP_GET_STATUS, NULL), EFAULT);
@@ -72,7 +72,7 @@ int main(void) {
     FAILS(ioctl(g, VFIO_GET_API_VERSION), ENOTTY);         /* a container ioctl on a group */
     FAILS(ioctl(g, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU), ENOTTY);
     FAILS(ioctl(g, _IO(VFIO_TYPE, VFIO_BASE + 40)), ENOTTY);
-    /* GET_DEVICE_FD: name copy, then lookup (ENODEV), then the container check (EINVAL) (Q3). */
+    /* GET_DEVICE_FD: name copy, then lookup (ENODEV), then the container check (EINVAL) (docs/DECISIONS.md#q3). */
     FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, NULL), EFAULT);
     FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:ff:00.0"), ENODEV);
     FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0"), EINVAL);
@@ -80,7 +80,7 @@ int main(void) {
     static char longname[8192];
     memset(longname, 'a', sizeof longname - 1);
     FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, longname), EINVAL); /* no NUL in PAGE_SIZE bytes */
-    /* vfio-pci's match: options after a space (SPEC §5.1). */
+    /* vfio-pci's match: options after a space (docs/ERRORS.md#pci-match). */
     FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0 bogus=1"), EINVAL);
     FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0 vf_token=2ab74924-c335-45f4-9b16-8569e5b08258"), EINVAL); /* no VF token applies */
     FAILS(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0x"), ENODEV);
@@ -88,7 +88,7 @@ int main(void) {
     FAILS(write(g, "x", 1), EINVAL);
     CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, g, 0) == MAP_FAILED && errno == ENODEV, "mmap group: %s", tp_errname(errno));
 
-    /* SET_CONTAINER precedence (Q2): EFAULT, EBADF, (EINVAL already set), EBADFD. */
+    /* SET_CONTAINER precedence (docs/DECISIONS.md#q2): EFAULT, EBADF, (EINVAL already set), EBADFD. */
     int p[2];
     OK(pipe(p));
     int closed = OK(dup(p[0]));
@@ -118,11 +118,11 @@ int main(void) {
     FAILS(ioctl(c, _IO(VFIO_TYPE, VFIO_BASE + 40)), ENOTTY);     /* unknown, to type1 */
     EQ(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_DMA_CC_IOMMU), 1);
 
-    /* A second viable group joins the same container (SPEC §8a.7). */
+    /* A second viable group joins the same container (docs/ERRORS.md#t1-attach). */
     EQ(ioctl(g28, VFIO_GROUP_SET_CONTAINER, &c), 0);
     EQ(status_flags(g28), VIABLE | SET);
 
-    /* The non-viable group: a kernel driver owns DMA in IOMMU group 27 (SPEC §5.10, §8.4). */
+    /* The non-viable group: a kernel driver owns DMA in IOMMU group 27 (docs/ERRORS.md#get-status, docs/ERRORS.md#container-attach). */
     int g27 = OK(open("/dev/vfio/27", O_RDWR));
     EQ(status_flags(g27), 0);
     FAILS(ioctl(g27, VFIO_GROUP_SET_CONTAINER, &c), EPERM);
@@ -134,7 +134,7 @@ int main(void) {
     /* ---- devices ---- */
     int d = OK(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0"));
     CHECK(fcntl(d, F_GETFD) & FD_CLOEXEC, "device fd without FD_CLOEXEC");
-    int d2 = OK(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0")); /* no limit per device (Q10) */
+    int d2 = OK(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:06:0d.0")); /* no limit per device (docs/DECISIONS.md#q10) */
     FAILS(ioctl(d, VFIO_GROUP_GET_STATUS, &(struct vfio_group_status){ .argsz = 8 }), ENOTTY); /* to the driver */
     FAILS(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), EBUSY); /* a device is open (container mode) */
     OK(close(d));
@@ -144,7 +144,7 @@ int main(void) {
     EQ(status_flags(g), VIABLE);
     FAILS(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), EINVAL);
 
-    /* EMFILE: GET_DEVICE_FD cannot reserve an fd (SPEC §5.9 step 3); open likewise. */
+    /* EMFILE: GET_DEVICE_FD cannot reserve an fd (docs/ERRORS.md#get-device-fd step 3); open likewise. */
     EQ(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
     struct rlimit old, low;
     OK(getrlimit(RLIMIT_NOFILE, &old));

@@ -104,7 +104,7 @@ static void dups(void) {
 }
 
 static void pins(void) {
-    /* Device fds pin the group file while the group is in a container (SPEC §8.6). */
+    /* Device fds pin the group file while the group is in a container (docs/ERRORS.md#device-open). */
     int c = OK(open("/dev/vfio/vfio", O_RDWR));
     int g = OK(open26());
     EQ(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);

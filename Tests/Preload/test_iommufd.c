@@ -1,5 +1,5 @@
-/* The iommufd path through /dev/iommu (SPEC §5.4 step 6, §9, §11's iommufd variant, Q1 as
- * decided in §13a), built-in default topology.
+/* The iommufd path through /dev/iommu (docs/ERRORS.md#set-container step 6, docs/ERRORS.md#iommufd, docs/TOPOLOGY.md#built-in's iommufd variant, docs/DECISIONS.md#q1 as
+ * decided in docs/DECISIONS.md#q1), built-in default topology.
  *   iommufd        /dev/iommu exists (CONFIG_IOMMUFD)
  *   iommufd off    SWIFTVFIO_TOPOLOGY=no-iommufd.json: /dev/iommu does not exist */
 #include "tp.h"
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     int fd2 = OK(open("/dev/iommu", O_RDWR)); /* not single-open: a new context each time */
     OK(close(fd2));
 
-    /* The VFIO container ioctls the iommufd fd emulates (SPEC §9.1). */
+    /* The VFIO container ioctls the iommufd fd emulates (docs/ERRORS.md#iommufd). */
     EQ(ioctl(fd, VFIO_GET_API_VERSION), VFIO_API_VERSION);
     EQ(ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU), 1);
     EQ(ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU), 1);
@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     EQ(ioctl(d, VFIO_DEVICE_GET_INFO, &info), 0);
 
     /* A group in iommufd mode: UNSET succeeds with the device open (no check, v6.3); the device
-     * file recorded its context at open, so its last close unbinds (Q1 as fixed in 6.6). */
+     * file recorded its context at open, so its last close unbinds (docs/DECISIONS.md#q1 as fixed in 6.6). */
     EQ(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), 0);
     EQ(status_flags(g), 0); /* the device's bind still claims DMA ownership: not viable */
     int c = OK(open("/dev/vfio/vfio", O_RDWR));

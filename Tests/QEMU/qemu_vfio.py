@@ -204,14 +204,20 @@ def qemu(build, topology_path, tree, trace, qmp=True):
     r.stdout_rest = (buf + rest).decode(errors="replace")
     try:
         with open(trace) as f:
-            r.trace = f.read().splitlines()
+            raw = f.read().splitlines()
+        # docs/TRACE.md: "# swiftvfio trace: ..." header lines, then "[pid P tid T] <call>" lines;
+        # the checks below read the calls.
+        r.trace_headers = [l for l in raw if l.startswith("# swiftvfio trace: ")]
+        r.trace_unprefixed = [l for l in raw if not l.startswith("#") and not LINE_PREFIX.match(l)]
+        r.trace = [LINE_PREFIX.sub("", l) for l in raw if not l.startswith("#")]
     except FileNotFoundError:
-        r.trace = []
+        r.trace, r.trace_headers, r.trace_unprefixed = [], [], []
     return r
 
 
 # ---- what the trace says ---------------------------------------------------------------------
 
+LINE_PREFIX = re.compile(r'^\[pid \d+ tid \d+\] ')
 OPEN = re.compile(r'^open\("([^"]*)", [^)]*\) = (\d+)$')
 DEVICE_FD = re.compile(r'^ioctl\(\d+, VFIO_GROUP_GET_DEVICE_FD, "([^"]*)"\) = (\d+)$')
 RELEASE = re.compile(r'^release\((.*)\)$')
@@ -254,6 +260,9 @@ def check_released(r, label, expect):
     check(sorted(opened) == sorted(released) == sorted(expect),
           "%s: every model file QEMU opened was released (%d: %s)" % (label, len(released), ", ".join(released)),
           "opened %s\nreleased %s\nexpected %s" % (opened, released, expect))
+    check(r.trace_headers and not r.trace_unprefixed,
+          "%s: the trace has a header line and every line its pid and tid" % label,
+          "headers %s, lines without [pid tid]: %s" % (r.trace_headers, r.trace_unprefixed[:3]))
     last = EXIT.match(r.trace[-1]) if r.trace else None
     check(last is not None and last.group(2) == "0" and last.group(3) == "0",
           "%s: the trace ends with the exit census: %s" % (label, r.trace[-1] if r.trace else "(empty trace)"))

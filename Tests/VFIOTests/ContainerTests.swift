@@ -4,14 +4,14 @@ import Glibc
 import Testing
 @testable import VFIO
 
-/// The container file (SPEC §6.3, §8.3): API version, CHECK_EXTENSION, SET_IOMMU, passthrough.
+/// The container file (docs/ERRORS.md#state-container, docs/ERRORS.md#container): API version, CHECK_EXTENSION, SET_IOMMU, passthrough.
 @Suite struct ContainerTests {
     @Test func apiVersionAndEmptyContainer() throws {
         let sub = makeSubsystem()
         try populate(sub)
         let c = try sub.open("/dev/vfio/vfio")
         #expect(try sub.ioctl(c, UInt(VFIOIoctl.getAPIVersion)) == 0)
-        // EMPTY: SET_IOMMU EINVAL, passthrough EINVAL (not ENOTTY, Q4).
+        // EMPTY: SET_IOMMU EINVAL, passthrough EINVAL (not ENOTTY, docs/DECISIONS.md#q4).
         #expect(throws: Errno.EINVAL) { try sub.setIOMMU(c, VFIOExtension.type1IOMMU) }
         #expect(throws: Errno.EINVAL) { try sub.ioctl(c, UInt(VFIOIoctl.iommuGetInfo), 0) }
         #expect(throws: Errno.EINVAL) { try sub.ioctl(c, 0xdead, 0) }

@@ -2,7 +2,7 @@ import CSwiftVFIOShim
 import Testing
 @testable import VFIO
 
-/// The exported file kAPI (SPEC §5.27, Q8, 13a) and the uapi numbers.
+/// The exported file kAPI (docs/ERRORS.md#kapi, docs/DECISIONS.md#q8, 13a) and the uapi numbers.
 @Suite struct FileKAPITests {
     @Test func isGroupOnlyForGroupFiles() throws {
         let sub = makeSubsystem()
@@ -26,7 +26,7 @@ import Testing
         try sub.probePCIDevice(name: "0000:08:00.0", iommuGroupID: 31, driver: "vfio-pci", enforceCacheCoherency: false)
         let mdev = try sub.probeEmulatedDevice(name: "mdev-0")
         let c = try sub.open("/dev/vfio/vfio")
-        #expect(try sub.withFile(c) { $0.enforcedCoherent })          // non-group file: true (Q8)
+        #expect(try sub.withFile(c) { $0.enforcedCoherent })          // non-group file: true (docs/DECISIONS.md#q8)
         let foreign = sub.makeForeignFile()
         #expect(foreign.enforcedCoherent)
         foreign.put()

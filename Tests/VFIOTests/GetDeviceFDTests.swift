@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 @testable import VFIO
 
-/// VFIO_GROUP_GET_DEVICE_FD (SPEC §5.1, §5.9, Q3, Q10).
+/// VFIO_GROUP_GET_DEVICE_FD (docs/ERRORS.md#pci-match, docs/ERRORS.md#get-device-fd, docs/DECISIONS.md#q3, docs/DECISIONS.md#q10).
 @Suite struct GetDeviceFDTests {
     @Test func nameCopyErrors() throws {
         let sub = makeSubsystem()

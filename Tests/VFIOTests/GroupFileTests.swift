@@ -4,7 +4,7 @@ import Glibc
 import Testing
 @testable import VFIO
 
-/// The group file: open (ENODEV, EPERM, EBUSY in that order), release, GET_STATUS (SPEC §5.10-5.13).
+/// The group file: open (ENODEV, EPERM, EBUSY in that order), release, GET_STATUS (docs/ERRORS.md#get-status).
 @Suite struct GroupFileTests {
     @Test func openUnknownNodeIsENOENT() throws {
         let sub = makeSubsystem()

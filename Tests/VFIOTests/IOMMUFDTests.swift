@@ -4,7 +4,7 @@ import Glibc
 import Testing
 @testable import VFIO
 
-/// The iommufd compat path (SPEC §9, Q1 decision): SET_CONTAINER with /dev/iommu, binds, no-IOMMU.
+/// The iommufd compat path (docs/ERRORS.md#iommufd, docs/DECISIONS.md#q1 decision): SET_CONTAINER with /dev/iommu, binds, no-IOMMU.
 @Suite struct IOMMUFDTests {
     @Test func setContainerWithIOMMUFDBindsAtFirstOpen() throws {
         let sub = makeSubsystem()
@@ -27,7 +27,7 @@ import Testing
     }
 
     @Test func unsetWithOpenDevicesSucceedsAndLastCloseUsesTheRecordedContext() throws {
-        // Q1 decision: the device remembers the context it was opened through.
+        // docs/DECISIONS.md#q1 decision: the device remembers the context it was opened through.
         let sub = makeSubsystem()
         let devs = try populate(sub)
         let g = try sub.open("/dev/vfio/26")
@@ -135,7 +135,7 @@ import Testing
     }
 
     @Test func noIOMMUGroupWithIOMMUFDCallsOpenDeviceAndBalances() throws {
-        // 13a / 6.17's b25e271b3779: v6.3 is correct, the first open proceeds to open_device.
+        // docs/DECISIONS.md / 6.17's b25e271b3779: v6.3 is correct, the first open proceeds to open_device.
         let sub = makeSubsystem(VFIOConfig(enableUnsafeNoIOMMUMode: true, unregisterRequestInterval: .milliseconds(20)))
         let dev = try #require(try sub.probePCIDevice(name: "0000:09:00.0", iommuGroupID: nil, driver: "vfio-pci"))
         let group = try #require(dev.vfioGroup)

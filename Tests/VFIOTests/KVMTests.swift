@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 @testable import VFIO
 
-/// The KVM link (SPEC §5.5, §7.4, §10.4, Q7): latched at first open, dropped at last close.
+/// The KVM link (docs/ERRORS.md#dopen-kvm, docs/ERRORS.md#dopen-kvm, docs/ERRORS.md#dopen-kvm, docs/DECISIONS.md#q7): latched at first open, dropped at last close.
 @Suite struct KVMTests {
     func setup() throws -> (VFIOSubsystem, Int32, VFIOFile, VFIODevice) {
         let sub = makeSubsystem()
@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func groupKVMSurvivesRemovalAndRelease() throws {
-        // Q7: only the KVM side clears group->kvm.
+        // docs/DECISIONS.md#q7: only the KVM side clears group->kvm.
         let sub = makeSubsystem()
         let devs = try populate(sub)
         let f = try sub.openFile("/dev/vfio/26")

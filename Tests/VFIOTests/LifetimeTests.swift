@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 @testable import VFIO
 
-/// Object lifetimes (SPEC §6.1, §6.2, §8.6): pins, removal, re-registration, blocking unregister.
+/// Object lifetimes (docs/ERRORS.md#state-group, docs/ERRORS.md#state-attachment, docs/ERRORS.md#device-open): pins, removal, re-registration, blocking unregister.
 @Suite struct LifetimeTests {
     @Test func deviceFDsPinTheGroupFileInContainerMode() throws {
         let sub = makeSubsystem()

@@ -1,7 +1,7 @@
 import Testing
 @testable import VFIO
 
-/// SPEC §13a: each quirk decision, and the state-table cells not covered elsewhere.
+/// docs/DECISIONS.md: each quirk decision, and the state-table cells not covered elsewhere.
 @Suite struct QuirkDecisionTests {
     @Test func q9CloseAtOpenCountZeroWarnsOnceAndChangesNothing() throws {
         let sub = makeSubsystem()
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func iommufdAttachmentSurvivesRemoval() throws {
-        // §6.2 last row: "stays IOMMUFD+REMOVED"; group->iommufd is not cleared by removal.
+        // docs/ERRORS.md#state-attachment last row: "stays IOMMUFD+REMOVED"; group->iommufd is not cleared by removal.
         let sub = makeSubsystem()
         let devs = try populate(sub)
         let g = try sub.open("/dev/vfio/26")

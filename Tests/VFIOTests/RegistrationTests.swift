@@ -1,7 +1,7 @@
 import Testing
 @testable import VFIO
 
-/// Device registration and group creation (SPEC §5.16-5.22, §7.1).
+/// Device registration and group creation (docs/ERRORS.md#registration, docs/ERRORS.md#registration).
 @Suite struct RegistrationTests {
     @Test func bindWithoutUnbindOrAttachIsRefused() throws {
         let sub = makeSubsystem()

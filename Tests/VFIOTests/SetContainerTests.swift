@@ -4,7 +4,7 @@ import Glibc
 import Testing
 @testable import VFIO
 
-/// VFIO_GROUP_SET_CONTAINER / UNSET_CONTAINER (SPEC §5.3, §5.4, Q2) and the container's attach rules.
+/// VFIO_GROUP_SET_CONTAINER / UNSET_CONTAINER (docs/ERRORS.md#unset-container, docs/ERRORS.md#set-container, docs/DECISIONS.md#q2) and the container's attach rules.
 @Suite struct SetContainerTests {
     @Test func precedenceEFAULTThenEBADFThenEINVALThenENODEVThenEBADFD() throws {
         let sub = makeSubsystem()
@@ -153,7 +153,7 @@ import Testing
         let g26 = try sub.open("/dev/vfio/26")
         let c = try sub.open("/dev/vfio/vfio")
         try sub.setContainer(g26, c)
-        try sub.setContainer(ge, c)     // EMULATED mixes with real groups (Q11)
+        try sub.setContainer(ge, c)     // EMULATED mixes with real groups (docs/DECISIONS.md#q11)
         #expect(try sub.status(ge) == VFIOGroupFlags.viable | VFIOGroupFlags.containerSet)
         teardown(sub)
     }

@@ -1,7 +1,7 @@
 import Testing
 @testable import VFIO
 
-/// Loading a topology into a subsystem: discovery, probing, viability (DESIGN.md topology rules).
+/// Loading a topology into a subsystem: discovery, probing, viability (docs/TOPOLOGY.md#drivers).
 @Suite struct TopologyLoaderTests {
     @Test func builtInDefaultTopology() throws {
         let sub = try VFIOSubsystem.load(.builtInDefault, rawIO: .granted)

@@ -81,7 +81,7 @@ private final class Lines: @unchecked Sendable {
             "ioctl(\(g), VFIO_GROUP_GET_STATUS, {argsz=8}) = 0 => {flags=VIABLE}",
             "ioctl(\(g), VFIO_GROUP_SET_CONTAINER, &\(c)) = 0",
             "ioctl(\(c), VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) = 0",
-            "ioctl(\(c), VFIO_IOMMU_MAP_DMA, {iova=0x0, size=0x100000, flags=R|W}) = 0",
+            "ioctl(\(c), VFIO_IOMMU_MAP_DMA, {argsz=32, flags=R|W, vaddr=\(TraceFormat.hex(UInt(m.address))), iova=0x0, size=0x100000}) = 0",
             "ioctl(\(g), VFIO_GROUP_GET_DEVICE_FD, \"0000:06:0d.0\") = \(d)",
             "ioctl(\(d), VFIO_DEVICE_GET_INFO, {argsz=20}) = 0 => {flags=RESET|PCI, num_regions=9, num_irqs=5}",
             "ioctl(\(d), VFIO_DEVICE_GET_REGION_INFO, {argsz=32, index=7 /* CONFIG */}) = 0 => {argsz=32, flags=READ|WRITE, size=0x1000, offset=0x70000000000, cap_offset=0}",
@@ -122,9 +122,9 @@ private final class Lines: @unchecked Sendable {
         let lines = t.take()
         #expect(lines == [
             "open(\"/dev/vfio/26\", O_RDWR) = \(g)",
-            "ioctl(\(g), VFIO_GROUP_GET_STATUS, 0x10) = -1 EFAULT",
-            "ioctl(\(g), VFIO_GROUP_SET_CONTAINER, 0x20) = -1 EFAULT",
-            "ioctl(\(g), VFIO_GROUP_GET_DEVICE_FD, NULL) = -1 EFAULT",
+            "ioctl(\(g), VFIO_GROUP_GET_STATUS, 0x10) = -1 EFAULT (cannot read 8 bytes at 0x10)",
+            "ioctl(\(g), VFIO_GROUP_SET_CONTAINER, 0x20) = -1 EFAULT (cannot read 4 bytes at 0x20)",
+            "ioctl(\(g), VFIO_GROUP_GET_DEVICE_FD, NULL) = -1 EFAULT (string at 0x0 not readable)",
             "ioctl(\(g), 0x3b99, 0x7) = -1 ENOTTY",
             "open(\"/dev/vfio/99\", O_RDWR) = -1 ENOENT",
             "close(12345) = -1 EBADF",
@@ -174,7 +174,14 @@ private final class Lines: @unchecked Sendable {
         sub.tracer.disable()
         _ = try sub.open("/dev/vfio/27")   // not traced
         let text = String(decoding: try TopologyFileSystem.readFile(path, limit: 1 << 20, source: path, tooLarge: "big"), as: UTF8.self)
-        #expect(text == "open(\"/dev/vfio/26\", O_RDWR) = \(g)\nclose(\(g)) = 0\nrelease(/dev/vfio/26)\n")
+        // A header line, then each call with the pid and thread id (docs/TRACE.md).
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let me = "[pid \(getpid()) tid \(svfio_gettid())] "
+        #expect(lines.count == 5)
+        #expect(lines.first?.hasPrefix("# swiftvfio trace: pid \(getpid()) (") == true)
+        #expect(lines.first?.contains("), started 2") == true)
+        #expect(Array(lines.dropFirst()) == [me + "open(\"/dev/vfio/26\", O_RDWR) = \(g)", me + "close(\(g)) = 0",
+                                             me + "release(/dev/vfio/26)", ""])
         #expect(throws: Errno.ENOENT) { try sub.tracer.setOutput(path: "/nonexistent-dir/x.log") }
         teardown(sub)
     }
@@ -188,7 +195,8 @@ private final class Lines: @unchecked Sendable {
         tracer.emit("hello")
         tracer.disable()
         let text = String(decoding: try TopologyFileSystem.readFile(path, limit: 1 << 20, source: path, tooLarge: "big"), as: UTF8.self)
-        #expect(text == "hello\n")
+        #expect(text.hasSuffix("\n[pid \(getpid()) tid \(svfio_gettid())] hello\n"))
+        #expect(text.hasPrefix("# swiftvfio trace: "))
         let err = Tracer(output: VFIOEnvironment { $0 == "SWIFTVFIO_TRACE" ? "-" : nil }.diagnostics.trace)
         #expect(err.isEnabled)
         err.disable()

@@ -1,5 +1,5 @@
 /* kvm_vfio.c: the kvm-vfio device, a KVM-side consumer of libswiftvfio shaped like
- * virt/kvm/vfio.c (v6.3, with the fixes of v6.6 adopted as SPEC section 10.5 recommends). It
+ * virt/kvm/vfio.c (v6.3, with the fixes the kernel took in v6.6 adopted). It
  * uses only the public header <swiftvfio.h>; the VM it belongs to is whoever provides the
  * functions kvm_vfio.h lists (the example's fake VM, or the interposer's record of a real KVM VM).
  *

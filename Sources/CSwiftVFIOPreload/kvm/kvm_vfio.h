@@ -1,4 +1,4 @@
-/* kvm_vfio.h: the KVM-VFIO pseudo device of virt/kvm/vfio.c (SPEC section 10), a C consumer of
+/* kvm_vfio.h: the KVM-VFIO pseudo device of virt/kvm/vfio.c (v6.3), a C consumer of
  * libswiftvfio's file kAPI that uses only <swiftvfio.h>. See kvm_vfio.c.
  *
  * One implementation, two users:

@@ -114,6 +114,25 @@ enum {
     SWIFTVFIO_DEV_NO_ENFORCE_CACHE_COHERENCY = 0x2
 };
 
+/* One DMA mapping of a type1 container, as swiftvfio_dma_mappings() reports it. */
+struct swiftvfio_dma_mapping {
+    uint64_t iova;     /* device (IO virtual) address of the first byte */
+    uint64_t size;     /* length in bytes */
+    uint64_t vaddr;    /* process address backing it (stale with SWIFTVFIO_DMA_VADDR_INVALID) */
+    uint32_t flags;    /* SWIFTVFIO_DMA_READ | SWIFTVFIO_DMA_WRITE | SWIFTVFIO_DMA_VADDR_INVALID */
+    uint32_t reserved; /* 0 */
+};
+
+/* Flags of struct swiftvfio_dma_mapping. */
+enum {
+    /* The device may read (VFIO_DMA_MAP_FLAG_READ at MAP_DMA). */
+    SWIFTVFIO_DMA_READ = 0x1,
+    /* The device may write (VFIO_DMA_MAP_FLAG_WRITE at MAP_DMA). */
+    SWIFTVFIO_DMA_WRITE = 0x2,
+    /* UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_VADDR invalidated vaddr; a MAP_DMA with VADDR renews it. */
+    SWIFTVFIO_DMA_VADDR_INVALID = 0x100
+};
+
 /* ---- Provided by the KVM side, not by this library ----------------------------------------
  *
  * A KVM-side consumer defines and exports these (link the program with -rdynamic); the library

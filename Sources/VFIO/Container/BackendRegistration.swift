@@ -3,7 +3,7 @@ import Synchronization
 /// A registered IOMMU backend with its module state (`struct vfio_iommu_driver`).
 ///
 /// `try_module_get` on the backend's module fails while it unloads; the container keeps a module
-/// reference from SET_IOMMU until it is deprivileged (SPEC §8.3).
+/// reference from SET_IOMMU until it is deprivileged (docs/ERRORS.md#container).
 public final class BackendRegistration: Sendable {
     /// The backend.
     public let backend: any IOMMUBackend
@@ -38,7 +38,7 @@ extension VFIOSubsystem {
         // hasDeviceRegistration models "both or neither"; nothing to check for a Swift backend
         // beyond identity. Duplicate ops: EINVAL.
         try iommuDriversLock.withLock { () throws(Errno) -> BackendRegistration in
-            if iommuDrivers.contains(where: { $0.backend === backend }) { throw .EINVAL }
+            if iommuDrivers.contains(where: { $0.backend === backend }) { throw .EINVAL.because("backend already registered") }
             let reg = BackendRegistration(backend)
             iommuDrivers.insert(reg, at: 0)
             return reg

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// A legacy VFIO container (`struct vfio_container`, SPEC §3.4, §8): what `/dev/vfio/vfio` opens.
+/// A legacy VFIO container (`struct vfio_container`, docs/ERRORS.md#state-container, docs/ERRORS.md#container): what `/dev/vfio/vfio` opens.
 ///
 /// Groups attach to it; once one is attached SET_IOMMU picks a backend that all groups share.
 /// Lifetime: its file holds one reference and each attached group another; the last one frees it.
@@ -12,7 +12,7 @@ public final class Container: @unchecked Sendable {
     var groups: [VFIOGroup] = []
     var backend: BackendRegistration?
     var backendData: AnyObject?
-    /// The noiommu-ness of the attached groups. Sticky after the last group leaves (Q5).
+    /// The noiommu-ness of the attached groups. Sticky after the last group leaves (docs/DECISIONS.md#q5).
     var noiommu = false
     private let kref = Atomic<Int>(1)
 
@@ -59,7 +59,7 @@ public final class Container: @unchecked Sendable {
             // Passthrough: the kernel reads the driver without a lock; the model holds the read
             // side so a concurrent detach cannot release the state under a running ioctl.
             return try groupLock.withShared { () throws(Errno) -> Int in
-                guard let backend else { throw .EINVAL }
+                guard let backend else { throw .EINVAL.because("container has no IOMMU backend (VFIO_SET_IOMMU not done)") }
                 return try backend.backend.ioctl(backendData, cmd: cmd, arg: arg, context: context)
             }
         }
@@ -91,9 +91,10 @@ public final class Container: @unchecked Sendable {
         defer { groupLock.unlock() }
         // The container is designed to be an unprivileged interface: an IOMMU driver is set only
         // once a group is attached, so it always has a group to provide privilege.
-        guard !groups.isEmpty, backend == nil else { throw .EINVAL }
+        guard !groups.isEmpty else { throw .EINVAL.because("container has no group attached") }
+        guard backend == nil else { throw .EINVAL.because("container already has an IOMMU backend") }
         try subsystem.iommuDriversLock.withLock { () throws(Errno) in
-            var lastError = Errno.ENODEV
+            var lastError = Errno.ENODEV.because("no IOMMU backend accepts type {}", arg)
             for driver in subsystem.iommuDriversLocked() {
                 if !allowed(driver) { continue }
                 guard driver.tryModuleGet() else { continue }
@@ -141,11 +142,16 @@ public final class Container: @unchecked Sendable {
     /// Kernel: vfio_container_attach_group(). The group's group_lock is held.
     func attachGroup(_ group: VFIOGroup) throws(Errno) {
         group.groupLock.assertHeld()
-        if group.type == .noIOMMU && !subsystem.capableSysRawIO() { throw .EPERM }
+        if group.type == .noIOMMU && !subsystem.capableSysRawIO() {
+            throw .EPERM.because("no-IOMMU group {} needs CAP_SYS_RAWIO", group.iommuGroupID)
+        }
         groupLock.lockExclusive()
         defer { groupLock.unlock() }
         // Real groups and fake groups cannot mix.
-        if !groups.isEmpty && noiommu != (group.type == .noIOMMU) { throw .EPERM }
+        if !groups.isEmpty && noiommu != (group.type == .noIOMMU) {
+            throw noiommu ? .EPERM.because("container holds no-IOMMU groups; group {} has an IOMMU", group.iommuGroupID)
+                          : .EPERM.because("container holds IOMMU groups; group {} is no-IOMMU", group.iommuGroupID)
+        }
         if group.type == .iommu {
             try group.iommuGroup!.claimDMAOwner(group)
         }
@@ -212,14 +218,18 @@ extension VFIOGroup {
     /// Kernel: vfio_group_use_container(). group_lock held. Pins the group file.
     func useContainer() throws(Errno) {
         groupLock.assertHeld()
-        guard let container else { throw .EINVAL }
+        guard let container else { throw .EINVAL.because("group {} has no container", iommuGroupID) }
         // The container fd has been assigned with VFIO_GROUP_SET_CONTAINER but VFIO_SET_IOMMU
         // hasn't been called yet.
-        guard container.groupLock.withShared({ container.backend != nil }) else { throw .EINVAL }
-        if type == .noIOMMU && !subsystem.capableSysRawIO() { throw .EPERM }
+        guard container.groupLock.withShared({ container.backend != nil }) else {
+            throw .EINVAL.because("group {}: container has no IOMMU backend (VFIO_SET_IOMMU not done)", iommuGroupID)
+        }
+        if type == .noIOMMU && !subsystem.capableSysRawIO() {
+            throw .EPERM.because("no-IOMMU group {} needs CAP_SYS_RAWIO", iommuGroupID)
+        }
         guard let file = openedFile, file.get() else {
             subsystem.log.warnOn(true, "\(self): use_container with no open group file")
-            throw .EINVAL
+            throw .EINVAL.because("group {} has no open file", iommuGroupID)
         }
         containerUsers += 1
     }

@@ -1,4 +1,4 @@
-/// `enum vfio_group_type` (SPEC §3.1).
+/// `enum vfio_group_type` (docs/TOPOLOGY.md#json).
 public enum VFIOGroupType: Int, Sendable {
     /// A physical device behind a real IOMMU; the IOMMU group is shared by its devices.
     case iommu = 0
@@ -25,11 +25,11 @@ public struct BackendContext: Sendable {
     }
 }
 
-/// An IOMMU backend of the legacy container (`struct vfio_iommu_driver_ops`, SPEC §8.1).
+/// An IOMMU backend of the legacy container (`struct vfio_iommu_driver_ops`, docs/ERRORS.md#state-container).
 ///
 /// `data` is the backend's per-container state (`iommu_data`), nil before `open` and for backends
 /// that keep none. CHECK_EXTENSION is an `ioctl` like any other; with `data == nil` it is the
-/// container's polling question "would you support this?" (SPEC §8.3).
+/// container's polling question "would you support this?" (docs/ERRORS.md#container).
 public protocol IOMMUBackend: AnyObject, Sendable {
     /// The backend's name ("vfio-iommu-type1", "vfio-noiommu").
     var name: String { get }

@@ -1,4 +1,4 @@
-/// The built-in "vfio-noiommu" backend (SPEC §8.2): no translation; only CHECK_EXTENSION works.
+/// The built-in "vfio-noiommu" backend (docs/ERRORS.md#noiommu-open-einval): no translation; only CHECK_EXTENSION works.
 ///
 /// Registered at init only with CONFIG_VFIO_NOIOMMU, whatever the module parameter says; the
 /// parameter is read at every CHECK_EXTENSION.
@@ -11,8 +11,8 @@ public final class NoIOMMUBackend: IOMMUBackend {
 
     /// Kernel: vfio_noiommu_open(): only VFIO_NOIOMMU_IOMMU, only with CAP_SYS_RAWIO.
     public func open(arg: UInt, context: BackendContext) throws(Errno) -> AnyObject? {
-        guard arg == VFIOExtension.noIOMMU else { throw .EINVAL }
-        guard context.capableSysRawIO() else { throw .EPERM }
+        guard arg == VFIOExtension.noIOMMU else { throw .EINVAL.because("IOMMU type {} on a no-IOMMU container (want 8)", arg) }
+        guard context.capableSysRawIO() else { throw .EPERM.because("no-IOMMU backend needs CAP_SYS_RAWIO") }
         return nil
     }
 

@@ -1,5 +1,5 @@
 /// The private data of a device file: the device and how it was opened (6.6's per-file record).
-/// Its methods are the file's operations (`vfio_device_fops`, SPEC §7.5), each handing the call to
+/// Its methods are the file's operations (`vfio_device_fops`, docs/ERRORS.md#device-fd), each handing the call to
 /// the device.
 final class DeviceFile: FileOperations, @unchecked Sendable {
     let device: VFIODevice
@@ -43,7 +43,7 @@ extension VFIODevice {
     /// driver's `ioctl`, EINVAL without one.
     func fopsIoctl(cmd: UInt32, arg: UInt) throws(Errno) -> Int {
         if cmd == VFIOIoctl.deviceFeature { return try ioctlDeviceFeature(arg: arg) }
-        guard let ioctl = ops.ioctl else { throw .EINVAL }
+        guard let ioctl = ops.ioctl else { throw .EINVAL.because("the driver has no ioctl op") }
         return try ioctl(self, cmd, arg)
     }
 
@@ -53,34 +53,38 @@ extension VFIODevice {
         struct Header: BitwiseCopyable { var argsz: UInt32; var flags: UInt32 }
         let mask: UInt32 = 0xffff, get: UInt32 = 1 << 16, set: UInt32 = 1 << 17, probe: UInt32 = 1 << 18
         let h = try UserMemory.read(Header.self, from: arg)
-        guard h.argsz >= 8 else { throw .EINVAL }
-        guard h.flags & ~(mask | get | set | probe) == 0 else { throw .EINVAL }
+        guard h.argsz >= 8 else { throw .EINVAL.because("argsz {} < minsz {}", h.argsz, 8) }
+        guard h.flags & ~(mask | get | set | probe) == 0 else {
+            throw .EINVAL.because("unknown flags {x}", h.flags & ~(mask | get | set | probe))
+        }
         // GET and SET are mutually exclusive except with PROBE.
-        if h.flags & probe == 0 && h.flags & set != 0 && h.flags & get != 0 { throw .EINVAL }
+        if h.flags & probe == 0 && h.flags & set != 0 && h.flags & get != 0 {
+            throw .EINVAL.because("flags {x}: GET and SET without PROBE", h.flags)
+        }
         switch h.flags & mask {
         case 1, 2, 6, 7, 8:   // MIGRATION, MIG_DEVICE_STATE, DMA_LOGGING_START/STOP/REPORT
             throw .ENOTTY
         default:
-            guard let feature = ops.deviceFeature else { throw .EINVAL }
+            guard let feature = ops.deviceFeature else { throw .EINVAL.because("feature {}: the driver has no device_feature op", h.flags & mask) }
             return try feature(self, h.flags, arg + 8, Int(h.argsz) - 8)
         }
     }
 
     /// Kernel: vfio_device_fops_read(): the driver's `read`, EINVAL without one.
     func fopsRead(buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
-        guard let read = ops.read else { throw .EINVAL }
+        guard let read = ops.read else { throw .EINVAL.because("the driver has no read op") }
         return try read(self, buffer, count, &offset)
     }
 
     /// Kernel: vfio_device_fops_write(): the driver's `write`, EINVAL without one.
     func fopsWrite(buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
-        guard let write = ops.write else { throw .EINVAL }
+        guard let write = ops.write else { throw .EINVAL.because("the driver has no write op") }
         return try write(self, buffer, count, &offset)
     }
 
     /// Kernel: vfio_device_fops_mmap(): the driver's `mmap`, EINVAL without one.
     func fopsMmap(offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
-        guard let mmap = ops.mmap else { throw .EINVAL }
+        guard let mmap = ops.mmap else { throw .EINVAL.because("the driver has no mmap op") }
         return try mmap(self, offset, length, prot)
     }
 }

@@ -1,4 +1,4 @@
-/// A device's open count and its first-open / last-close work (vfio_main.c §7.3). The group side
+/// A device's open count and its first-open / last-close work (vfio_main.c; docs/ERRORS.md#state-device). The group side
 /// that calls them (vfio_device_group_open/close) is in Group/DeviceGroupOpen.swift.
 extension VFIODevice {
     /// Kernel: vfio_device_open(): open_count++, and on 0→1 the first-open work. dev_set->lock held.
@@ -19,8 +19,10 @@ extension VFIODevice {
     /// then `open_device`. Unwinds in reverse.
     private func firstOpen(iommufd ctx: IOMMUFDContext?) throws(Errno) {
         let module = ops.module
-        do throws(Errno) { try subsystem.faults.check(.driverModuleGet) } catch { throw .ENODEV }
-        if let module, !module.tryGet() { throw .ENODEV }
+        do throws(Errno) { try subsystem.faults.check(.driverModuleGet) } catch {
+            throw .ENODEV.because("try_module_get() failed (fault injected)")
+        }
+        if let module, !module.tryGet() { throw .ENODEV.because("the driver module is unloading") }
         do throws(Errno) {
             if let ctx {
                 try iommufdBind(ctx)
@@ -43,8 +45,8 @@ extension VFIODevice {
         openedThroughIOMMUFD = ctx
     }
 
-    /// Kernel: vfio_device_close() with the 6.17 guard (Q9): a close at open_count 0 WARNs once
-    /// and changes nothing. The last close undoes what the first open did (Q1: as recorded then).
+    /// Kernel: vfio_device_close() with the 6.17 guard (docs/DECISIONS.md#q9): a close at open_count 0 WARNs once
+    /// and changes nothing. The last close undoes what the first open did (docs/DECISIONS.md#q1: as recorded then).
     func close() {
         devSet!.lock.assertHeld()
         if subsystem.log.warnOnOnce(openCountStorage == 0, "\(self): close with open_count 0") { return }
@@ -62,7 +64,8 @@ extension VFIODevice {
     func getKVMSafe(_ kvm: UnsafeMutableRawPointer) {
         guard subsystem.config.haveKVM else { return }
         guard let syms = subsystem.kvmSymbols() else {
-            subsystem.log.warnOn(true, "kvm_put_kvm/kvm_get_kvm_safe not found")
+            subsystem.log.warnOn(true, "kvm_put_kvm/kvm_get_kvm_safe not found: \(busDevice.name) gets no VM reference "
+                                 + "(define and export them in the program: link it with -rdynamic)")
             return
         }
         guard syms.getSafe(kvm) else { return }   // a dying VM: silently no reference

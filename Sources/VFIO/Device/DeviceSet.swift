@@ -1,7 +1,7 @@
 /// `struct vfio_device_set`: devices that must open, close and reset together share one lock.
 ///
 /// A device without an explicit set gets a singleton keyed by itself. `lock` (`dev_set->lock`)
-/// serialises first open and last close of every member (SPEC §3.5, §7.3).
+/// serialises first open and last close of every member (docs/ERRORS.md#state-device, docs/ERRORS.md#state-device).
 public final class DeviceSet: @unchecked Sendable {
     /// `dev_set->lock`.
     let lock = KernelMutex("dev_set->lock")

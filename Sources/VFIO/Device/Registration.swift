@@ -1,4 +1,4 @@
-/// Device allocation, registration and the blocking unregister (vfio_main.c, SPEC §7.1, §7.2).
+/// Device allocation, registration and the blocking unregister (vfio_main.c, docs/ERRORS.md#registration, docs/DECISIONS.md#unregister).
 extension VFIOSubsystem {
     /// Kernel: vfio_alloc_device() / vfio_init_device(): a device object for `bus` driven by
     /// `ops`, with one reference. Calls `ops.init`; its error (or ENOMEM, ENOSPC) fails the call.
@@ -30,7 +30,8 @@ extension VFIOSubsystem {
     /// Kernel: vfio_assign_device_set(): puts `device` in the set keyed by `setID` (devices of one
     /// slot or bus reset domain), before registration. EINVAL once registered.
     public func assignDeviceSet(_ device: VFIODevice, setID: AnyObject) throws(Errno) {
-        guard !device.registered, device.devSet == nil else { throw .EINVAL }
+        guard !device.registered else { throw .EINVAL.because("device already registered") }
+        guard device.devSet == nil else { throw .EINVAL.because("device already has a device set") }
         try faults.check(.deviceSetAlloc)
         let key = ObjectIdentifier(setID)
         devSetsLock.withLock {
@@ -86,13 +87,13 @@ extension VFIOSubsystem {
         let ops = device.ops
         if log.warnOn(ops.bindIOMMUFD != nil && (ops.unbindIOMMUFD == nil || ops.attachIOAS == nil),
                       "\(ops.name): bind_iommufd without unbind_iommufd or attach_ioas") {
-            throw .EINVAL
+            throw .EINVAL.because("ops: bind_iommufd without unbind_iommufd or attach_ioas")
         }
         guard device.deviceRefs.load(ordering: .relaxed) > 0 else {
             log.warnOn(true, "registering a released device")
-            throw .EINVAL
+            throw .EINVAL.because("the device was released")
         }
-        if log.warnOn(device.registered, "\(device) registered twice") { throw .EINVAL }
+        if log.warnOn(device.registered, "\(device) registered twice") { throw .EINVAL.because("device registered twice") }
         // If the driver doesn't specify a set then the device is added to a singleton set.
         var assignedSingleton = false
         if device.devSet == nil {

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// A VFIO device (`struct vfio_device`, SPEC §3.5) registered by a bus driver.
+/// A VFIO device (`struct vfio_device`, docs/ERRORS.md#state-device) registered by a bus driver.
 ///
 /// Two reference counts, as in the kernel: `deviceRefs` keeps the object (alloc → put; the last
 /// put calls the driver's `release`), and the registration refcount (`refcount`), 1 at register,
@@ -35,7 +35,7 @@ public final class VFIODevice: @unchecked Sendable, CustomStringConvertible {
     // Guarded by devSet.lock.
     /// `device->open_count`.
     var openCountStorage = 0
-    /// Q1 decision: how the device was first opened (the ctx for iommufd, nil for the container),
+    /// docs/DECISIONS.md#q1 decision: how the device was first opened (the ctx for iommufd, nil for the container),
     /// so its last close undoes exactly that, whatever the group's attachment is by then.
     var openedThroughIOMMUFD: IOMMUFDContext?
     /// The KVM reference latched at first open, and how to drop it.

@@ -30,7 +30,7 @@ public final class DriverModule: Sendable {
     func put() { refs.subtract(1, ordering: .relaxed) }
 }
 
-/// A VFIO bus driver's callbacks, `struct vfio_device_ops` (SPEC §3.5), with the kernel's names.
+/// A VFIO bus driver's callbacks, `struct vfio_device_ops` (docs/ERRORS.md#state-device), with the kernel's names.
 ///
 /// Every member is optional, as a C ops table's function pointers are: the core checks presence
 /// where the kernel does (`match` changes lookup, a missing `ioctl` gives EINVAL, `bind_iommufd`

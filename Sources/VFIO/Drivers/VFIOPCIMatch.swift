@@ -1,5 +1,5 @@
 /// vfio-pci's GET_DEVICE_FD name match (v6.3 `vfio_pci_core_match` and
-/// `vfio_pci_validate_vf_token`, SPEC §5.1).
+/// `vfio_pci_validate_vf_token`, docs/ERRORS.md#pci-match).
 ///
 /// The PCI name as a prefix, then end of string (match), a non-space (no match), or spaces and
 /// options: only `vf_token=<uuid>`, once. EINVAL for an unknown or duplicate option, a value

@@ -1,7 +1,7 @@
 import CSwiftVFIOShim
 
 /// Opening and closing a device through its group: the group.c side of a device file (group.c
-/// §5.5-5.8, 5.24-5.25). The device side (`vfio_device_open/close`, first open, KVM reference)
+/// docs/ERRORS.md#device-open, 5.24-5.25). The device side (`vfio_device_open/close`, first open, KVM reference)
 /// is vfio_main.c's, in Device/DeviceOpen.swift.
 ///
 /// Lock order: `group->group_lock` → `dev_set->lock` → `group->kvm_ref_lock`.
@@ -28,12 +28,12 @@ extension VFIODevice {
     }
 
     /// Kernel: vfio_device_group_open(). Returns the iommufd context the device was opened through
-    /// (nil: the container), which the file records (Q1).
+    /// (nil: the container), which the file records (docs/DECISIONS.md#q1).
     func groupOpen() throws(Errno) -> IOMMUFDContext? {
-        guard let group else { throw .ENODEV }
+        guard let group else { throw .ENODEV.because("device has no group") }
         group.groupLock.lock()
         defer { group.groupLock.unlock() }
-        guard group.hasIOMMU() else { throw .EINVAL }
+        guard group.hasIOMMU() else { throw .EINVAL.because("group {} has no container or iommufd set", group.iommuGroupID) }
         let devSet = self.devSet!
         devSet.lock.lock()
         defer { devSet.lock.unlock() }
@@ -51,7 +51,7 @@ extension VFIODevice {
         return ctx
     }
 
-    /// Kernel: vfio_device_group_close(). The last close undoes what the first open recorded (Q1).
+    /// Kernel: vfio_device_group_close(). The last close undoes what the first open recorded (docs/DECISIONS.md#q1).
     func groupClose() {
         guard let group else { return }
         group.groupLock.lock()
@@ -66,11 +66,11 @@ extension VFIODevice {
     /// Kernel: vfio_device_group_use_iommu(): the first open in container mode takes a container
     /// user and registers the device with the container. group_lock held.
     func groupUseIOMMU() throws(Errno) {
-        guard let group else { throw .EINVAL }
+        guard let group else { throw .EINVAL.because("device has no group") }
         group.groupLock.assertHeld()
         guard let container = group.container else {
             subsystem.log.warnOn(true, "\(self): use_iommu with no container")
-            throw .EINVAL
+            throw .EINVAL.because("group {} has no container", group.iommuGroupID)
         }
         try group.useContainer()
         container.registerDevice(self)

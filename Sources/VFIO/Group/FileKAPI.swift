@@ -19,7 +19,7 @@ extension VFIOGroup {
     func hasDev(_ device: VFIODevice) -> Bool { device.group === self }
 }
 
-/// The file kAPI group.c exports to KVM and vfio-pci (SPEC §5.27), on a `VFIOFile`, and the
+/// The file kAPI group.c exports to KVM and vfio-pci (docs/ERRORS.md#kapi), on a `VFIOFile`, and the
 /// `*_from_file()` lookups: the private data of a file of that kind, nil for any other file.
 extension VFIOFile {
     /// Kernel: vfio_group_from_file(): the group behind a group file, or nil.
@@ -50,7 +50,7 @@ extension VFIOFile {
         }
     }
 
-    /// Kernel: vfio_file_enforced_coherent(): true for a non-group file (Q8); for a group, false if
+    /// Kernel: vfio_file_enforced_coherent(): true for a non-group file (docs/DECISIONS.md#q8); for a group, false if
     /// any registered device lacks IOMMU_CAP_ENFORCE_CACHE_COHERENCY. Devices of fake groups have no
     /// IOMMU driver to enforce anything, so a non-empty fake group answers false.
     public var enforcedCoherent: Bool {

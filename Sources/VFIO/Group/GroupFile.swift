@@ -6,11 +6,11 @@ extension VFIOGroup: FileOperations {
     func fopsOpen(_ file: VFIOFile) throws(Errno) {
         groupLock.lock()
         defer { groupLock.unlock() }
-        // drivers == 0 is stable under group_lock once reached (SPEC §4).
-        guard drivers.load(ordering: .acquiring) != 0 else { throw .ENODEV }
-        if type == .noIOMMU && !subsystem.capableSysRawIO() { throw .EPERM }
+        // drivers == 0 is stable under group_lock once reached (docs/ERRORS.md#state-group).
+        guard drivers.load(ordering: .acquiring) != 0 else { throw .ENODEV.because("group {} is being removed", iommuGroupID) }
+        if type == .noIOMMU && !subsystem.capableSysRawIO() { throw .EPERM.because("no-IOMMU group {} needs CAP_SYS_RAWIO", iommuGroupID) }
         // Do we need multiple instances of the group open? Seems not (kernel comment).
-        guard openedFile == nil else { throw .EBUSY }
+        guard openedFile == nil else { throw .EBUSY.because("group {} is already open (one open file per group)", iommuGroupID) }
         openedFile = file
         deviceGet()   // the open cdev pins the group struct
     }

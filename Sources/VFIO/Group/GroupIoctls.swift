@@ -1,6 +1,6 @@
 /// The group file's `unlocked_ioctl` and the four group ioctls (group.c).
 extension VFIOGroup {
-    /// Kernel: vfio_group_fops_unl_ioctl(): the group ioctl dispatcher. Unknown: ENOTTY (Q4).
+    /// Kernel: vfio_group_fops_unl_ioctl(): the group ioctl dispatcher. Unknown: ENOTTY (docs/DECISIONS.md#q4).
     func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int {
         switch cmd {
         case VFIOIoctl.groupGetDeviceFD: return Int(try ioctlGetDeviceFD(arg: arg))
@@ -14,10 +14,12 @@ extension VFIOGroup {
     /// Kernel: vfio_group_ioctl_get_status().
     func ioctlGetStatus(arg: UInt) throws(Errno) {
         var status = try UserMemory.read(VFIOGroupStatus.self, from: arg)
-        guard status.argsz >= UInt32(MemoryLayout<VFIOGroupStatus>.size) else { throw .EINVAL }
+        guard status.argsz >= UInt32(MemoryLayout<VFIOGroupStatus>.size) else {
+            throw .EINVAL.because("argsz {} < minsz {}", status.argsz, MemoryLayout<VFIOGroupStatus>.size)
+        }
         status.flags = 0
         try groupLock.withLock { () throws(Errno) in
-            guard !iommuGroupRevoked else { throw .ENODEV }
+            guard !iommuGroupRevoked else { throw .ENODEV.because("group {} was removed (its last device unregistered)", iommuGroupID) }
             if hasIOMMU() {
                 status.flags |= VFIOGroupFlags.containerSet | VFIOGroupFlags.viable
             } else if !boundIOMMUGroup.dmaOwnerClaimed {
@@ -27,15 +29,15 @@ extension VFIOGroup {
         try UserMemory.write(status, to: arg)
     }
 
-    /// Kernel: vfio_group_ioctl_set_container(). Precedence (Q2): EFAULT, EBADF, EINVAL (already
+    /// Kernel: vfio_group_ioctl_set_container(). Precedence (docs/DECISIONS.md#q2): EFAULT, EBADF, EINVAL (already
     /// set, even when removed), ENODEV (removed), attach/compat errors, EBADFD.
     func ioctlSetContainer(arg: UInt) throws(Errno) {
         let fd = try UserMemory.read(Int32.self, from: arg)
         let target = try subsystem.fileForFD(fd)   // a temporary reference; EBADF
         defer { target?.put() }
         try groupLock.withLock { () throws(Errno) in
-            if hasIOMMU() { throw .EINVAL }
-            guard iommuGroup != nil else { throw .ENODEV }
+            if hasIOMMU() { throw .EINVAL.because("group {} already has a container or iommufd set", iommuGroupID) }
+            guard iommuGroup != nil else { throw .ENODEV.because("group {} was removed (its last device unregistered)", iommuGroupID) }
             if let container = target?.container {
                 try container.attachGroup(self)
                 return
@@ -60,12 +62,14 @@ extension VFIOGroup {
     }
 
     /// Kernel: vfio_group_ioctl_unset_container(). In iommufd mode there is no open-device check
-    /// (v6.3; the device files remember their context, Q1).
+    /// (v6.3; the device files remember their context, docs/DECISIONS.md#q1).
     func ioctlUnsetContainer() throws(Errno) {
         try groupLock.withLock { () throws(Errno) in
-            guard hasIOMMU() else { throw .EINVAL }
+            guard hasIOMMU() else { throw .EINVAL.because("group {} has no container or iommufd set", iommuGroupID) }
             if container != nil {
-                guard containerUsers == 1 else { throw .EBUSY }
+                guard containerUsers == 1 else {
+                    throw .EBUSY.because("group {}: {} device file(s) still open (container_users {})", iommuGroupID, containerUsers - 1, containerUsers)
+                }
                 detachContainer()
             }
             if let ctx = iommufd {
@@ -75,7 +79,7 @@ extension VFIOGroup {
         }
     }
 
-    /// Kernel: vfio_group_ioctl_get_device_fd(). Precedence (Q3): name copy (EFAULT, EINVAL, ENOMEM),
+    /// Kernel: vfio_group_ioctl_get_device_fd(). Precedence (docs/DECISIONS.md#q3): name copy (EFAULT, EINVAL, ENOMEM),
     /// lookup (ENODEV or the match op's error), fd reservation (EMFILE), open (EINVAL no container,
     /// first-open errors), anon file (ENFILE/ENOMEM).
     func ioctlGetDeviceFD(arg: UInt) throws(Errno) -> Int32 {

@@ -40,7 +40,7 @@ final class GroupRegistry: @unchecked Sendable {
     var liveCount: Int { idaLock.withLock { minors.count } }
 
     /// Kernel: vfio_group_alloc() + vfio_create_group(). Caller holds `lock`.
-    /// Errors unwind fully (Q6 decision: no leaked IOMMU-group reference, no leaked minor).
+    /// Errors unwind fully (docs/DECISIONS.md#q6 decision: no leaked IOMMU-group reference, no leaked minor).
     func create(_ iommuGroup: IOMMUGroup, type: VFIOGroupType) throws(Errno) -> VFIOGroup {
         lock.assertHeld()
         let faults = subsystem.faults
@@ -78,22 +78,22 @@ final class GroupRegistry: @unchecked Sendable {
     func findOrAlloc(for bus: BusDevice) throws(Errno) -> VFIOGroup {
         let core = subsystem.iommu
         guard let iommuGroup = core.iommuGroupGet(bus) else {
-            // No IOMMU group: the unsafe no-IOMMU mode makes a fake one (SPEC §5.20 step 1).
+            // No IOMMU group: the unsafe no-IOMMU mode makes a fake one (docs/ERRORS.md#reg-noiommu-alloc step 1).
             if subsystem.noIOMMUModeEnabled {
                 let group = try noIOMMUGroupAlloc(for: bus, type: .noIOMMU)
                 subsystem.log.addTaintUser()
                 subsystem.log.warning("\(bus.name): Adding kernel taint for vfio-noiommu group on device")
                 return group
             }
-            throw .EINVAL
+            throw .EINVAL.because("device has no IOMMU group (and no-IOMMU mode is off)")
         }
         defer { iommuGroup.put() }
         // v6.3 checks cache coherency here (6.6 moved it to __vfio_register_dev, same errno).
-        guard bus.cacheCoherency else { throw .EINVAL }
+        guard bus.cacheCoherency else { throw .EINVAL.because("device is not cache coherent (IOMMU_CAP_CACHE_COHERENCY)") }
         return try lock.withLock { () throws(Errno) -> VFIOGroup in
             if let group = find(iommuGroup) {
                 if subsystem.log.warnOn(group.hasDevice(bus), "\(bus.name) already registered in \(group)") {
-                    throw .EINVAL
+                    throw .EINVAL.because("device already registered in group {}", group.iommuGroupID)
                 }
                 group.drivers.add(1, ordering: .relaxed)
                 return group
@@ -119,7 +119,7 @@ final class GroupRegistry: @unchecked Sendable {
 
     /// Kernel: vfio_device_remove_group(): a device's registration goes; the last one removes the
     /// group: node gone, forced container detach, `iommu_group` cleared. The struct lives on
-    /// while its file is open. `iommufd` and `kvm` are not cleared (SPEC §5.22).
+    /// while its file is open. `iommufd` and `kvm` are not cleared (docs/ERRORS.md#state-group).
     func removeGroup(of device: VFIODevice, _ group: VFIOGroup) {
         guard let iommuGroup = group.groupLock.withLock({ group.iommuGroup }) else {
             subsystem.log.warnOn(true, "\(group) removed twice")

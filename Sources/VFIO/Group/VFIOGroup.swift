@@ -1,6 +1,6 @@
 import Synchronization
 
-/// A VFIO group (`struct vfio_group`, SPEC §3.2): the user-visible face of one IOMMU group.
+/// A VFIO group (`struct vfio_group`, docs/ERRORS.md#state-group): the user-visible face of one IOMMU group.
 ///
 /// Created by the first VFIO registration of a device of an IOMMU group, it owns the node
 /// `/dev/vfio/<name>`, allows one open file at a time, and is attached to at most one container or
@@ -77,7 +77,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     let nonCoherentDevices = Atomic<Int>(0)
 
     // Guarded by kvmRefLock.
-    /// The raw KVM pointer set by the KVM side; no reference held (Q7: only the KVM side clears it).
+    /// The raw KVM pointer set by the KVM side; no reference held (docs/DECISIONS.md#q7: only the KVM side clears it).
     @exclusivity(unchecked) var kvm: UnsafeMutableRawPointer?
 
     init(subsystem: VFIOSubsystem, iommuGroup: IOMMUGroup, type: VFIOGroupType, minor: Int) {
@@ -192,15 +192,17 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
                 // Only the device called `name` can answer (devices without a match op compare
                 // names; vfio-pci's match answers 0 to any other name without options), so the
                 // order of the walk cannot be told apart: O(1) by name.
-                guard let d = listedDevice(named: name) else { throw .ENODEV }
-                if try !matches(d, name) { throw .ENODEV }
+                guard let d = listedDevice(named: name) else {
+                    throw .ENODEV.because("no device of that name in group {}", iommuGroupID)
+                }
+                if try !matches(d, name) { throw .ENODEV.because("the driver's match op refused the name (group {})", iommuGroupID) }
                 if d.tryGetRegistration() { return d }
-                throw .ENODEV
+                throw .ENODEV.because("the device is being unregistered (group {})", iommuGroupID)
             }
             for d in deviceList.reversed() {
                 if try matches(d, name) && d.tryGetRegistration() { return d }
             }
-            throw .ENODEV
+            throw .ENODEV.because("no device in group {} answers to that name", iommuGroupID)
         }
     }
 
@@ -210,7 +212,7 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     private func matches(_ d: VFIODevice, _ name: String) throws(Errno) -> Bool {
         guard let match = d.ops.match else { return d.busDevice.name == name }
         let r = match(d, name)
-        if r < 0 { throw Errno(rawValue: -r) }
+        if r < 0 { throw Errno(rawValue: -r).because("the driver's match op answered {i}", r) }
         return r > 0
     }
 }

@@ -1,4 +1,4 @@
-/// The fake IOMMU core (SPEC §9.3): IOMMU groups, bus devices, driver binding, DMA ownership.
+/// The fake IOMMU core (docs/TOPOLOGY.md#drivers): IOMMU groups, bus devices, driver binding, DMA ownership.
 ///
 /// It plays the part of drivers/iommu/iommu.c and the driver core for one subsystem. Group ids are
 /// explicit (hardware discovery) or, for VFIO's fake groups, the smallest id no group holds.
@@ -29,7 +29,7 @@ public final class IOMMUCore: @unchecked Sendable {
     /// Creates IOMMU group `id` (hardware discovery). EEXIST if the id is taken, EINVAL if negative.
     public func addGroup(id: Int) throws(Errno) -> IOMMUGroup {
         try lock.withLock { () throws(Errno) -> IOMMUGroup in
-            guard id >= 0 else { throw .EINVAL }
+            guard id >= 0 else { throw .EINVAL.because("IOMMU group id {i} is negative", id) }
             guard groupIDs.take(id) else { throw .EEXIST }
             let g = IOMMUGroup(core: self, id: id, name: nil, isFake: false)
             groupsByID[id] = g
@@ -65,7 +65,7 @@ public final class IOMMUCore: @unchecked Sendable {
 
     /// Drops the discovery reference of a group (hot-unplug of the whole group). Members must be gone.
     public func removeGroup(_ group: IOMMUGroup) throws(Errno) {
-        guard group.devices.isEmpty else { throw .EBUSY }
+        guard group.devices.isEmpty else { throw .EBUSY.because("IOMMU group {} still has {} device(s)", group.id, group.devices.count) }
         group.put()
     }
 
@@ -79,7 +79,7 @@ public final class IOMMUCore: @unchecked Sendable {
     public func addDevice(name: String, cacheCoherency: Bool = true,
                           enforceCacheCoherency: Bool = true) throws(Errno) -> BusDevice {
         try lock.withLock { () throws(Errno) -> BusDevice in
-            guard !name.isEmpty else { throw .EINVAL }
+            guard !name.isEmpty else { throw .EINVAL.because("empty device name") }
             guard devicesByName[name] == nil else { throw .EEXIST }
             let d = BusDevice(name: name, cacheCoherency: cacheCoherency, enforceCacheCoherency: enforceCacheCoherency)
             devicesByName[name] = d
@@ -90,7 +90,8 @@ public final class IOMMUCore: @unchecked Sendable {
     /// Removes an unbound device that belongs to no IOMMU group (hot-unplug). EBUSY otherwise.
     public func removeDevice(_ dev: BusDevice) throws(Errno) {
         try lock.withLock { () throws(Errno) in
-            guard dev.driverStorage == nil, dev.iommuGroupStorage == nil else { throw .EBUSY }
+            guard dev.driverStorage == nil else { throw .EBUSY.because("device still has a driver bound") }
+            guard dev.iommuGroupStorage == nil else { throw .EBUSY.because("device still in IOMMU group {}", dev.iommuGroupStorage!.id) }
             devicesByName[dev.name] = nil
         }
     }
@@ -105,7 +106,7 @@ public final class IOMMUCore: @unchecked Sendable {
     public func addDevice(_ dev: BusDevice, to group: IOMMUGroup) throws(Errno) {
         if group.isFake { try faults.check(.fakeIOMMUGroupAddDevice) }
         try lock.withLock { () throws(Errno) in
-            guard dev.iommuGroupStorage == nil else { throw .EBUSY }
+            guard dev.iommuGroupStorage == nil else { throw .EBUSY.because("device already in IOMMU group {}", dev.iommuGroupStorage!.id) }
             dev.iommuGroupStorage = group
         }
         group.mutex.withLock { group.members.append(dev) }
@@ -142,10 +143,10 @@ public final class IOMMUCore: @unchecked Sendable {
     /// the group is user-owned; EBUSY too if a driver is already bound.
     public func bindDriver(_ driver: String, to dev: BusDevice, managesDMA: Bool) throws(Errno) {
         try lock.withLock { () throws(Errno) in
-            guard dev.driverStorage == nil else { throw .EBUSY }
+            guard dev.driverStorage == nil else { throw .EBUSY.because("device already has a driver bound") }
             if !managesDMA, let g = dev.iommuGroupStorage {
                 try g.mutex.withLock { () throws(Errno) in
-                    if g.owner != nil { throw .EBUSY }
+                    if g.owner != nil { throw .EBUSY.because("IOMMU group {} is owned by user space (DMA owner)", g.id) }
                     g.ownerCount += 1
                 }
             }
@@ -166,7 +167,7 @@ public final class IOMMUCore: @unchecked Sendable {
         }
     }
 
-    /// Whether a driver of this name manages DMA itself (DESIGN.md topology rules): VFIO bus
+    /// Whether a driver of this name manages DMA itself (docs/TOPOLOGY.md#drivers): VFIO bus
     /// drivers, pci-stub and pcieport do; every other kernel driver does not.
     public static func driverManagesDMA(_ driver: String) -> Bool {
         driver.hasPrefix("vfio") || driver == "pci-stub" || driver == "pcieport"

@@ -2,7 +2,7 @@ import Synchronization
 
 /// An IOMMU group (`struct iommu_group`): the unit of DMA isolation, with its DMA-ownership state.
 ///
-/// SPEC §9.3. `ownerCount` is the kernel's `owner_cnt`: kernel drivers without `driver_managed_dma`
+/// docs/TOPOLOGY.md#drivers. `ownerCount` is the kernel's `owner_cnt`: kernel drivers without `driver_managed_dma`
 /// bound to members each hold one (owner nil); a user claim (a container attach, group-wide, or
 /// iommufd device binds, per device and shareable by one owner) sets `owner`. All state is guarded
 /// by the group's own `mutex` (the kernel's `group->mutex`).
@@ -73,8 +73,8 @@ public final class IOMMUGroup: @unchecked Sendable, CustomStringConvertible {
     func claimDMAOwner(_ newOwner: AnyObject) throws(Errno) {
         try core.faults.check(.ownershipClaim)
         try mutex.withLock { () throws(Errno) in
-            if ownerCount > 0 { throw .EPERM }
-            if domainConflict { throw .EBUSY }
+            if ownerCount > 0 { throw .EPERM.because("IOMMU group {}: DMA already owned ({} owner(s), e.g. a kernel driver)", id, ownerCount) }
+            if domainConflict { throw .EBUSY.because("IOMMU group {}: DMA domain conflict", id) }
             owner = newOwner
             ownerCount = 1
         }
@@ -94,9 +94,9 @@ public final class IOMMUGroup: @unchecked Sendable, CustomStringConvertible {
         try core.faults.check(.ownershipClaim)
         try mutex.withLock { () throws(Errno) in
             if ownerCount > 0 {
-                if owner !== newOwner { throw .EPERM }
+                if owner !== newOwner { throw .EPERM.because("IOMMU group {}: DMA owned by another owner", id) }
             } else {
-                if domainConflict { throw .EBUSY }
+                if domainConflict { throw .EBUSY.because("IOMMU group {}: DMA domain conflict", id) }
                 owner = newOwner
             }
             ownerCount += 1

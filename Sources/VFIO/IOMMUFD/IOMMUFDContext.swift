@@ -1,4 +1,4 @@
-/// An iommufd context (`struct iommufd_ctx`, SPEC §9.1): what `/dev/iommu` opens.
+/// An iommufd context (`struct iommufd_ctx`, docs/ERRORS.md#iommufd): what `/dev/iommu` opens.
 ///
 /// Only the pieces the VFIO group layer uses are modelled: IOAS objects, the compat IOAS that
 /// SET_CONTAINER creates, `no_iommu_mode`, the VFIO container ioctls emulated on the iommufd, and
@@ -43,7 +43,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
     /// Kernel: iommufd_vfio_compat_set_no_iommu().
     func compatSetNoIOMMU() throws(Errno) {
         try lock.withLock { () throws(Errno) in
-            if compatIOAS != nil { throw .EINVAL }
+            if compatIOAS != nil { throw .EINVAL.because("iommufd already has a compat IOAS: cannot switch to no-IOMMU") }
             noIOMMUMode = true
         }
     }
@@ -52,7 +52,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
     func compatIOASCreate() throws(Errno) {
         try subsystem.faults.check(.compatIOASAlloc)
         try lock.withLock { () throws(Errno) in
-            if noIOMMUMode { throw .EINVAL }
+            if noIOMMUMode { throw .EINVAL.because("iommufd is in no-IOMMU mode: cannot create a compat IOAS") }
             if compatIOAS != nil { return }
             compatIOAS = allocIOASLocked()
         }
@@ -61,7 +61,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
     /// Kernel: iommufd_vfio_compat_ioas_get_id(): ENODEV with no compat IOAS.
     func compatIOASGetID() throws(Errno) -> UInt32 {
         try lock.withLock { () throws(Errno) -> UInt32 in
-            guard let ioas = compatIOAS else { throw .ENODEV }
+            guard let ioas = compatIOAS else { throw .ENODEV.because("iommufd has no compat IOAS") }
             return ioas.id
         }
     }
@@ -103,14 +103,17 @@ public final class IOMMUFDContext: @unchecked Sendable {
         }
     }
 
-    /// Kernel: iommufd_vfio_set_iommu() (SPEC §9.1). Not one-shot.
+    /// Kernel: iommufd_vfio_set_iommu() (docs/ERRORS.md#iommufd). Not one-shot.
     private func compatSetIOMMU(_ type: UInt) throws(Errno) {
         let mode = lock.withLock { noIOMMUMode }
         if type == VFIOExtension.noIOMMU && subsystem.config.vfioNoIOMMU && mode {
-            guard subsystem.capableSysRawIO() else { throw .EPERM }
+            guard subsystem.capableSysRawIO() else { throw .EPERM.because("no-IOMMU needs CAP_SYS_RAWIO") }
             return
         }
-        if (type != VFIOExtension.type1IOMMU && type != VFIOExtension.type1v2IOMMU) || mode { throw .EINVAL }
+        if (type != VFIOExtension.type1IOMMU && type != VFIOExtension.type1v2IOMMU) || mode {
+            throw mode ? .EINVAL.because("iommufd in no-IOMMU mode: IOMMU type {} refused", type)
+                       : .EINVAL.because("IOMMU type {} not emulated by iommufd (type1 or type1v2 only)", type)
+        }
         _ = try compatIOASGetID()
     }
 
@@ -118,7 +121,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
     private func ioctlVFIOIOAS(_ arg: UInt) throws(Errno) {
         struct Cmd: BitwiseCopyable { var size: UInt32; var ioasID: UInt32; var op: UInt16; var reserved: UInt16 }
         let size = try UserMemory.read(UInt32.self, from: arg)
-        guard size >= 12 else { throw .EINVAL }
+        guard size >= 12 else { throw .EINVAL.because("size {} < minsz {}", size, 12) }
         var cmd = try UserMemory.read(Cmd.self, from: arg)
         guard cmd.reserved == 0 else { throw .EOPNOTSUPP }
         switch cmd.op {
@@ -142,11 +145,13 @@ public final class IOMMUFDContext: @unchecked Sendable {
     private func ioctlDestroy(_ arg: UInt) throws(Errno) {
         struct Cmd: BitwiseCopyable { var size: UInt32; var id: UInt32 }
         let size = try UserMemory.read(UInt32.self, from: arg)
-        guard size >= 8 else { throw .EINVAL }
+        guard size >= 8 else { throw .EINVAL.because("size {} < minsz {}", size, 8) }
         let cmd = try UserMemory.read(Cmd.self, from: arg)
         try lock.withLock { () throws(Errno) in
             guard let ioas = objects[cmd.id] else { throw .ENOENT }
-            guard ioas.attachedDevices == 0 && ioas.accesses == 0 else { throw .EBUSY }
+            guard ioas.attachedDevices == 0 && ioas.accesses == 0 else {
+                throw .EBUSY.because("IOAS {} has {} attached device(s) and {} access(es)", cmd.id, ioas.attachedDevices, ioas.accesses)
+            }
             objects[cmd.id] = nil
             if compatIOAS === ioas { compatIOAS = nil }
         }
@@ -156,7 +161,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
     private func ioctlIOASAlloc(_ arg: UInt) throws(Errno) {
         struct Cmd: BitwiseCopyable { var size: UInt32; var flags: UInt32; var outID: UInt32 }
         let size = try UserMemory.read(UInt32.self, from: arg)
-        guard size >= 12 else { throw .EINVAL }
+        guard size >= 12 else { throw .EINVAL.because("size {} < minsz {}", size, 12) }
         var cmd = try UserMemory.read(Cmd.self, from: arg)
         guard cmd.flags == 0 else { throw .EOPNOTSUPP }
         cmd.outID = lock.withLock { allocIOASLocked().id }

@@ -1,4 +1,4 @@
-/// drivers/vfio/iommufd.c (SPEC §9.2) and the iommufd device-bind helpers drivers point their
+/// drivers/vfio/iommufd.c (docs/ERRORS.md#device-open) and the iommufd device-bind helpers drivers point their
 /// ops at (`vfio_iommufd_physical_bind`, `vfio_iommufd_emulated_bind`, ...).
 extension VFIODevice {
     /// Kernel: vfio_iommufd_bind(). dev_set->lock held.
@@ -7,8 +7,8 @@ extension VFIODevice {
         if group?.type == .noIOMMU {
             // Require the same privileges as a legacy no-IOMMU container use, and refuse a context
             // the user already asked to translate. Nothing is bound; the first open goes on.
-            guard subsystem.capableSysRawIO() else { throw .EPERM }
-            if ctx.hasCompatIOAS { throw .EPERM }
+            guard subsystem.capableSysRawIO() else { throw .EPERM.because("no-IOMMU device needs CAP_SYS_RAWIO") }
+            if ctx.hasCompatIOAS { throw .EPERM.because("no-IOMMU device on an iommufd with a compat IOAS") }
             return
         }
         // A driver without bind_iommufd does no DMA at all.
@@ -40,8 +40,8 @@ public enum VFIOIOMMUFDOps {
     /// context as owner (shared by devices bound to the same context; EPERM for another owner or a
     /// kernel driver; EBUSY on a domain conflict). Holds a context reference.
     public static let physicalBind: @Sendable (VFIODevice, IOMMUFDContext) throws(Errno) -> UInt32 = { device, ctx throws(Errno) in
-        guard device.busDevice.cacheCoherency else { throw .EINVAL }
-        guard let iommuGroup = device.subsystem.iommu.iommuGroupGet(device.busDevice) else { throw .ENODEV }
+        guard device.busDevice.cacheCoherency else { throw .EINVAL.because("device is not cache coherent") }
+        guard let iommuGroup = device.subsystem.iommu.iommuGroupGet(device.busDevice) else { throw .ENODEV.because("device has no IOMMU group") }
         defer { iommuGroup.put() }
         try iommuGroup.deviceClaimDMAOwner(ctx)
         ctx.get()
@@ -63,7 +63,7 @@ public enum VFIOIOMMUFDOps {
 
     /// Kernel: vfio_iommufd_physical_attach_ioas(): attach to IOAS `id` (ENOENT if none).
     public static let physicalAttachIOAS: @Sendable (VFIODevice, UInt32) throws(Errno) -> Void = { device, id throws(Errno) in
-        guard let ctx = device.iommufdBound else { throw .EINVAL }
+        guard let ctx = device.iommufdBound else { throw .EINVAL.because("device is not bound to an iommufd") }
         try ctx.lock.withLock { () throws(Errno) in
             guard let ioas = ctx.objects[id] else { throw .ENOENT }
             ioas.attachedDevices += 1
@@ -88,7 +88,7 @@ public enum VFIOIOMMUFDOps {
 
     /// Kernel: vfio_iommufd_emulated_attach_ioas(): an access on the IOAS.
     public static let emulatedAttachIOAS: @Sendable (VFIODevice, UInt32) throws(Errno) -> Void = { device, id throws(Errno) in
-        guard let ctx = device.iommufdBound else { throw .EINVAL }
+        guard let ctx = device.iommufdBound else { throw .EINVAL.because("device is not bound to an iommufd") }
         try ctx.lock.withLock { () throws(Errno) in
             guard let ioas = ctx.objects[id] else { throw .ENOENT }
             ioas.accesses += 1

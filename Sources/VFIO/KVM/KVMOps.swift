@@ -1,4 +1,4 @@
-/// The KVM module's entry points VFIO reaches through `symbol_get` (SPEC §7.4).
+/// The KVM module's entry points VFIO reaches through `symbol_get` (docs/ERRORS.md#dopen-kvm).
 ///
 /// `struct kvm *` belongs to the KVM side: the model stores and passes the pointer, never
 /// dereferences it. The C layer resolves these with `dlsym(RTLD_DEFAULT, ...)` when a device's first

@@ -20,7 +20,7 @@ public struct VFIOConfig: Sendable, Equatable {
     /// type1's `dma_entry_limit` module parameter.
     public var dmaEntryLimit: UInt32
 
-    /// The v6.3 x86 model of SPEC §0: container and iommufd on, no-IOMMU off, no SPAPR, KVM on.
+    /// The v6.3 x86 model of docs/DECISIONS.md#basis: container and iommufd on, no-IOMMU off, no SPAPR, KVM on.
     public init(vfioNoIOMMU: Bool = true, enableUnsafeNoIOMMUMode: Bool = false, iommufd: Bool = true,
                 spaprTCEIOMMU: Bool = false, haveKVM: Bool = true,
                 unregisterRequestInterval: Duration = .seconds(10), dmaEntryLimit: UInt32 = 65535) {

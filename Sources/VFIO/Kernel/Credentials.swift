@@ -4,7 +4,7 @@ import Synchronization
 /// How a subsystem answers `capable(CAP_SYS_RAWIO)`.
 ///
 /// By default it asks the calling thread's effective capability set with capget(2) at the moment the
-/// kernel would ask (SPEC §13a, "privileges"), so a client run under `setpriv --inh-caps=-sys_rawio`
+/// kernel would ask (docs/DECISIONS.md, "privileges"), so a client run under `setpriv --inh-caps=-sys_rawio`
 /// is refused. Tests override it per subsystem.
 public enum RawIOPolicy: UInt8, Sendable {
     /// Ask the process (capget) at every check.

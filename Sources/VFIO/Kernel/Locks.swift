@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// Built on `pthread_mutex_t` rather than `Synchronization.Mutex`: ThreadSanitizer understands
 /// pthread mutexes natively, while `Mutex`'s PI-futex hand-over is invisible to it and shows as a
-/// false race under contention (DESIGN.md, toolchain facts). Kernel code locks and unlocks in
+/// false race under contention (seen in this project's own TSan runs). Kernel code locks and unlocks in
 /// separate statements with error unwinding in between; `lock()`/`unlock()` keep that shape and
 /// `withLock` covers the simple cases. Debug builds record the owner so `assertHeld()` can play
 /// `lockdep_assert_held()`.

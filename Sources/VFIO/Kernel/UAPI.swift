@@ -1,6 +1,6 @@
 import CSwiftVFIOShim
 
-// The userspace ABI of `include/uapi/linux/vfio.h` and `linux/iommufd.h` (SPEC §2): every number
+// The userspace ABI of `include/uapi/linux/vfio.h` and `linux/iommufd.h` (docs/DECISIONS.md#basis): every number
 // comes from the system header through CSwiftVFIOShim (`SVFIO_*` for the ioctls, whose `_IO()`
 // macro Swift cannot expand; the plain integer macros directly). Nothing here is typed by hand.
 //
@@ -56,7 +56,7 @@ public enum VFIOIoctl {
     @inlinable public static var iommuIOASAlloc: UInt32 { UInt32(SVFIO_IOMMU_IOAS_ALLOC) }
 }
 
-/// Extension and IOMMU type ids shared by CHECK_EXTENSION and SET_IOMMU (SPEC §2.3).
+/// Extension and IOMMU type ids shared by CHECK_EXTENSION and SET_IOMMU (docs/ERRORS.md#extension-ids).
 public enum VFIOExtension {
     /// `VFIO_TYPE1_IOMMU`.
     @inlinable public static var type1IOMMU: UInt { UInt(VFIO_TYPE1_IOMMU) }
@@ -178,11 +178,13 @@ enum IoctlTable {
             }
         }),
         IoctlRow(SVFIO_IOMMU_MAP_DMA, "VFIO_IOMMU_MAP_DMA", on: [.container, .iommufd], .pointer { _, a in
-            read(Type1DMAMapArg.self, a).map { "{iova=\(F.hex($0.iova)), size=\(F.hex($0.size)), flags=\(IoctlDecoder.dmaMapFlags($0.flags))}" }
+            read(Type1DMAMapArg.self, a).map {
+                "{argsz=\($0.argsz), flags=\(IoctlDecoder.dmaMapFlags($0.flags)), vaddr=\(F.hex($0.vaddr)), iova=\(F.hex($0.iova)), size=\(F.hex($0.size))}"
+            }
         }),
         IoctlRow(SVFIO_IOMMU_UNMAP_DMA, "VFIO_IOMMU_UNMAP_DMA", on: [.container, .iommufd], .pointer { _, a in
             read(Type1DMAUnmapArg.self, a).map {
-                "{iova=\(F.hex($0.iova)), size=\(F.hex($0.size)), flags=\(F.flags(UInt64($0.flags), [(UInt64(VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP), "GET_DIRTY_BITMAP"), (UInt64(VFIO_DMA_UNMAP_FLAG_ALL), "ALL"), (UInt64(VFIO_DMA_UNMAP_FLAG_VADDR), "VADDR")]))}"
+                "{argsz=\($0.argsz), flags=\(F.flags(UInt64($0.flags), [(UInt64(VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP), "GET_DIRTY_BITMAP"), (UInt64(VFIO_DMA_UNMAP_FLAG_ALL), "ALL"), (UInt64(VFIO_DMA_UNMAP_FLAG_VADDR), "VADDR")])), iova=\(F.hex($0.iova)), size=\(F.hex($0.size))}"
             }
         }, output: { _, a in
             read(Type1DMAUnmapArg.self, a).map { "{size=\(F.hex($0.size))}" }

@@ -26,7 +26,8 @@ public struct VFIOEnvironment: Sendable, Equatable {
         }
         self.init(topologyPath: value("SWIFTVFIO_TOPOLOGY"),
                   diagnostics: VFIODiagnostics(trace: value("SWIFTVFIO_TRACE"),
-                                               echoLog: value("SWIFTVFIO_LOG").map { $0 != "0" } ?? false))
+                                               echoLog: value("SWIFTVFIO_LOG").map { $0 != "0" } ?? false,
+                                               traceTime: value("SWIFTVFIO_TRACE_TIME").map { $0 != "0" } ?? false))
     }
 }
 
@@ -37,13 +38,17 @@ public struct VFIODiagnostics: Sendable, Equatable {
     public var trace: String?
     /// `SWIFTVFIO_LOG`: echo every kernel-log message (WARN, warning, info) to standard error.
     public var echoLog: Bool
+    /// `SWIFTVFIO_TRACE_TIME`: each trace line written to the file or standard error carries the
+    /// wall-clock time (HH:MM:SS.microseconds, local time) after its pid and thread id.
+    public var traceTime: Bool
 
     /// No trace, no echo: what tests and embedders get unless they ask.
     public static let none = VFIODiagnostics(trace: nil, echoLog: false)
 
     /// Diagnostics from their parts.
-    public init(trace: String? = nil, echoLog: Bool = false) {
+    public init(trace: String? = nil, echoLog: Bool = false, traceTime: Bool = false) {
         self.trace = trace
         self.echoLog = echoLog
+        self.traceTime = traceTime
     }
 }

@@ -57,7 +57,13 @@ public final class VFIOSubsystem: @unchecked Sendable {
         self.config = config
         self.diagnostics = diagnostics
         log = KernelLog(echo: diagnostics.echoLog)
-        tracer = Tracer(output: diagnostics.trace)
+        tracer = Tracer(output: diagnostics.trace, timestamps: diagnostics.traceTime)
+        if let e = tracer.outputError, let path = diagnostics.trace {
+            // Nothing silent: an unusable trace path is said on standard error, whatever the log.
+            let text = "SWIFTVFIO_TRACE=\(path): cannot open for appending (\(e.name)): the trace is off"
+            log.warning(text)
+            if !diagnostics.echoLog { Tracer.reportToStandardError("swiftvfio: " + text) }
+        }
         noIOMMUParam = Atomic(config.enableUnsafeNoIOMMUMode)
         iommu = IOMMUCore(log: log, faults: faults, census: census)
         noIOMMUBackend = config.vfioNoIOMMU ? NoIOMMUBackend() : nil

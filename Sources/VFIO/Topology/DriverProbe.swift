@@ -23,7 +23,7 @@ extension VFIOSubsystem {
                                cacheCoherency: Bool = true, enforceCacheCoherency: Bool = true,
                                vfToken: String? = nil,
                                identity: PCIDeviceIdentity = PCIDeviceIdentity()) throws(Errno) -> VFIODevice? {
-        guard identity.problem() == nil else { throw .EINVAL }
+        guard identity.problem() == nil else { throw .EINVAL.because("invalid PCI identity") }
         let bus = try iommu.addDevice(name: name, cacheCoherency: cacheCoherency,
                                       enforceCacheCoherency: enforceCacheCoherency)
         do throws(Errno) {
@@ -51,7 +51,7 @@ extension VFIOSubsystem {
     @discardableResult
     public func bindVFIOPCI(_ bus: BusDevice, driver: String = "vfio-pci", vfToken: String? = nil,
                             identity: PCIDeviceIdentity = PCIDeviceIdentity()) throws(Errno) -> VFIODevice {
-        guard identity.problem() == nil else { throw .EINVAL }
+        guard identity.problem() == nil else { throw .EINVAL.because("invalid PCI identity") }
         try iommu.bindDriver(driver, to: bus, managesDMA: true)
         bus.vendorID = identity.vendorID
         bus.deviceID = identity.deviceID

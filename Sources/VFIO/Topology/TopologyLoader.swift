@@ -83,10 +83,10 @@ extension VFIOSubsystem {
         bus.preferredNoIOMMUGroupID = d.noIOMMUGroupID
         do throws(Errno) {
             try bindVFIOPCI(bus, driver: d.driver!, identity: d.pci)
-        } catch .EINVAL {
+        } catch let e where e == .EINVAL {
             // The kernel's probe failed the same way (no cache coherency; no IOMMU group with
             // no-IOMMU mode off): the device stays unbound, with no node.
-            log.info("\(d.name): vfio-pci probe failed: EINVAL")
+            log.info("\(d.name): vfio-pci probe failed: EINVAL" + (e.reasonText.map { " (\($0))" } ?? ""))
         } catch {
             // Anything else (ENOMEM, ENOSPC, ...) is the model refusing: the load fails rather
             // than silently leaving a device out.

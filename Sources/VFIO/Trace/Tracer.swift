@@ -13,8 +13,15 @@
 //   close(7) = 0
 //   release([vfio-device] 0000:06:0d.0)
 //
-// Arguments are read through UserMemory: an unreadable pointer prints as its address. When the
+// Arguments are read through UserMemory: an unreadable pointer prints as its address. A failed
+// call shows the model's reason after its errno ("= -1 EINVAL (argsz 8 < minsz 32)"). When the
 // trace is off the cost is one relaxed atomic load per call.
+//
+// In a file or on standard error each line starts with the caller's pid and thread id, and with
+// SWIFTVFIO_TRACE_TIME=1 the time: "[pid 4242 tid 4243] 06:21:01.123456 open(...) = 5"; a file
+// gets a "# swiftvfio trace: ..." header line each time a process (or a new model) opens it, so
+// runs appended to one file can be told apart. A handler (tests) gets the bare call text.
+// docs/TRACE.md describes the format.
 
 import CSwiftVFIOShim
 import Synchronization
@@ -48,11 +55,20 @@ public final class Tracer: @unchecked Sendable {
 
     /// A tracer writing to `output` (`VFIODiagnostics.trace`): nil or empty, off; `-`, standard
     /// error; anything else, a file appended to (created 0644). A file that cannot be opened leaves
-    /// the tracer off.
-    public convenience init(output: String?) {
+    /// the tracer off, with the error in `outputError` (the subsystem reports it).
+    public convenience init(output: String?, timestamps: Bool = false) {
         self.init()
-        if let output, !output.isEmpty { try? setOutput(path: output) }
+        self.timestamps = timestamps
+        if let output, !output.isEmpty {
+            do throws(Errno) { try setOutput(path: output) } catch { outputError = error }
+        }
     }
+
+    /// Why the output given at creation could not be opened (nil when it was, or none was given).
+    public private(set) var outputError: Errno?
+
+    /// Whether file and standard-error lines carry the time (`SWIFTVFIO_TRACE_TIME`).
+    public private(set) var timestamps = false
 
     /// Whether lines are written (one relaxed load: the hooks' only cost when off).
     @inline(__always) public var isEnabled: Bool { on.load(ordering: .relaxed) }
@@ -64,8 +80,12 @@ public final class Tracer: @unchecked Sendable {
             new = .fd(2, owned: false)
         } else {
             let fd = svfio_trace_open(path)
-            if fd < 0 { throw Errno(rawValue: -fd) }
+            if fd < 0 { throw Errno(rawValue: -fd).because("cannot open the trace file for appending") }
             new = .fd(fd, owned: true)
+            // One header per opening: runs appended to one file stay apart.
+            var header = "# swiftvfio trace: pid \(svfio_getpid()) (\(currentTaskName())), started \(Self.wallClock(date: true))"
+            header += timestamps ? ", times local\n" : "\n"
+            header.withUTF8 { b in _ = svfio_trace_write(fd, b.baseAddress, b.count) }
         }
         replace(with: new)
         on.store(true, ordering: .relaxed)
@@ -92,6 +112,14 @@ public final class Tracer: @unchecked Sendable {
         if case .fd(let fd, true) = old { _ = svfio_close_fd(fd) }
     }
 
+    /// Writes `line` and a newline to standard error in one write (for the few messages the
+    /// library prints whatever SWIFTVFIO_LOG says).
+    public static func reportToStandardError(_ line: String) {
+        var text = line
+        text.append("\n")
+        text.withUTF8 { b in _ = svfio_trace_write(2, b.baseAddress, b.count) }
+    }
+
     /// Writes one line (a newline is added); the whole line goes out in one write.
     public func emit(_ line: String) {
         sink.withLock { s in
@@ -99,11 +127,32 @@ public final class Tracer: @unchecked Sendable {
             case .none: break
             case .handler(let h): h(line)
             case .fd(let fd, _):
-                var text = line
+                var text = "[pid \(svfio_getpid()) tid \(svfio_gettid())] "
+                if timestamps { text += Self.wallClock(date: false) + " " }
+                text += line
                 text.append("\n")
                 text.withUTF8 { b in _ = svfio_trace_write(fd, b.baseAddress, b.count) }
             }
         }
+    }
+
+    /// Local wall-clock time: "06:21:01.123456", or with `date` "2026-12-04 06:21:01.123456".
+    static func wallClock(date: Bool) -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = time_t(ts.tv_sec)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        func pad(_ v: Int, _ w: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, w - s.count)) + s
+        }
+        var text = pad(Int(parts.tm_hour), 2) + ":" + pad(Int(parts.tm_min), 2) + ":" + pad(Int(parts.tm_sec), 2)
+            + "." + pad(Int(ts.tv_nsec) / 1000, 6)
+        if date {
+            text = pad(Int(parts.tm_year) + 1900, 4) + "-" + pad(Int(parts.tm_mon) + 1, 2) + "-" + pad(Int(parts.tm_mday), 2) + " " + text
+        }
+        return text
     }
 
     /// Runs `body` and writes `describe(result)` when tracing (the closure runs only then).
@@ -132,11 +181,14 @@ public final class Tracer: @unchecked Sendable {
 
 /// The text pieces of trace lines.
 enum TraceFormat {
-    /// " = 5", " = -1 EINVAL".
+    /// " = 5", " = -1 EINVAL", " = -1 EINVAL (argsz 8 < minsz 32)" (the model's reason, when
+    /// the failing check gave one).
     static func result<R>(_ r: Result<R, Errno>, _ show: (R) -> String = { "\($0)" }) -> String {
         switch r {
         case .success(let v): return " = " + show(v)
-        case .failure(let e): return " = -1 " + errnoName(e)
+        case .failure(let e):
+            guard let why = e.reasonText else { return " = -1 " + errnoName(e) }
+            return " = -1 " + errnoName(e) + " (" + why + ")"
         }
     }
 
@@ -324,6 +376,13 @@ enum IoctlDecoder {
 // MARK: - The subsystem's trace hooks
 
 extension VFIOSubsystem {
+    /// The name of ioctl `request` as issued on model fd `fd` ("VFIO_IOMMU_MAP_DMA"), decoded by
+    /// the kind of file behind the fd (numbers collide across kinds); hex for an unknown one.
+    /// For error messages: called only when a call failed.
+    public func ioctlName(fd: Int32, request: UInt) -> String {
+        IoctlDecoder.name(traceTarget(fd).kind, UInt32(truncatingIfNeeded: request))
+    }
+
     /// What the trace shows of the file behind `fd` (no reference is taken).
     func traceTarget(_ fd: Int32) -> IoctlDecoder.Target {
         guard let file = fdTable.lookup(fd) else { return IoctlDecoder.Target(kind: nil) }

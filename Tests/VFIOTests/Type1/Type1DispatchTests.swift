@@ -30,7 +30,7 @@ struct Type1DispatchTests {
     }
 
     @Test func checkExtensionS0S1() {
-        // No backend state: the container's polling question (SPEC §8a.3, S0/S1 column).
+        // No backend state: the container's polling question (docs/ERRORS.md#extension-ids, S0/S1 column).
         let b = Type1Backend()
         let expected: [UInt: Int] = [0: 0, 1: 1, 2: 0, 3: 1, 4: 0, 5: 0, 6: 1, 7: 0, 8: 0, 9: 1, 10: 0, 11: 0, 12: 0, 1000: 0]
         for (id, want) in expected {

@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 
-/// Where MAP_DMA asks whether user memory could be pinned (SPEC §8a.5 step 12, §8a.10 item 2).
+/// Where MAP_DMA asks whether user memory could be pinned (docs/ERRORS.md#t1-map step 12, docs/DECISIONS.md#t1-simplified item 2).
 ///
 /// The model pins nothing; it only reproduces the errno `pin_user_pages_remote()` would give.
 public protocol Type1AddressSpace: Sendable {
@@ -19,7 +19,7 @@ public protocol Type1AddressSpace: Sendable {
 /// Mirrors GUP's `check_vma_flags()` as far as `/proc/self/maps` can tell: no VMA (a hole) is
 /// EFAULT; with FOLL_WRITE the VMA must be writable (VM_WRITE; a write-only VMA passes, as in the
 /// kernel); without it the VMA must be readable (VM_READ). secretmem VMAs are refused. VM_IO /
-/// VM_PFNMAP, fs-DAX and RLIMIT_MEMLOCK are not visible here and are not modelled (§8a.10 item 2).
+/// VM_PFNMAP, fs-DAX and RLIMIT_MEMLOCK are not visible here and are not modelled (docs/DECISIONS.md#t1-simplified item 2).
 public struct Type1ProcSelfMaps: Type1AddressSpace {
     /// The default checker.
     public init() {}
@@ -47,7 +47,10 @@ public struct Type1ProcSelfMaps: Type1AddressSpace {
             cursor = end                                         // adjacent VMAs may continue it
             return true
         }
-        if !ok { throw .EFAULT }
+        if !ok {
+            throw write ? .EFAULT.because("vaddr {x} size {x}: not all mapped writable in this process", vaddr, size)
+                        : .EFAULT.because("vaddr {x} size {x}: not all mapped readable in this process", vaddr, size)
+        }
     }
 
     /// The whole of `/proc/self/maps`, or nil if it cannot be read.

@@ -1,4 +1,4 @@
-/// The type1 IOMMU backend, "vfio-iommu-type1" (`drivers/vfio/vfio_iommu_type1.c`, SPEC §8a): the
+/// The type1 IOMMU backend, "vfio-iommu-type1" (`drivers/vfio/vfio_iommu_type1.c`, docs/ERRORS.md#type1): the
 /// user API a container fd exposes once VFIO_SET_IOMMU chose TYPE1 (v1) or TYPE1v2 (v2).
 ///
 /// Stateless itself (the container keeps one `Type1IOMMU` per `open`); the fixed domain
@@ -6,12 +6,12 @@
 public final class Type1Backend: IOMMUBackend {
     /// "vfio-iommu-type1".
     public let name = "vfio-iommu-type1"
-    /// The domain every IOMMU-backed group joins (SPEC §8a.10 item 1).
+    /// The domain every IOMMU-backed group joins (docs/DECISIONS.md#t1-simplified item 1).
     public let domainConfig: Type1DomainConfig
     /// Where MAP asks whether user memory could be pinned.
     public let addressSpace: any Type1AddressSpace
 
-    /// A backend with the given domain configuration (default: the Intel values of SPEC §8a.10)
+    /// A backend with the given domain configuration (default: the Intel values of docs/DECISIONS.md#t1-simplified)
     /// and pin-time checker (default: the calling process's `/proc/self/maps`).
     public init(domainConfig: Type1DomainConfig = .intelDefault,
                 addressSpace: any Type1AddressSpace = Type1ProcSelfMaps()) {
@@ -20,7 +20,7 @@ public final class Type1Backend: IOMMUBackend {
     }
 
     /// Creates the per-container state for TYPE1 (v1), TYPE1v2 (v2) or NESTING (v2 + nesting);
-    /// any other id is EINVAL, including VFIO_UNMAP_ALL which CHECK_EXTENSION claims (§8a.1).
+    /// any other id is EINVAL, including VFIO_UNMAP_ALL which CHECK_EXTENSION claims (docs/ERRORS.md#extension-ids).
     ///
     /// Kernel: vfio_iommu_type1_open()
     public func open(arg: UInt, context: BackendContext) throws(Errno) -> AnyObject? {
@@ -29,7 +29,7 @@ public final class Type1Backend: IOMMUBackend {
         case Type1UAPI.extType1: (v2, nesting) = (false, false)
         case Type1UAPI.extType1Nesting: (v2, nesting) = (true, true)
         case Type1UAPI.extType1v2: (v2, nesting) = (true, false)
-        default: throw .EINVAL
+        default: throw .EINVAL.because("IOMMU type {} is not a type1 extension", arg)
         }
         return Type1IOMMU(v2: v2, nesting: nesting, dmaEntryLimit: context.dmaEntryLimit,
                           config: domainConfig, addressSpace: addressSpace)
@@ -60,7 +60,7 @@ public final class Type1Backend: IOMMUBackend {
     public func ioctl(_ data: AnyObject?, cmd: UInt32, arg: UInt, context: BackendContext) throws(Errno) -> Int {
         let iommu = data as? Type1IOMMU
         if cmd == Type1UAPI.checkExtension { return checkExtension(iommu, arg) }
-        guard let iommu else { throw .EINVAL }
+        guard let iommu else { throw .EINVAL.because("no type1 state") }
         switch cmd {
         case Type1UAPI.getInfo: try iommu.getInfo(arg: arg)
         case Type1UAPI.mapDMA: try iommu.mapDMA(arg: arg)
@@ -71,7 +71,7 @@ public final class Type1Backend: IOMMUBackend {
         return 0
     }
 
-    /// The extension table of SPEC §8a.3: nil `iommu` is the S0/S1 column.
+    /// The extension table of docs/ERRORS.md#extension-ids: nil `iommu` is the S0/S1 column.
     ///
     /// Kernel: vfio_iommu_type1_check_extension()
     public func checkExtension(_ iommu: Type1IOMMU?, _ id: UInt) -> Int {
@@ -95,7 +95,7 @@ public final class Type1Backend: IOMMUBackend {
         }
     }
 
-    /// A group joins the container (SPEC §8a.7), checks in the kernel's order.
+    /// A group joins the container (docs/ERRORS.md#t1-attach), checks in the kernel's order.
     ///
     /// An emulated group is only recorded. The first IOMMU-backed group creates the model's one
     /// domain: aperture and reserved-region conflicts with existing mappings (possible only when
@@ -106,15 +106,15 @@ public final class Type1Backend: IOMMUBackend {
     ///
     /// Kernel: vfio_iommu_type1_attach_group()
     public func attachGroup(_ data: AnyObject?, group: AnyObject, type: VFIOGroupType) throws(Errno) {
-        guard let iommu = data as? Type1IOMMU else { throw .EINVAL }
+        guard let iommu = data as? Type1IOMMU else { throw .EINVAL.because("no type1 state") }
         let id = ObjectIdentifier(group)
         let coherent = type == .iommu ? Self.groupEnforcesCoherency(group) : true
         iommu.lock.lock(); defer { iommu.lock.unlock() }
 
         // 1. Attaching may need pinning, which needs valid vaddrs.
-        if iommu.vaddrInvalidCount > 0 { throw .EBUSY }
+        if iommu.vaddrInvalidCount > 0 { throw .EBUSY.because("{} mapping(s) have their vaddr invalidated", iommu.vaddrInvalidCount) }
         // 2. Duplicate.
-        if iommu.iommuGroups.contains(id) || iommu.emulatedGroups.contains(id) { throw .EINVAL }
+        if iommu.iommuGroups.contains(id) || iommu.emulatedGroups.contains(id) { throw .EINVAL.because("group already attached") }
         // 3. Emulated groups have no domain.
         if type == .emulatedIOMMU {
             iommu.emulatedGroups.append(id)
@@ -123,7 +123,7 @@ public final class Type1Backend: IOMMUBackend {
         // 4. No IOMMU behind the group: iommu_domain_alloc() fails.
         if type == .noIOMMU { throw .EIO }
         // 5. Intel and AMD in 6.3 have no enable_nesting op.
-        if iommu.isNesting { throw .EINVAL }
+        if iommu.isNesting { throw .EINVAL.because("nesting: the IOMMU has no enable_nesting") }
 
         if iommu.hasDomain {
             // The new domain would match the existing one and be dropped for it (or, with another
@@ -138,24 +138,26 @@ public final class Type1Backend: IOMMUBackend {
         // 6. vfio_iommu_aper_conflict(): an empty list never conflicts; otherwise mappings below
         // or above the new aperture do (found with the kernel's wrapped vfio_find_dma()).
         if let first = iommu.iovaList.first, let last = iommu.iovaList.last {
-            if config.apertureStart > last.end || config.apertureEnd < first.start { throw .EINVAL }
+            if config.apertureStart > last.end || config.apertureEnd < first.start {
+                throw .EINVAL.because("aperture {x}-{x} outside the container's IOVA ranges", config.apertureStart, config.apertureEnd)
+            }
             if first.start < config.apertureStart,
                iommu.dma.find(start: first.start, size: config.apertureStart - first.start) != nil {
-                throw .EINVAL
+                throw .EINVAL.because("a mapping lies below the new aperture start {x}", config.apertureStart)
             }
             if last.end > config.apertureEnd,
                iommu.dma.find(start: config.apertureEnd &+ 1, size: last.end - config.apertureEnd) != nil {
-                throw .EINVAL
+                throw .EINVAL.because("a mapping lies above the new aperture end {x}", config.apertureEnd)
             }
         }
         // 7. vfio_iommu_resv_conflict(): a reserved region over an existing mapping.
         for resv in config.reservedRegions
         where iommu.dma.find(start: resv.start, size: resv.end &- resv.start &+ 1) != nil {
-            throw .EINVAL
+            throw .EINVAL.because("reserved region {x}-{x} overlaps a mapping", resv.start, resv.end)
         }
         // 8. No usable IOVA left.
         let ranges = config.iovaRanges
-        if ranges.isEmpty { throw .EINVAL }
+        if ranges.isEmpty { throw .EINVAL.because("no usable IOVA range left") }
         // (9. MSI isolation: every modelled platform has interrupt remapping.)
         // 10. vfio_iommu_replay(): pin each mapping and map it into the new domain. Intel's map
         // op refuses addresses beyond the domain's width with -EFAULT.
@@ -164,7 +166,9 @@ public final class Type1Backend: IOMMUBackend {
             // The replay loop runs `while (iova < dma->iova + dma->size)`: a mapping ending exactly
             // at 2^64 has end 0 and is skipped, yet marked mapped like the rest.
             if m.wrappedEnd == 0 { continue }
-            if m.lastByte > config.apertureEnd { throw .EFAULT }
+            if m.lastByte > config.apertureEnd {
+                throw .EFAULT.because("replay: mapping at iova {x} beyond the domain's aperture end {x}", m.iova, config.apertureEnd)
+            }
             try iommu.addressSpace.checkPinnable(vaddr: m.vaddr, size: m.size, write: m.write)
         }
 
@@ -175,7 +179,7 @@ public final class Type1Backend: IOMMUBackend {
         iommu.dma.updateAll { $0.iommuMapped = true }
     }
 
-    /// A group leaves the container (SPEC §8a.7).
+    /// A group leaves the container (docs/ERRORS.md#t1-attach).
     ///
     /// Mappings persist while an IOMMU-backed group remains. When the last one leaves, every
     /// mapping is removed if no emulated group remains either; otherwise they stay, unpinned, and

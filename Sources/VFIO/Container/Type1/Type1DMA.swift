@@ -1,7 +1,7 @@
-/// MAP_DMA, UNMAP_DMA and DIRTY_PAGES (SPEC §8a.5, §8a.6, §8a.8). Every check runs in the
+/// MAP_DMA, UNMAP_DMA and DIRTY_PAGES (docs/ERRORS.md#t1-map, docs/DECISIONS.md#t1-wrap, docs/ERRORS.md#t1-dirty). Every check runs in the
 /// kernel's order: user space sees the errno of the first failing one.
 extension Type1IOMMU {
-    /// x86-64 `TASK_SIZE_MAX` (4-level paging): the `access_ok` limit (SPEC §8a.10 item 7).
+    /// x86-64 `TASK_SIZE_MAX` (4-level paging): the `access_ok` limit (docs/DECISIONS.md#t1-simplified item 7).
     static let taskSizeMax: UInt64 = 0x7FFF_FFFF_F000
     /// `DIRTY_BITMAP_PAGES_MAX` = INT_MAX: the most pages one mapping's dirty bitmap may cover.
     static let dirtyBitmapPagesMax: UInt64 = UInt64(Int32.max)
@@ -14,7 +14,8 @@ extension Type1IOMMU {
     func mapDMA(arg: UInt) throws(Errno) {
         let map: Type1DMAMapArg = try UserMemory.read(from: arg)
         let mask = Type1UAPI.mapFlagRead | Type1UAPI.mapFlagWrite | Type1UAPI.mapFlagVaddr
-        guard map.argsz >= 32, map.flags & ~mask == 0 else { throw .EINVAL }
+        guard map.argsz >= 32 else { throw .EINVAL.because("argsz {} < minsz {}", map.argsz, 32) }
+        guard map.flags & ~mask == 0 else { throw .EINVAL.because("unknown flags {x} (known {x})", map.flags & ~mask, mask) }
         try doMap(map)
     }
 
@@ -29,24 +30,33 @@ extension Type1IOMMU {
         // (Step 3, u64 fields not fitting native types, exists only on 32-bit kernels.)
         // Step 4: a mapping needs a permission; a vaddr update must not carry one.
         let prot = read || write
-        if prot == setVaddr { throw .EINVAL }
+        if prot == setVaddr {
+            throw setVaddr ? .EINVAL.because("flags {x}: VADDR with READ/WRITE", map.flags)
+                           : .EINVAL.because("flags {x}: neither READ nor WRITE", map.flags)
+        }
 
         lock.lock(); defer { lock.unlock() }
         let pgsize = minPageSize
 
         // Step 5: alignment to P.
-        if size == 0 || (size | iova | vaddr) & (pgsize - 1) != 0 { throw .EINVAL }
+        if size == 0 || (size | iova | vaddr) & (pgsize - 1) != 0 {
+            throw Self.alignmentError(iova: iova, size: size, vaddr: vaddr, pgsize: pgsize)
+        }
         // Step 6: neither range may wrap; ending exactly at 2^64 is allowed.
-        if iova &+ size &- 1 < iova || vaddr &+ size &- 1 < vaddr { throw .EINVAL }
+        if iova &+ size &- 1 < iova { throw .EINVAL.because("iova {x} + size {x} wraps", iova, size) }
+        if vaddr &+ size &- 1 < vaddr { throw .EINVAL.because("vaddr {x} + size {x} wraps", vaddr, size) }
 
         let found = dma.find(start: iova, size: size)
         if setVaddr {
             // Step 7: the request must name exactly one invalidated mapping.
             guard let index = found else { throw .ENOENT }
             let current = dma[index]
-            guard current.vaddrInvalid, current.iova == iova, current.size == size else { throw .EINVAL }
+            guard current.vaddrInvalid else { throw .EINVAL.because("VADDR: mapping at iova {x} has a valid vaddr", current.iova) }
+            guard current.iova == iova, current.size == size else {
+                throw .EINVAL.because("VADDR: range differs from the mapping at iova {x} size {x}", current.iova, current.size)
+            }
             // vfio_change_dma_owner(): the memlock charge would move to the caller's mm; the model
-            // has no accounting, so it cannot fail (§8a.10 item 6). Nothing is pinned or checked.
+            // has no accounting, so it cannot fail (docs/DECISIONS.md#t1-simplified item 6). Nothing is pinned or checked.
             dma[index].vaddr = vaddr
             dma[index].vaddrInvalid = false
             vaddrInvalidCount -= 1
@@ -57,9 +67,11 @@ extension Type1IOMMU {
         // Step 9: the dma_entry_limit budget.
         if dmaAvail == 0 { throw .ENOSPC }
         // Step 10: the whole range inside one valid IOVA range.
-        if !iovaDMAValid(start: iova, end: iova &+ size &- 1) { throw .EINVAL }
+        if !iovaDMAValid(start: iova, end: iova &+ size &- 1) {
+            throw .EINVAL.because("iova {x} size {x} outside the valid IOVA ranges", iova, size)
+        }
         // The kernel would now link a range ending exactly at 2^64 even over existing mappings,
-        // because `iova + size` wrapped to 0 and hid them from step 8 (§8a.11). Only an
+        // because `iova + size` wrapped to 0 and hid them from step 8 (docs/DECISIONS.md#t1-wrap). Only an
         // emulated-only container can get here with such a range; the model refuses to corrupt
         // its table and answers as step 8 would without the wrap.
         if dma.overlapsAny(iova: iova, size: size) { throw .EEXIST }
@@ -70,11 +82,21 @@ extension Type1IOMMU {
             try addressSpace.checkPinnable(vaddr: vaddr, size: size, write: write)
         }
         // Step 13: a mapping created while tracking needs its own dirty bitmap.
-        if dirtyPageTracking && size / pgsize > Self.dirtyBitmapPagesMax { throw .EINVAL }
+        if dirtyPageTracking && size / pgsize > Self.dirtyBitmapPagesMax {
+            throw .EINVAL.because("{} pages > INT_MAX while dirty tracking", size / pgsize)
+        }
 
         dma.insert(Type1Mapping(iova: iova, size: size, vaddr: vaddr, read: read, write: write,
                                 vaddrInvalid: false, iommuMapped: hasDomain))
         dmaAvail -= 1
+    }
+
+    /// The reason for the step-5 EINVAL, naming the first offending field (built only on failure).
+    static func alignmentError(iova: UInt64, size: UInt64, vaddr: UInt64, pgsize: UInt64) -> Errno {
+        if size == 0 { return .EINVAL.because("size 0") }
+        if size & (pgsize - 1) != 0 { return .EINVAL.because("size {x} not aligned to page size {x}", size, pgsize) }
+        if iova & (pgsize - 1) != 0 { return .EINVAL.because("iova {x} not aligned to page size {x}", iova, pgsize) }
+        return .EINVAL.because("vaddr {x} not aligned to page size {x}", vaddr, pgsize)
     }
 
     /// Whether `[start, end]` lies inside one range of `iova_list`; an empty list allows all.
@@ -96,18 +118,23 @@ extension Type1IOMMU {
         let getBitmap = unmap.flags & Type1UAPI.unmapFlagGetDirtyBitmap != 0
         let mask = Type1UAPI.unmapFlagGetDirtyBitmap | Type1UAPI.unmapFlagAll | Type1UAPI.unmapFlagVaddr
         // Step 2.
-        guard unmap.argsz >= 24, unmap.flags & ~mask == 0 else { throw .EINVAL }
+        guard unmap.argsz >= 24 else { throw .EINVAL.because("argsz {} < minsz {}", unmap.argsz, 24) }
+        guard unmap.flags & ~mask == 0 else { throw .EINVAL.because("unknown flags {x} (known {x})", unmap.flags & ~mask, mask) }
         // Step 3: a bitmap only for a plain unmap.
-        if getBitmap && unmap.flags & (Type1UAPI.unmapFlagAll | Type1UAPI.unmapFlagVaddr) != 0 { throw .EINVAL }
+        if getBitmap && unmap.flags & (Type1UAPI.unmapFlagAll | Type1UAPI.unmapFlagVaddr) != 0 {
+            throw .EINVAL.because("flags {x}: GET_DIRTY_BITMAP with ALL or VADDR", unmap.flags)
+        }
 
         var bitmap = Type1Bitmap(pgsize: 0, size: 0, data: 0)
         if getBitmap {
             // Step 4a–4d, all before the lock.
-            guard unmap.argsz >= 24 + 24 else { throw .EINVAL }
+            guard unmap.argsz >= 24 + 24 else { throw .EINVAL.because("argsz {} < {} with GET_DIRTY_BITMAP", unmap.argsz, 48) }
             bitmap = try UserMemory.read(from: arg &+ 24)
-            guard Self.accessOK(bitmap.data, bitmap.size) else { throw .EINVAL }
-            // __ffs(0) is undefined; every path from a zero pgsize ends in EINVAL (§8a.10 item 8).
-            guard bitmap.pgsize != 0 else { throw .EINVAL }
+            guard Self.accessOK(bitmap.data, bitmap.size) else {
+                throw .EINVAL.because("bitmap data {x} size {x} fails access_ok", bitmap.data, bitmap.size)
+            }
+            // __ffs(0) is undefined; every path from a zero pgsize ends in EINVAL (docs/DECISIONS.md#t1-simplified item 8).
+            guard bitmap.pgsize != 0 else { throw .EINVAL.because("bitmap pgsize 0") }
             try Self.verifyBitmapSize(npages: unmap.size >> UInt64(bitmap.pgsize.trailingZeroBitCount),
                                       bitmapSize: bitmap.size)
         }
@@ -131,31 +158,40 @@ extension Type1IOMMU {
         lock.lock(); defer { lock.unlock() }
 
         // Step 5: mdev drivers may pin at any time, so vaddrs cannot be switched under them.
-        if invalidateVaddr && !emulatedGroups.isEmpty { throw .EBUSY }
+        if invalidateVaddr && !emulatedGroups.isEmpty {
+            throw .EBUSY.because("VADDR with {} emulated (mdev) group(s) attached", emulatedGroups.count)
+        }
 
         let pgsize = minPageSize
         // Step 6.
-        if iova & (pgsize - 1) != 0 { throw .EINVAL }
+        if iova & (pgsize - 1) != 0 { throw .EINVAL.because("iova {x} not aligned to page size {x}", iova, pgsize) }
         // Step 7.
         if unmapAll {
-            if iova != 0 || size != 0 { throw .EINVAL }
+            if iova != 0 || size != 0 { throw .EINVAL.because("ALL with iova {x} size {x} (both must be 0)", iova, size) }
             size = .max
-        } else if size == 0 || size & (pgsize - 1) != 0 || iova &+ size &- 1 < iova {
-            throw .EINVAL
+        } else if size == 0 || size & (pgsize - 1) != 0 {
+            throw .EINVAL.because("size {x} zero or not aligned to page size {x}", size, pgsize)
+        } else if iova &+ size &- 1 < iova {
+            throw .EINVAL.because("iova {x} + size {x} wraps", iova, size)
         }
         // Step 8: bitmaps only while tracking, and only at P granularity.
-        if getBitmap && (!dirtyPageTracking || bitmap.pgsize != pgsize) { throw .EINVAL }
+        if getBitmap && !dirtyPageTracking { throw .EINVAL.because("GET_DIRTY_BITMAP while dirty tracking is off") }
+        if getBitmap && bitmap.pgsize != pgsize {
+            throw .EINVAL.because("bitmap pgsize {x} != page size {x}", bitmap.pgsize, pgsize)
+        }
 
         // Step 9: v2 refuses to split a mapping at either end of the range.
         if isV2 && !unmapAll {
-            if let i = dma.find(start: iova, size: 1), dma[i].iova != iova { throw .EINVAL }
+            if let i = dma.find(start: iova, size: 1), dma[i].iova != iova {
+                throw .EINVAL.because("iova {x} splits the mapping at iova {x} (v2)", iova, dma[i].iova)
+            }
             if let i = dma.find(start: iova &+ size &- 1, size: 0), dma[i].wrappedEnd != iova &+ size {
-                throw .EINVAL
+                throw .EINVAL.because("end {x} splits the mapping at iova {x} (v2)", iova &+ size, dma[i].iova)
             }
         }
 
         // Step 10: the walk. `iova + size` is the kernel's wrapped end: for a range ending exactly
-        // at 2^64 it is 0, so firstNode finds nothing and nothing is visited (the §8a.6 quirk).
+        // at 2^64 it is 0, so firstNode finds nothing and nothing is visited (the wrap quirk: docs/DECISIONS.md#t1-wrap).
         let end = iova &+ size
         var unmapped: UInt64 = 0
         guard let first = dma.firstNode(start: iova, size: size) else { return 0 }
@@ -174,7 +210,7 @@ extension Type1IOMMU {
                         dma[k].vaddrInvalid = false
                         vaddrInvalidCount -= 1
                     }
-                    throw .EINVAL
+                    throw .EINVAL.because("VADDR: mapping at iova {x} already invalidated", current.iova)
                 }
                 dma[n].vaddrInvalid = true
                 vaddrInvalidCount += 1
@@ -207,9 +243,11 @@ extension Type1IOMMU {
     ///
     /// Kernel: verify_bitmap_size()
     static func verifyBitmapSize(npages: UInt64, bitmapSize: UInt64) throws(Errno) {
-        if npages == 0 || bitmapSize == 0 || bitmapSize > dirtyBitmapSizeMax { throw .EINVAL }
+        if npages == 0 || bitmapSize == 0 || bitmapSize > dirtyBitmapSizeMax {
+            throw .EINVAL.because("bitmap of {} pages, size {} (must be 1..{})", npages, bitmapSize, dirtyBitmapSizeMax)
+        }
         let needed = ((npages &+ 63) & ~63) / 8
-        if bitmapSize < needed { throw .EINVAL }
+        if bitmapSize < needed { throw .EINVAL.because("bitmap size {} < {} needed for {} pages", bitmapSize, needed, npages) }
     }
 
     /// Writes the dirty bits of mapping `index` into the user bitmap, bit *i* standing for the page
@@ -271,7 +309,7 @@ extension Type1IOMMU {
 
     // MARK: DIRTY_PAGES
 
-    /// VFIO_IOMMU_DIRTY_PAGES: START / STOP / GET_BITMAP (SPEC §8a.8).
+    /// VFIO_IOMMU_DIRTY_PAGES: START / STOP / GET_BITMAP (docs/ERRORS.md#t1-dirty).
     ///
     /// Kernel: vfio_iommu_type1_dirty_pages()
     func dirtyPages(arg: UInt) throws(Errno) {
@@ -279,9 +317,12 @@ extension Type1IOMMU {
         guard isV2 else { throw .EACCES }
         let header: Type1DirtyBitmapArg = try UserMemory.read(from: arg)
         let mask = Type1UAPI.dirtyFlagStart | Type1UAPI.dirtyFlagStop | Type1UAPI.dirtyFlagGetBitmap
-        guard header.argsz >= 8, header.flags & ~mask == 0 else { throw .EINVAL }
+        guard header.argsz >= 8 else { throw .EINVAL.because("argsz {} < minsz {}", header.argsz, 8) }
+        guard header.flags & ~mask == 0 else { throw .EINVAL.because("unknown flags {x} (known {x})", header.flags & ~mask, mask) }
         // Exactly one flag (__ffs == __fls); zero flags is undefined there and EINVAL here.
-        guard header.flags != 0, header.flags & (header.flags - 1) == 0 else { throw .EINVAL }
+        guard header.flags != 0, header.flags & (header.flags - 1) == 0 else {
+            throw .EINVAL.because("flags {x}: exactly one of START, STOP, GET_BITMAP", header.flags)
+        }
 
         if header.flags & Type1UAPI.dirtyFlagStart != 0 {
             lock.lock(); defer { lock.unlock() }
@@ -290,7 +331,7 @@ extension Type1IOMMU {
                 // fails for a mapping of more than INT_MAX pages.
                 let pgsize = minPageSize
                 for i in 0..<dma.count where dma[i].size / pgsize > Self.dirtyBitmapPagesMax {
-                    throw .EINVAL
+                    throw .EINVAL.because("mapping at iova {x} has {} pages > INT_MAX", dma[i].iova, dma[i].size / pgsize)
                 }
                 dma.updateAll { $0.bitmapFull = false }
                 dirtyPageTracking = true
@@ -307,20 +348,24 @@ extension Type1IOMMU {
         }
 
         // GET_BITMAP.
-        guard header.argsz >= 8 + 40 else { throw .EINVAL }
+        guard header.argsz >= 8 + 40 else { throw .EINVAL.because("argsz {} < {} with GET_BITMAP", header.argsz, 48) }
         let range: Type1DirtyBitmapGet = try UserMemory.read(from: arg &+ 8)
-        if range.iova &+ range.size < range.iova { throw .EINVAL }
-        guard Self.accessOK(range.bitmap.data, range.bitmap.size) else { throw .EINVAL }
-        guard range.bitmap.pgsize != 0 else { throw .EINVAL }       // __ffs(0)
+        if range.iova &+ range.size < range.iova { throw .EINVAL.because("iova {x} + size {x} wraps", range.iova, range.size) }
+        guard Self.accessOK(range.bitmap.data, range.bitmap.size) else {
+            throw .EINVAL.because("bitmap data {x} size {x} fails access_ok", range.bitmap.data, range.bitmap.size)
+        }
+        guard range.bitmap.pgsize != 0 else { throw .EINVAL.because("bitmap pgsize 0") }       // __ffs(0)
         try Self.verifyBitmapSize(npages: range.size >> UInt64(range.bitmap.pgsize.trailingZeroBitCount),
                                   bitmapSize: range.bitmap.size)
 
         lock.lock(); defer { lock.unlock() }
         let pgsize = minPageSize
-        if range.bitmap.pgsize != pgsize { throw .EINVAL }
-        if range.iova & (pgsize - 1) != 0 { throw .EINVAL }
-        if range.size == 0 || range.size & (pgsize - 1) != 0 { throw .EINVAL }
-        guard dirtyPageTracking else { throw .EINVAL }
+        if range.bitmap.pgsize != pgsize { throw .EINVAL.because("bitmap pgsize {x} != page size {x}", range.bitmap.pgsize, pgsize) }
+        if range.iova & (pgsize - 1) != 0 { throw .EINVAL.because("iova {x} not aligned to page size {x}", range.iova, pgsize) }
+        if range.size == 0 || range.size & (pgsize - 1) != 0 {
+            throw .EINVAL.because("size {x} zero or not aligned to page size {x}", range.size, pgsize)
+        }
+        guard dirtyPageTracking else { throw .EINVAL.because("dirty tracking is off") }
         try iovaDirtyBitmap(range.bitmap.data, iova: range.iova, size: range.size, pgsize: pgsize)
     }
 
@@ -329,9 +374,13 @@ extension Type1IOMMU {
     ///
     /// Kernel: vfio_iova_dirty_bitmap()
     func iovaDirtyBitmap(_ userBitmap: UInt64, iova: UInt64, size: UInt64, pgsize: UInt64) throws(Errno) {
-        if let i = dma.find(start: iova, size: 1), dma[i].iova != iova { throw .EINVAL }
+        if let i = dma.find(start: iova, size: 1), dma[i].iova != iova {
+            throw .EINVAL.because("iova {x} splits the mapping at iova {x}", iova, dma[i].iova)
+        }
         let last = iova &+ size &- 1
-        if let i = dma.find(start: last, size: 0), dma[i].wrappedEnd != iova &+ size { throw .EINVAL }
+        if let i = dma.find(start: last, size: 0), dma[i].wrappedEnd != iova &+ size {
+            throw .EINVAL.because("end {x} splits the mapping at iova {x}", iova &+ size, dma[i].iova)
+        }
 
         var n = dma.firstIndex(lastByteAtLeast: iova)
         // Mappings starting below iova are skipped (the kernel walks from the first node).

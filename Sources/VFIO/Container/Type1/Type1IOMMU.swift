@@ -14,7 +14,7 @@ public struct Type1IOVARange: Equatable, Hashable, Sendable, CustomStringConvert
     }
 }
 
-/// The one IOMMU domain configuration every IOMMU-backed group of the model shares (SPEC §8a.10
+/// The one IOMMU domain configuration every IOMMU-backed group of the model shares (docs/DECISIONS.md#t1-simplified
 /// item 1): fixed values instead of a live IOMMU, so joining or leaving never changes them.
 public struct Type1DomainConfig: Sendable, Equatable {
     /// The domain's `pgsize_bitmap` (the lowest set bit is P).
@@ -41,7 +41,7 @@ public struct Type1DomainConfig: Sendable, Equatable {
     }
 
     /// Intel VT-d with 4K/2M/1G pages, a 48-bit aperture and the MSI window 0xFEE00000–0xFEEFFFFF
-    /// reserved: `iova_list` = [0, 0xFEDFFFFF] and [0xFEF00000, 0xFFFFFFFFFFFF] (SPEC §8a.4 example).
+    /// reserved: `iova_list` = [0, 0xFEDFFFFF] and [0xFEF00000, 0xFFFFFFFFFFFF] (docs/ERRORS.md#t1-get-info example).
     public static let intelDefault = Type1DomainConfig(
         pgsizeBitmap: 0x4020_1000, apertureStart: 0, apertureEnd: 0xFFFF_FFFF_FFFF,
         reservedRegions: [Type1IOVARange(start: 0xFEE0_0000, end: 0xFEEF_FFFF)])
@@ -109,7 +109,7 @@ public struct Type1Mapping: Equatable, Sendable {
 /// searches reproduced by binary search over a sorted array (O(log n) lookups).
 ///
 /// The kernel's comparisons use `iova + size` in 64-bit arithmetic, which wraps to 0 for a range
-/// ending exactly at 2^64; that wrap is observable (SPEC §8a.6 quirk, §8a.11), so the searches
+/// ending exactly at 2^64; that wrap is observable (docs/DECISIONS.md#t1-wrap), so the searches
 /// evaluate the same wrapped expressions on the candidate the tree would settle on.
 struct Type1DMATable {
     /// Sorted by `iova`; no two entries overlap.
@@ -201,10 +201,10 @@ struct Type1DMATable {
     }
 }
 
-/// The per-container state of the type1 backend (`struct vfio_iommu`, SPEC §8a.2): what
+/// The per-container state of the type1 backend (`struct vfio_iommu`, docs/ERRORS.md#t1-state): what
 /// `Type1Backend.open` returns as the container's `iommu_data`.
 ///
-/// One lock (`iommu->lock`) serialises every ioctl and group operation on it (SPEC §8a.10 item 8).
+/// One lock (`iommu->lock`) serialises every ioctl and group operation on it (docs/DECISIONS.md#t1-simplified item 8).
 /// The model keeps one IOMMU domain, which exists exactly while an IOMMU-backed group is attached.
 public final class Type1IOMMU: @unchecked Sendable {
     /// `iommu->lock`: guards every `var` below.

@@ -60,7 +60,7 @@ extension Type1IOMMU {
     /// `DIRTY_BITMAP_SIZE_MAX`: the largest bitmap in bytes (INT_MAX pages rounded to u64 words).
     static let dirtyBitmapSizeMax: UInt64 = 0x1000_0000
 
-    /// VFIO_IOMMU_GET_INFO (SPEC §8a.4): header, then the MIGRATION, DMA_AVAIL and IOVA_RANGE
+    /// VFIO_IOMMU_GET_INFO (docs/ERRORS.md#t1-get-info): header, then the MIGRATION, DMA_AVAIL and IOVA_RANGE
     /// capabilities if `argsz` leaves room for all of them, else the size needed in `argsz`.
     ///
     /// Kernel: vfio_iommu_type1_get_info()
@@ -69,7 +69,7 @@ extension Type1IOMMU {
         let minsz = 16, capsz = 20
         var info = Type1InfoArg()
         try UserMemory.copyIn(&info, from: arg, count: minsz)
-        guard info.argsz >= UInt32(minsz) else { throw .EINVAL }
+        guard info.argsz >= UInt32(minsz) else { throw .EINVAL.because("argsz {} < minsz {}", info.argsz, minsz) }
 
         var copyBack = minsz
         if info.argsz >= UInt32(capsz) {

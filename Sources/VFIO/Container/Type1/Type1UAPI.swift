@@ -1,4 +1,4 @@
-/// The type1 slice of `include/uapi/linux/vfio.h` (SPEC §2.3, §8a.4–§8a.8): ioctl numbers, flag
+/// The type1 slice of `include/uapi/linux/vfio.h` (docs/ERRORS.md#extension-ids, docs/ERRORS.md#type1): ioctl numbers, flag
 /// bits and the argument structs exactly as user space lays them out.
 ///
 /// The structs are plain `UInt32`/`UInt64` fields in declaration order, which Swift lays out like C
@@ -18,7 +18,7 @@ public enum Type1UAPI {
     /// `VFIO_IOMMU_DIRTY_PAGES`.
     public static let dirtyPages: UInt32 = 0x3B75
 
-    // MARK: extension / IOMMU type ids (SPEC §2.3)
+    // MARK: extension / IOMMU type ids (docs/ERRORS.md#extension-ids)
 
     /// `VFIO_TYPE1_IOMMU`: type1 v1.
     public static let extType1: UInt = 1

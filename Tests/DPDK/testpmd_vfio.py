@@ -33,6 +33,12 @@ from collections import Counter
 TESTPMD = os.environ.get("TESTPMD", "dpdk-testpmd")
 MAC = "02:5e:13:00:00:02"
 failures = []
+# Trace lines may start with "[pid N tid N] " (docs/TRACE.md).
+TRACE_PREFIX = re.compile(r"^\[pid \d+ tid \d+\] ")
+
+
+def trace_lines(text):
+    return [TRACE_PREFIX.sub("", l) for l in text.splitlines()]
 
 
 def check(ok, what, detail=""):
@@ -104,11 +110,11 @@ def run(build, out, label, tree, topology, name):
 
 
 def ioctl_counts(trace):
-    return Counter(m.group(1) for m in re.finditer(r"^ioctl\(\d+, (VFIO_[A-Z_0-9]+)", trace, re.M))
+    return Counter(m.group(1) for m in re.finditer(r"^ioctl\(\d+, (VFIO_[A-Z_0-9]+)", "\n".join(trace_lines(trace)), re.M))
 
 
 def released(label, trace):
-    lines = [l for l in trace.splitlines() if l.startswith("exit_files()")]
+    lines = [l for l in trace_lines(trace) if l.startswith("exit_files()")]
     check(len(lines) == 1 and lines[0].endswith("{files=0, fds=0}"), "%s: every model file released at exit" % label,
           "\n".join(lines) or "(no exit_files line)")
 

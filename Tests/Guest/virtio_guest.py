@@ -23,6 +23,7 @@ unpacks them from the Debian package). Prints the guest's interface lines and th
 """
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,12 @@ DEVICE = "0000:00:05.0"
 MAC = "02:5e:13:00:00:01"
 HERE = os.path.dirname(os.path.abspath(__file__))
 failures = []
+# Trace lines may start with "[pid N tid N] " (docs/TRACE.md).
+TRACE_PREFIX = re.compile(r"^\[pid \d+ tid \d+\] ")
+
+
+def trace_lines(text):
+    return [TRACE_PREFIX.sub("", l) for l in text.splitlines()]
 
 
 def check(ok, what, detail=""):
@@ -139,7 +146,7 @@ def main():
         else:
             check(netif == [] and not any(l.startswith("VIRTIO_NET_BOUND") for l in lines),
                   "%s: no virtio_net interface without the virtio personality" % label, "\n".join(netif))
-        released = [l for l in trace.splitlines() if l.startswith("exit_files()")]
+        released = [l for l in trace_lines(trace) if l.startswith("exit_files()")]
         check(len(released) == 1 and released[0].endswith("{files=0, fds=0}"),
               "%s: every model file released at exit" % label, "\n".join(released))
         for l in netif:

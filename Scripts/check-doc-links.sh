@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Every `docs/<FILE>.md#<id>` cited in the tree names an anchor (`<a id="...">` or a heading's
 # GitHub slug) that exists in that file, and nothing cites a document outside the repository.
 # Exits 1 naming each broken citation.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Generates the section-3 manual pages of libswiftvfio from include/swiftvfio.h's doc comments
 # (the header is itself generated from the Swift sources by Scripts/gen-header.sh).
 #

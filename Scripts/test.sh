@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every test of libswiftvfio: the Swift suites (debug), then under ThreadSanitizer and
 # AddressSanitizer, then the C ABI tests and examples. Exits non-zero on the first failure.
 set -euo pipefail
@@ -7,8 +8,9 @@ export SWIFT_BACKTRACE=enable=no   # the crash handler trips sanitizers (Swift's
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "docs: every docs/*.md#id cited resolves; nothing cites outside the repository"
+step "docs and licence lines: every docs/*.md#id cited resolves, nothing cites outside the repository, every source file has its SPDX line"
 Scripts/check-doc-links.sh
+Scripts/check-spdx.sh
 
 step "swift test (debug)"
 swift test
@@ -36,6 +38,9 @@ Scripts/test-preload.sh
 
 step "QEMU 7.2 end to end: vfio-pci on the model (sysfs tree and JSON), QEMU's own errors"
 Scripts/test-qemu.sh
+
+step "A Linux 6.12 guest's virtio_net binds the model's virtio-net personality through QEMU's vfio-pci"
+Scripts/test-guest.sh
 
 step "tools: vfioctl, device plug-ins, version, man pages, make install/uninstall"
 Scripts/test-tools.sh

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,7 +41,7 @@ enum Control {
 
     /// Starts the control thread once per process, if SWIFTVFIO_CONTROL=1.
     static func startIfRequested() {
-        guard let v = getenv("SWIFTVFIO_CONTROL"), String(cString: v) == "1" else { return }
+        guard ProcessEnvironment.controlRequested else { return }
         guard started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         if let problem = listen() {
             let line = "swiftvfio: SWIFTVFIO_CONTROL: \(problem); vfioctl state will not reach this process\n"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -90,10 +91,9 @@ enum Plugins {
         case .failed(let e): return e
         case .notLoaded: break
         }
-        let list = getenv("SWIFTVFIO_DRIVERS").map { String(cString: $0) } ?? ""
         var handles: [UnsafeMutableRawPointer] = []
         var failure: CallError?
-        for file in list.split(separator: ":").map(String.init) where !file.isEmpty {
+        for file in ProcessEnvironment.driverPlugins {
             if let e = loadOne(file, &handles) { failure = e; break }
         }
         if let failure {

@@ -1,15 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
 #if canImport(Glibc)
 import Glibc
 #endif
 import VFIO
 
 /// The process's configuration, read at the edge: the environment variables (SWIFTVFIO_TOPOLOGY,
-/// SWIFTVFIO_TRACE, SWIFTVFIO_LOG; README.md and docs/PRELOAD.md describe them) are read once, when
+/// SWIFTVFIO_TRACE, SWIFTVFIO_TRACE_TIME, SWIFTVFIO_LOG, SWIFTVFIO_DRIVERS, SWIFTVFIO_CONTROL;
+/// swiftvfio(7), README.md and docs/TRACE.md describe them; this file is the only reader) are read once, when
 /// the library first needs them, into a `VFIOEnvironment` that is passed into every subsystem the
 /// C ABI makes. The model never reads the environment itself.
 enum ProcessEnvironment {
     /// `SWIFTVFIO_TOPOLOGY`, `SWIFTVFIO_TRACE` and `SWIFTVFIO_LOG` as they were at first use.
     static let current = VFIOEnvironment { name in getenv(name).map { String(cString: $0) } }
+
+    /// `SWIFTVFIO_DRIVERS`: the device plug-ins to load before the topology binds devices (a
+    /// colon-separated list of shared objects), as it was at first use.
+    static let driverPlugins: [String] = (getenv("SWIFTVFIO_DRIVERS").map { String(cString: $0) } ?? "")
+        .split(separator: ":").map(String.init).filter { !$0.isEmpty }
+
+    /// `SWIFTVFIO_CONTROL=1`: answer `vfioctl state PID` on a private unix socket.
+    static let controlRequested: Bool = getenv("SWIFTVFIO_CONTROL").map { String(cString: $0) == "1" } ?? false
 
     /// A new subsystem from the topology at `path` (nil: the built-in default), with the
     /// process's diagnostics. The loader's message says what is wrong; the errno says whether the

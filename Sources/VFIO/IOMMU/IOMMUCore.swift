@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The fake IOMMU core (docs/TOPOLOGY.md#drivers): IOMMU groups, bus devices, driver binding, DMA ownership.
 ///
 /// It plays the part of drivers/iommu/iommu.c and the driver core for one subsystem. Group ids are
@@ -38,11 +39,13 @@ public final class IOMMUCore: @unchecked Sendable {
         }
     }
 
-    /// `iommu_group_alloc()` + name "vfio-noiommu": a fake group with the smallest free id.
-    func allocFakeGroup() throws(Errno) -> IOMMUGroup {
+    /// `iommu_group_alloc()` + name "vfio-noiommu": a fake group with the smallest free id, or
+    /// `preferred` when it is free (a topology replaying the number the kernel once gave).
+    func allocFakeGroup(preferred: Int? = nil) throws(Errno) -> IOMMUGroup {
         try faults.check(.fakeIOMMUGroupAlloc)
         return try lock.withLock { () throws(Errno) -> IOMMUGroup in
-            let id = try groupIDs.alloc()
+            let id: Int
+            if let preferred, groupIDs.take(preferred) { id = preferred } else { id = try groupIDs.alloc() }
             let g = IOMMUGroup(core: self, id: id, name: "vfio-noiommu", isFake: true)
             groupsByID[id] = g
             census.iommuGroupCreated()

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import CSwiftVFIOShim
 import Synchronization
 #if canImport(Glibc)
@@ -30,6 +31,10 @@ public enum HostCall: String, CaseIterable, Sendable {
 /// The one seam between the model and the host's system calls for its own resources (swift-system
 /// style: every such call goes through here, nowhere else), so tests can make any of them fail on
 /// purpose (`arm`) and can check that nothing the model took from the host is left over (`live`).
+///
+/// Not through here, on purpose: the fd table's placeholders (`FDTable`), which are the user's
+/// descriptors, the model's `get_unused_fd_flags()`/`fd_install()`, whose failures the kernel fault
+/// point `fdReserve` already injects; and the trace file, which is diagnostics, not model state.
 ///
 /// The fast path, nothing armed, is one relaxed atomic load before the real call. A failed `close`
 /// or `munmap` still releases (as Linux's close(2) always frees the number): the model ignores

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The topology readers are their own module (VFIOTopology: JSON, schema, sysfs, built-in default);
 // re-exported so `import VFIO` keeps giving `TopologySpec` and `PCIDeviceIdentity` to the C ABI,
 // the fuzzers and embedders.
@@ -80,6 +81,7 @@ extension VFIOSubsystem {
             throw fail(path, error)
         }
         guard isVFIO, let bus = iommu.device(named: d.name) else { return }
+        bus.preferredNoIOMMUGroupID = d.noIOMMUGroupID
         do throws(Errno) {
             try bindVFIOPCI(bus, driver: d.driver!, identity: d.pci)
         } catch let e where e == .EINVAL {

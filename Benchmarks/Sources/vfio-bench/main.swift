@@ -468,7 +468,7 @@ func modeAll() {
                      a: v("memory_100000"), b: 2048, kind: "bytes", target: 1.0))
     table.append(Row(id: "", name: "memory per group + vfio-pci device with its PCI model (N = 10,000)",
                      a: v("memory_pci_10000"), b: 2048, kind: "bytes-info", target: .nan))
-    table.append(Row(id: "", name: "register a vfio-pci device (PCI model, BAR memfd) in its own group, N = 10,000, vs bench driver",
+    table.append(Row(id: "", name: "register a vfio-pci device (PCI model; BAR memory at first use) in its own group, N = 10,000, vs bench driver",
                      a: v("register_pci_10000"), b: v("register_10000"), kind: "info", target: .nan))
 
     let date = shell("date -u '+%Y-%m-%d %H:%M UTC'")

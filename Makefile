@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # libswiftvfio: the conventional front door for C users. Every target wraps a script of
 # Scripts/ (the scripts are the one place the work is described; this file only names it).
 #

@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+// SPDX-License-Identifier: Apache-2.0
 // libswiftvfio: a user-space model of the Linux v6.3 VFIO group layer, exported to C.
 // The root package has no third-party dependencies (design card); Benchmarks/ is its own package.
 import PackageDescription

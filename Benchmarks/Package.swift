@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+// SPDX-License-Identifier: Apache-2.0
 // libswiftvfio benchmarks: its own package, release builds, C baselines measured in the same run.
 // Run everything with `bash Scripts/bench.sh` from the repository root (docs/BENCHMARKS.md).
 import Foundation

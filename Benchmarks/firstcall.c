@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* vfio-firstcall: the time of the first model call of a process that does not link libswiftvfio,
  * run under LD_PRELOAD=libswiftvfio-preload.so: open("/dev/vfio/vfio") loads libswiftvfio.so (and
  * with it the Swift runtime), creates the model and loads the topology (SWIFTVFIO_TOPOLOGY).

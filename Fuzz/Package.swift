@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+// SPDX-License-Identifier: Apache-2.0
 // libswiftvfio fuzzers: its own package (like Benchmarks/), so the root package needs no unsafe
 // flags. Build and run them with `bash Scripts/fuzz.sh [SECONDS]` from the repository root.
 //

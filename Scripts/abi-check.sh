@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The shipped library's ABI check (docs/VERSIONING.md): builds and installs the release files
 # (Scripts/dist.sh) into a scratch prefix, then checks
 #   1. include/swiftvfio.h is generated from the current sources (Scripts/gen-header.sh --check);

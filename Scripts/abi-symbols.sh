@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The list of functions libswiftvfio.so exports, derived from include/swiftvfio.h: the one source
 # of truth for the release library's linker version script (Scripts/dist.sh) and for the export
 # check (Scripts/abi-check.sh).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the benchmarks (Benchmarks/, its own package) in release and prints the table: every
 # figure of libswiftvfio beside its baseline, measured in the same run, with the ratio, the target
 # and PASS/MISS (docs/BENCHMARKS.md says what each row measures).

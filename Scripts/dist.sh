@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The release build of libswiftvfio, shipped like a C library (docs/VERSIONING.md).
 #
 #   Scripts/dist.sh                    build and stage everything into dist/

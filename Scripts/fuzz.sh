@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the two libFuzzer targets of the Fuzz/ package (release, AddressSanitizer, coverage; the
 # model from the root package is instrumented with them) and runs each for about
 # SECONDS seconds (default 30), starting from its committed corpus in Fuzz/corpus/<name>.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job: builds libswiftvfio.so and runs the KVM-side consumer example
 # (examples-c/kvm_vfio: virt/kvm/vfio.c's shape on the C ABI) against the built-in default
 # topology, printing each step and the state that results: the groups, the container, the

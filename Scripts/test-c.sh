@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The C ABI tests: builds libswiftvfio.so, then
 #   1. checks include/swiftvfio.h against the Swift sources (Scripts/gen-header.sh --check) and
 #      that every function it declares is exported and used by a C test or example;

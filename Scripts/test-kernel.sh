@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Kernel-verified differential test (issue 17): boots Debian's Linux 6.1 and 6.12 under QEMU (TCG,
 # emulated Intel IOMMU), runs Tests/Kernel/vfioseq.c's seeded call sequences in the guest against
 # the real VFIO, captures the guest's sysfs as a model topology with `vfioctl topology capture`,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 12: real KVM drives the kvm-vfio device the interposer serves (Sources/CSwiftVFIOPreload/kvm).
 #   1. Tests/KVM/kvm_preload.c (gcc and clang) on /dev/kvm under libswiftvfio-preload.so: every
 #      errno of KVM_CREATE_DEVICE(KVM_DEV_TYPE_VFIO) and of the device's attributes, next to the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The LD_PRELOAD interposer's tests (docs/PRELOAD.md): C clients compiled with gcc and run,
 # unmodified, under libswiftvfio-preload.so; ordinary programs under it; and the interposer's cost
 # on fds that are not the model's.

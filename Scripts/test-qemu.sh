@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # QEMU end to end (issue 9): Debian's QEMU 7.2 realizes a vfio-pci device on the libswiftvfio
 # model through libswiftvfio-preload.so, with no root, no IOMMU and no hardware, once with a
 # sysfs-shaped topology and once with the equivalent JSON; then QEMU's own errors for a group that

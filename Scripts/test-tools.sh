@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Tests of the user's tools (issue 15): vfioctl (run, topology check/show, state), device
 # plug-ins (SWIFTVFIO_DRIVERS) under an unmodified client and through the C ABI, the version
 # (header, swiftvfio_version(), .pc, SONAME), the man pages (drift, mandoc lint), and the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every test of libswiftvfio: the Swift suites (debug), then under ThreadSanitizer and
 # AddressSanitizer, then the C ABI tests and examples. Exits non-zero on the first failure.
 set -euo pipefail
@@ -7,8 +8,9 @@ export SWIFT_BACKTRACE=enable=no   # the crash handler trips sanitizers (Swift's
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "docs: every docs/*.md#id cited resolves; nothing cites outside the repository"
+step "docs: every docs/*.md#id cited resolves; nothing cites outside the repository; SPDX lines"
 Scripts/check-doc-links.sh
+Scripts/check-spdx.sh
 
 step "swift test (debug)"
 swift test

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # linked-sources.sh CC CFLAGS... SOURCE: the C files a test program is linked with, found by the
 # compiler: for every header of this source tree that SOURCE includes (directly or not, as
 # `CC -MM` lists them), the .c file beside it, if there is one (examples-c/kvm.h brings kvm.c,

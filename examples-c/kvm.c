@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* kvm.c: the fake VM of kvm.h. */
 #include "kvm.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // kvm_consumer.cpp: a KVM-side consumer written in C++ on libswiftvfio's C ABI.
 //
 // The C examples manage references by hand, as the kernel does. A C++ consumer wraps each kind

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* kvm_vfio: the KVM-side consumer (kvm_vfio.c, shaped like virt/kvm/vfio.c) against the model,
  * step by step, printing what each step did and the state that results: the groups, the
  * container, the devices open, the VM's reference count and the DMA coherency KVM sees.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* mtty: a C VFIO bus driver on libswiftvfio, in the shape of the kernel's mtty sample
  * (samples/vfio-mdev/mtty.c): an emulated PCI serial port registered with
  * vfio_register_emulated_iommu_dev(), driven by a struct vfio_device_ops, reached by a user-space

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* mtty: the mtty-shaped C driver (mtty.c) registered with the model and used by a client through
  * its VFIO group, then removed while the client still holds the device: the driver's request op
  * asks the client to let go, and unregistration waits for it. Prints each step; exits 1 if any

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* mtty_plugin: mtty.c's driver as a device plug-in (SWIFTVFIO_DRIVERS), so an UNMODIFIED client
  * run with `vfioctl run` drives it through /dev/vfio like any VFIO device.
  *

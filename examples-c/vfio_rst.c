@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* vfio_rst.c: the user-space sequence of Documentation/driver-api/vfio.rst (docs/TOPOLOGY.md#built-in), step by
  * step, through libswiftvfio's system calls instead of open(2)/ioctl(2). Against the built-in
  * default topology it opens the documented group 26 and device 0000:06:0d.0.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* swiftvfio.h: the C interface of libswiftvfio, a user-space model of the Linux v6.3 VFIO group
  * layer (drivers/vfio/group.c and what it leans on).
  *

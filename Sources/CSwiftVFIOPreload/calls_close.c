@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Every way a number is closed or replaced: close, close_range, closefrom, dup2/dup3 onto a
  * number, fclose of a stream on it (glibc's fcloseall flushes streams without closing them); and
  * the dup family that copies one (dup, fcntl F_DUPFD[_CLOEXEC]). A model fd closed here is closed by the model (its release runs at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The descriptor creators that are not opens of a path (calls_open.c) or dups (calls_close.c).
  * Each is libc's own call; the numbers it returns go through fd_created(): a number the model
  * still holds had its placeholder closed behind the interposer's back (a raw system call, inside

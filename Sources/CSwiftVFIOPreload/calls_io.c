@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* ioctl, read/write, pread/pwrite (and their fortified forms), mmap: on a model fd, the model's
  * (the model dispatches on the kind of file: group, container, iommufd, device; VFIO ioctl numbers
  * collide across kinds). No system call and no lock on the way: the routing rule of preload.h. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The open family: a model path opens a model file (swiftvfio_open); any other path is libc's,
  * and the number it returns goes through fd_created() (it may land on a stale model number). */
 #include "preload.h"

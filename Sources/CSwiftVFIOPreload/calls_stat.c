@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The stat family, access, extended attributes: model nodes answer as the kernel's character
  * devices (devtmpfs), /dev/vfio as a directory, model fds as their node or (device fds) the
  * anonymous inode. Everything else is libc's. docs/PRELOAD.md has the table of answers. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* syscall(): the generic system call entry point, with the numbers that close, replace or create
  * descriptors. Closes and dups go where their libc wrappers go (calls_close.c); creators return
  * through fd_created(). Every other number, and every call from the model itself (its shim makes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The mirror of the model's fd table: which numbers are model fds.
  *
  * The model owns fd identity (Sources/VFIO/Files/FDTable.swift). It reports every number its table

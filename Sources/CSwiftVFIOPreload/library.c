@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* libswiftvfio.so: found, loaded on first need, and told to report its fd table here.
  *
  * Loaded lazily (the first model path or fd), so a process that never touches VFIO never loads the

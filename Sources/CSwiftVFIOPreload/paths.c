@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Which paths name model nodes: lexical classification, no file system access except the
  * directory a relative path starts from.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* libc's own functions: what every interposed call falls through to (dlsym(RTLD_NEXT)). The list
  * is REAL_FUNCS in preload.h; each pointer has the type of libc's declaration. */
 #include "preload.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Start-up and exit: the constructor, the exit hook, and keeping the Swift runtime out. */
 #include "preload.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Placeholder descriptors, capget and small syscalls for the model (see swiftvfio_shim.h). */
 #define _GNU_SOURCE
 #include "swiftvfio_shim.h"

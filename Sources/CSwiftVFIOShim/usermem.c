@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Guarded user-memory copies: the model's copy_from_user / copy_to_user / strncpy_from_user.
  *
  * The kernel makes a bad user pointer harmless with exception-table fixups: the faulting

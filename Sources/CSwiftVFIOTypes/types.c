@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* CSwiftVFIOTypes has no code: this file checks at compile time that struct vfio_device_ops keeps
  * the kernel's v6.3 member order (a C driver's positional initialiser or a table built for the
  * kernel's layout must land on the same members), and gives SwiftPM a source to build. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The run-time version (the header's SWIFTVFIO_VERSION_* macros are the compile-time one; both
 // come from VERSION through Scripts/gen-header.sh).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Read-only accessors for observers (`vfioctl state` through libswiftvfio's control socket):
 // what a file, group, container or iommufd context is attached to. Each takes only the lock
 // that guards the field it reads, briefly, and changes nothing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The built-in default topology: what the default subsystem loads when SWIFTVFIO_TOPOLOGY is unset.
 
 extension TopologySpec {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A small strict JSON parser (RFC 8259) for topology files. No Foundation: the core library must
 // not import it. Objects keep their key order and reject duplicate keys; strings are checked for
 // valid UTF-8 and well-formed escapes (surrogate pairs included); numbers keep their text, so the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The identity a topology gives a modelled PCI function (IDs, class, BAR/ROM sizes, interrupt
 // capabilities) and its validation.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reads a topology from a sysfs-shaped directory: the layout QEMU's `sysfsdev=` and DPDK's
 // `SYSFS_PCI_DEVICES` read, so a tree made with mkdir/ln (or the real /sys) describes the model's
 // hardware. File I/O is plain Glibc (no Foundation in the core).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The topology description: the "hardware" a subsystem discovers (IOMMU groups and their devices,
 // devices without an IOMMU, emulated devices) and the configuration it runs with. One value type,
 // produced from JSON (`parse(json:source:)`), from a sysfs-shaped directory or a JSON file

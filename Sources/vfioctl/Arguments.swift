@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The project's own small argument parser (the root package takes no third-party packages):
 // long options with a value (`--format dot`, `--format=dot`) or without, `-h`/`--help`, `--` to
 // end the options, positional arguments. Enough for vfioctl and no more.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `vfioctl topology capture` in the command table; the command itself is TopologyCapture.swift.
 
 extension Command {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `vfioctl topology capture [--root DIR]`: the machine's own IOMMU groups and PCI devices as the
 // model's JSON topology, so a client can run against a model of the machine it runs on.
 import Glibc

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The C ABI from several threads: counted references taken and dropped concurrently stay
  * balanced and keep one pointer per file; a topology load while a call is in progress on another
  * thread (a blocked unregistration) answers EBUSY instead of pulling the model from under it;

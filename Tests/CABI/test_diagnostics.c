@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Nothing silent (issue 18 item 4): an unusable SWIFTVFIO_TRACE path is an error message on
  * standard error; missing kvm_get_kvm_safe/kvm_put_kvm is one message on standard error naming
  * the fix; swiftvfio_log() returns the kernel log's text (WARNs included), not only the count; a

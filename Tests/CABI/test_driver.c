@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A C driver's full life on the driver API: its own hardware (a bus device in an IOMMU group it
  * creates), allocation and registration (and their errors), opens through the group by the
  * container and by iommufd, every op called with the right arguments (init, release,

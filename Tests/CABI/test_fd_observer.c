@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* swiftvfio_set_fd_observer(): the model reports every number its fd table gains or loses (the
  * LD_PRELOAD interposer routes exactly those numbers), and validates a number it is given itself.
  * Each path that makes or drops a model fd number is checked for its event, in order. */

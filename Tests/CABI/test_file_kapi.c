@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The kernel's file kAPI (vfio_file_*, iommu_group_id/put) and the counted file references
  * (swiftvfio_fget/fput/file_device): success and error paths, on the built-in default topology
  * and on topologies loaded for the cases it does not have. */

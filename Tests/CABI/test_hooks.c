@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The test hooks (swiftvfio_irq_raise, swiftvfio_dma_mappings) and errors that say why
  * (swiftvfio_last_error() carries the ioctl's name and the failed check): success and every
  * errno, on the built-in topology's vfio-pci device 0000:06:0d.0 in group 26. */

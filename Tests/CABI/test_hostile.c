@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* test_hostile.c: hostile C callers (issue 7, item 6), on the default model.
  *
  * User pointers into an unmapped page or a read-only page give EFAULT, never SIGSEGV; argsz of 0,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The KVM link: the VM reference a device takes at its first open (through the process's
  * kvm_get_kvm_safe/kvm_put_kvm, found with dlsym) and drops at its last close; none for a dying
  * VM, none after set_kvm(NULL), set_kvm on a non-group file ignored; the KVM-side consumer of

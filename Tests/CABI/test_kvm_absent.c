@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* No KVM in the process: this program neither defines nor exports kvm_get_kvm_safe/kvm_put_kvm.
  * A device's first open with a VM set on its group then finds no symbols: one WARN, no
  * reference, the device sees no VM, and everything else works, as the kernel without the KVM

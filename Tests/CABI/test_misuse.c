@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Misuse is an error, never a crash: every function that takes a handle, given NULL, a pointer
  * the library never issued (small numbers, real addresses, token-shaped values), a handle of the
  * wrong type, or a handle used after its last put, answers an error and raises exactly one WARN;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Stress through the C ABI with the example KVM consumer (issue 7, item 4): threads doing random
  * legal and illegal operations on shared groups, containers and devices: open, close, dup,
  * SET/UNSET_CONTAINER, SET_IOMMU, GET_DEVICE_FD, and KVM GROUP_ADD/GROUP_DEL through

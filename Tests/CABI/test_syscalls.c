@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The model's system calls and the interposer's entry points: swiftvfio_topology_load,
  * _last_error, _open, _ioctl, _close, _read/_pread/_write/_pwrite, _mmap, _dup, _adopt_dup,
  * _forget_fd, _is_model_fd, _exit_files, plus _census and _state. Success and error paths. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The kvm-vfio hooks' cost on ioctls that are not theirs: KVM_CHECK_EXTENSION on /dev/kvm and
  * FIONREAD on a pipe, best of several rounds, in ns per call including the system call.
  * Scripts/test-kvm.sh runs it without the interposer, with it, and with it while a kvm-vfio

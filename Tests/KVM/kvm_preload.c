@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The kvm-vfio device of real KVM VMs under the interposer (issue 12): a C program on /dev/kvm,
  * run with LD_PRELOAD=libswiftvfio-preload.so and linked with libswiftvfio.so (so it can read the
  * model: swiftvfio_device_kvm, the census; the interposer uses the same copy). Built-in topology.

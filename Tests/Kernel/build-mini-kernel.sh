@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the minimal Linux 6.12 the kernel-verified test uses to judge no-IOMMU and iommufd (issue
 # 17, item 5): Debian's prebuilt kernels enable neither CONFIG_VFIO_NOIOMMU nor CONFIG_IOMMUFD.
 #

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: Apache-2.0
 # The guest's /init (issue 17): Scripts/test-kernel.sh packs it with busybox-static, the vfio
 # modules of the booted image, vfioseq (static) and a run list into the initramfs.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * vfioseq: deterministic pseudo-random sequences of VFIO group, container and device calls, one
  * normalized line per call (issue 17). The same program runs inside a Linux guest (static, against

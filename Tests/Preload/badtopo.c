@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A topology that does not load (or a library that cannot be found) must not crash the client:
  * the first model open fails with ENOENT, the reason goes to stderr (Scripts/test-preload.sh
  * checks the message), and everything else keeps working. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The interposer's cost on fds that are not the model's: times open, ioctl, close (and read,
  * stat) of ordinary files. Scripts/test-preload.sh runs it without and with LD_PRELOAD, rounds
  * alternating, and prints both. Each figure is the best of several rounds, in nanoseconds per

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Prints what a VFIO client can observe of the model, in a fixed order: the device nodes and
  * their numbers, each group's status, members (by GET_DEVICE_FD's ENODEV/EINVAL), attachment to
  * a container and its devices. Scripts/test-preload.sh runs it under the preload with a JSON

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A client that leaves its VFIO files to the process's exit, as QEMU's `quit` does: the
  * interposer's exit hook closes them through the model, so every release runs (and is traced:
  * Scripts/test-preload.sh reads SWIFTVFIO_TRACE). Also: a forked child's exit() releases nothing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* No-IOMMU groups and CAP_SYS_RAWIO (docs/DECISIONS.md#noiommu-config, docs/ERRORS.md#open, docs/ERRORS.md#noiommu-open-einval, docs/ERRORS.md#container-attach, docs/ERRORS.md#device-open, docs/ERRORS.md#device-open), with
  * SWIFTVFIO_TOPOLOGY=noiommu.json: enable_unsafe_noiommu_mode on, device 0000:09:00.0 without an
  * IOMMU group bound to vfio-pci (node /dev/vfio/noiommu-0), and group 26 as before.

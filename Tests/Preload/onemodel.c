@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* One model per process: a program that links libswiftvfio.so and runs under the preload. Files
  * opened through libc (the interposer) and through the library's own entry points are files of
  * the same model: the kernel's file kAPI works on fds from open(), single-open is shared, and the

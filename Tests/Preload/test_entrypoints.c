@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Every libc entry point the preload interposes, called by name on model paths and fds: the
  * fortified and 64-bit forms, the pre-2.33 stat ABI older binaries call, the _chk reads, and the
  * device fd's read/write/pread/pwrite/mmap routed to the driver (the built-in vfio-pci model).

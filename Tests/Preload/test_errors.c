@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Every group and container errno a user program can reach through /dev/vfio (docs/ERRORS.md#group-ioctls, docs/ERRORS.md#container, docs/ERRORS.md),
  * in the kernel's order of checks, as errno after the libc call. Built-in default topology:
  * group 26 (0000:06:0d.0, vfio-pci, viable), group 27 (a vfio-pci device plus one bound to the

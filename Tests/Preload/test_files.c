@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Files as the kernel has them, through the preload: a dup is the same file, release runs at the
  * last close of the last dup, device fds pin the group file (container mode), the container lives
  * while a group holds it, fds closed behind the interposer's back never misroute a reused number,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The iommufd path through /dev/iommu (docs/ERRORS.md#set-container step 6, docs/ERRORS.md#iommufd, docs/TOPOLOGY.md#built-in's iommufd variant, docs/DECISIONS.md#q1 as
  * decided in docs/DECISIONS.md#q1), built-in default topology.
  *   iommufd        /dev/iommu exists (CONFIG_IOMMUFD)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Every covered way a model fd number is closed, replaced or handed out again (docs/PRELOAD.md,
  * "Numbers closed and reused"). The interposer routes a number to the model without checking it
  * (no system call on the routed path); these checks show that is safe:

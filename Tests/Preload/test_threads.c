@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Several threads opening, using and closing model fds at once, while other threads churn plain
  * fds (pipes, /dev/null) whose numbers the model's fds keep reusing, and one closes model fds
  * behind the interposer's back (fclose of an fdopen()ed stream). No call may be misrouted: a pipe

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The user-space sequence of Documentation/driver-api/vfio.rst (docs/TOPOLOGY.md#built-in), as an unmodified
  * client issues it: plain open/ioctl/mmap on /dev/vfio, against the preload's built-in default
  * topology (device 0000:06:0d.0 in IOMMU group 26, bound to vfio-pci). Every call is the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Broken device plug-ins for Scripts/test-tools.sh, one per BAD_KIND:
  *   1  no swiftvfio_plugin_init()
  *   2  swiftvfio_plugin_init() returns -ENODEV

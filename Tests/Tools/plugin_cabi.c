@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Device plug-ins through the C ABI (Scripts/test-tools.sh), linked with libswiftvfio.
  *   plugin_cabi good TOPOLOGY   SWIFTVFIO_DRIVERS names libmtty-plugin.so: the plug-in's device
  *                               in group 40 answers swiftvfio_open/ioctl/pread; a topology load

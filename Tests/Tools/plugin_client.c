@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* An unmodified VFIO client of a plug-in device (Scripts/test-tools.sh): no libswiftvfio, plain
  * open/ioctl/pread/pwrite, run under `vfioctl run --topology examples-c/mtty-topology.json` with
  * SWIFTVFIO_DRIVERS naming examples-c's libmtty-plugin.so. It finds the device in IOMMU group

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* An unmodified VFIO client for `vfioctl state` (Scripts/test-tools.sh): no libswiftvfio, plain
  * open/ioctl as the vfio.rst sample issues them, run under `vfioctl run` with SWIFTVFIO_CONTROL=1.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The version, compile time against run time (Scripts/test-tools.sh): prints
  * "<swiftvfio_version()> <major> <minor> <patch> <SWIFTVFIO_VERSION_NUMBER>" and exits 0 when the
  * library's numbers equal the header's SWIFTVFIO_VERSION_* macros. The script compares the line

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Errors that say why (issue 18 item 3): each EINVAL/EFAULT/EBUSY/EPERM/ENODEV row of
 // docs/ERRORS.md the model reaches carries the check that failed, with its values, in
 // `Errno.reasonText`; the trace line and the C `swiftvfio_last_error()` show that text (the C side

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Nothing silent (issue 18 item 4), the Swift side: an unusable trace path is reported in the
 // subsystem's log (and on standard error); a model with no VFIO group says why. The C side
 // (standard error, swiftvfio_log(), swiftvfio_state()) is Tests/CABI/test_diagnostics.c.

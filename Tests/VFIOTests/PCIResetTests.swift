@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vfio-pci's `reset_works` from the topology (issue 17: Linux 6.1 and 6.12 answer DEVICE_GET_INFO
 // for QEMU's edu, which has no reset method, without VFIO_DEVICE_FLAGS_RESET; the model always set
 // it). The flag and DEVICE_RESET follow the device's `reset` (JSON) / `reset_method` (sysfs).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sysfs-shaped reader on a real kernel's tree (issue 17): the shapes Linux 6.1 and 6.12 write
 // for QEMU's q35 machine (the harness's guest), where devices the model does not serve carry I/O
 // BARs, bridge windows and config spaces of either size, and the Intel IOMMU's ecap says whether

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The trace file's format (issue 18 item 5, docs/TRACE.md): a header line per opening, so runs
 // appended to one file stay apart; pid and thread id on every line; the time with
 // SWIFTVFIO_TRACE_TIME=1; every field of MAP_DMA (argsz included); a failed open of a model path.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VFIO_DMA_CC_IOMMU on a type1 container follows what the attached groups' IOMMU domains can
 // enforce (issue 17: Linux 6.1 on QEMU's VT-d without snoop control answers 0 where the model
 // answered a fixed 1). One test per combination of the device's and its group neighbour's

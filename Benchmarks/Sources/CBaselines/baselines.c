@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The C baselines (see cbaselines.h) and the shared clock. */
 #define _GNU_SOURCE
 #include "cbaselines.h"

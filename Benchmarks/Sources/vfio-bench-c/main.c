@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* vfio-bench-c: the C side of the benchmarks. Links libswiftvfio.so as a C program does and times
  * its exported functions against the C model (CBaselines) in the same process, with the same
  * clock, alternating the two sides.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* vfio-bench-c under LD_PRELOAD=libswiftvfio-preload.so: the interposer's routed calls against the
  * system calls they stand for, and its cost on every call it wraps when the fd or path is not the
  * model's (the program's symbol, i.e. the interposer's, against libc's own, found with dlsym). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vfio-bench: libswiftvfio's benchmarks, each figure a ratio to its baseline measured in the same run.
 //
 //   vfio-bench                  runs everything (each part in a fresh child process) and prints the table

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* kvm_device.c: the kvm-vfio device of real KVM VMs, for processes under the interposer.
  *
  * A VMM (QEMU) links its VM to the VFIO groups it uses with

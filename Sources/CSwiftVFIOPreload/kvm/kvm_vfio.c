@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* kvm_vfio.c: the kvm-vfio device, a KVM-side consumer of libswiftvfio shaped like
  * virt/kvm/vfio.c (v6.3, with the fixes the kernel took in v6.6 adopted). It
  * uses only the public header <swiftvfio.h>; the VM it belongs to is whoever provides the

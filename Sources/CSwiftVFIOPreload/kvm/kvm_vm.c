@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* kvm_vm.c: the interposer's `struct kvm`: what a real KVM VM is to libswiftvfio.
  *
  * The kernel hands VFIO a `struct kvm *` through the kvm-vfio device (vfio_file_set_kvm), and a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The PCI device model's virtual config space (v6.3 drivers/vfio/pci/vfio_pci_config.c): the
 // layout after enable, the write masks, BAR/ROM sizing, capability placement and the option ROM.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The built-in PCI function behind the model's vfio-pci devices: a type-0 config space, memfd-backed
 // memory BARs, an optional option ROM, and INTx/MSI/MSI-X/ERR/REQ interrupt triggers on eventfds,
 // answered as v6.3 drivers/vfio/pci (vfio_pci_core.c, vfio_pci_config.c, vfio_pci_intrs.c,

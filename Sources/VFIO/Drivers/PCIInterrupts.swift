@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Interrupts of the PCI device model (v6.3 drivers/vfio/pci/vfio_pci_intrs.c): VFIO_DEVICE_SET_IRQS
 // for INTx (mask/unmask/trigger), MSI/MSI-X, ERR and REQ on eventfds, and the device raising them.
 

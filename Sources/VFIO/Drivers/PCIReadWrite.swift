@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Region reads and writes of the PCI device model (v6.3 drivers/vfio/pci/vfio_pci_rdwr.c):
 // config space, BARs (memory decoding checked) and the ROM at `index << 40`.
 

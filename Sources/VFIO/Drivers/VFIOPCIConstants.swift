@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The numbers the PCI device model answers with: vfio-pci's uapi (region and IRQ indexes, flags)
 // and the PCI config-space registers and capability IDs.
 

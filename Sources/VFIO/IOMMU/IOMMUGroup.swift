@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 import Synchronization
 
 /// An IOMMU group (`struct iommu_group`): the unit of DMA isolation, with its DMA-ownership state.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 import Synchronization
 
 /// The kernel configuration a subsystem models: `IS_ENABLED(CONFIG_...)` and module parameters.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Nothing silent (issue 18 item 4): the model says why when an empty result would otherwise leave
 // the user guessing.
 

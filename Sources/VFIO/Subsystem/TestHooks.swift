@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test hooks for VMM and driver tests (issue 18 item 6): what a real machine would do behind the
 // client's back, and what it would let a debugger see. Raising an interrupt stands for the device
 // asserting it; listing the mappings stands for reading the IOMMU's page tables. Neither exists

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The topology readers are their own module (VFIOTopology: JSON, schema, sysfs, built-in default);
 // re-exported so `import VFIO` keeps giving `TopologySpec` and `PCIDeviceIdentity` to the C ABI,
 // the fuzzers and embedders.

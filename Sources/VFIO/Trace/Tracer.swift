@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A decoded, strace-like trace of the model's system calls: one line per call into the model's
 // syscall surface (open, close, dup, ioctl, read/pread, write/pwrite, mmap) and one per model file
 // release, e.g.

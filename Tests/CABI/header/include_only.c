@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The header alone, in every language mode the test matrix uses (C11 and C++17, gcc and clang,
  * -pedantic -Werror): it must be self-contained and warning-free, and usable from C++. */
 #include <swiftvfio.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The kernel's own prototypes, as include/linux/vfio.h, include/linux/iommu.h and
  * include/linux/kvm_host.h (v6.3) declare them, after <swiftvfio.h>: a C file written against the
  * kernel's declarations compiles together with the library's header (same types, no conflict).

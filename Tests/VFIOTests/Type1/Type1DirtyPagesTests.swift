@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VFIO_IOMMU_DIRTY_PAGES: START/STOP/GET_BITMAP check order and bitmap contents.
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Type1 container open modes, ioctl dispatch and VFIO_CHECK_EXTENSION.
 #if canImport(Glibc)
 import Glibc

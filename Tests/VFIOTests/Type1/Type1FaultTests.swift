@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Type1 ioctls on faulting user memory (guard pages): EFAULT at every copy, nothing half-done.
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VFIO_IOMMU_GET_INFO: check order, the argsz growth protocol and the worked example byte for byte.
 #if canImport(Glibc)
 import Glibc

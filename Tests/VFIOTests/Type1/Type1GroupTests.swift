@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Type1 groups: attach/detach/release (the backend's attach_group/detach_group/release ops).
 #if canImport(Glibc)
 import Glibc

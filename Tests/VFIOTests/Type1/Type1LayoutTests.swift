@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Type1 uAPI layout: struct sizes and offsets against <linux/vfio.h>, domain config ranges.
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VFIO_IOMMU_MAP_DMA: every check-order step with its exact errno, pinning, VADDR updates.
 #if canImport(Glibc)
 import Glibc

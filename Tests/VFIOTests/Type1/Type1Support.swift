@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared fixtures of the type1 IOMMU backend's user-API tests (docs/ERRORS.md#type1), one file per ioctl beside
 // this one: every check-order row with its exact errno, the v1/v2 unmap table, the GET_INFO worked
 // example, CHECK_EXTENSION, dirty pages and the group rules. User memory is real: mmap'd anonymous

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VFIO_IOMMU_UNMAP_DMA: check order, the v1/v2 unmap table row by row, UNMAP_ALL, VADDR
 // invalidation and rollback, GET_DIRTY_BITMAP on unmap.
 #if canImport(Glibc)

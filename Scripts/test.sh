@@ -39,6 +39,9 @@ Scripts/test-preload.sh
 step "QEMU 7.2 end to end: vfio-pci on the model (sysfs tree and JSON), QEMU's own errors"
 Scripts/test-qemu.sh
 
+step "A Linux 6.12 guest's virtio_net binds the model's virtio-net personality through QEMU's vfio-pci"
+Scripts/test-guest.sh
+
 step "tools: vfioctl, device plug-ins, version, man pages, make install/uninstall"
 Scripts/test-tools.sh
 

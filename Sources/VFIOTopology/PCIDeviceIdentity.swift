@@ -12,13 +12,17 @@ import Musl
 ///
 /// Topology JSON keys (all optional; integers may also be written as strings "0x1af4" or "4096"):
 /// `vendor_id`, `device_id` (16-bit), `class_code` (24-bit class/subclass/prog-if), `bars` (up to 6
-/// sizes; 0 = absent, else a power of two from 16 bytes to 2 GiB: 32-bit memory BARs),
+/// entries: a size (0 = absent, else a power of two from 16 bytes to 2 GiB: a 32-bit memory BAR), or
+/// an object `{"size": n, "type": "mem32" | "mem64" | "io", "prefetchable": bool}`; a 64-bit BAR
+/// takes the next slot too, which must be 0),
 /// `rom_size` (0, or a power of two from 2 KiB to 16 MiB), `msi` (vectors: 0 = no MSI capability, or
 /// 1, 2, 4, 8, 16, 32), `msix` (0 = no MSI-X capability, or 1...2048 vectors), `msix_bar` (the BAR
 /// holding the MSI-X table at offset 0 and the PBA at half the BAR; both must fit their half),
 /// `pcie` (a PCI Express endpoint with 4 KiB of config space; default true), `intx` (interrupt pin
 /// A; default true), `reset` (the function has a reset method, so vfio-pci's `reset_works`: the
-/// RESET flag of DEVICE_GET_INFO and a working DEVICE_RESET; default true).
+/// RESET flag of DEVICE_GET_INFO and a working DEVICE_RESET; default true), `personality` ("plain"
+/// or "virtio-net"; default chosen by the ids, see `effectivePersonality`), `mac`
+/// ("52:54:00:12:34:56") and `link_up` (default true) for virtio-net.
 public struct PCIDeviceIdentity: Equatable, Sendable {
     /// PCI vendor id (default 0x1b36, Red Hat's QEMU range).
     public var vendorID: UInt16 = 0x1b36
@@ -47,6 +51,20 @@ public struct PCIDeviceIdentity: Equatable, Sendable {
     /// The function can be reset (vfio-pci's `reset_works`: some reset method, such as FLR or PM,
     /// exists). Default true. QEMU's `edu` has none.
     public var reset: Bool = true
+    /// What each BAR decodes (default: 32-bit memory). Padded to six like `bars`.
+    public var barTypes: [PCIBARType] = Array(repeating: .memory32, count: 6) {
+        didSet { if barTypes.count < 6 { barTypes += Array(repeating: .memory32, count: 6 - barTypes.count) } }
+    }
+    /// Which memory BARs are prefetchable (default none). Padded to six like `bars`.
+    public var barPrefetchable: [Bool] = Array(repeating: false, count: 6) {
+        didSet { if barPrefetchable.count < 6 { barPrefetchable += Array(repeating: false, count: 6 - barPrefetchable.count) } }
+    }
+    /// The personality the topology names; nil lets the ids choose (`effectivePersonality`).
+    public var personality: PCIPersonalityKind?
+    /// A virtio-net function's MAC address (default 52:54:00:12:34:56, QEMU's first).
+    public var mac: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]
+    /// A virtio-net function's link status (VIRTIO_NET_S_LINK_UP). Default true.
+    public var linkUp: Bool = true
 
     /// The defaults: a PCIe endpoint 1b36:0005 with a 4 KiB BAR0, INTx and one MSI vector.
     public init() {}
@@ -74,7 +92,7 @@ public struct PCIDeviceIdentity: Equatable, Sendable {
     public func problem() -> (key: String, message: String)? {
         if classCode > 0xffffff { return ("class_code", "expected a 24-bit class code, found 0x\(String(classCode, radix: 16))") }
         if bars.count > 6 { return ("bars", "expected at most 6 BAR sizes, found \(bars.count)") }
-        for (i, size) in bars.enumerated() where size != 0 {
+        for (i, size) in bars.enumerated() where size != 0 && barType(i) == .memory32 {
             if size < 16 || size > 1 << 31 || size & (size - 1) != 0 {
                 return ("bars", "BAR\(i) size \(size): expected 0 or a power of two from 16 to 2147483648")
             }
@@ -89,6 +107,7 @@ public struct PCIDeviceIdentity: Equatable, Sendable {
             return ("msix", "expected 0 to 2048 vectors, found \(msixVectors)")
         }
         if msixBAR < 0 || msixBAR > 5 { return ("msix_bar", "expected a BAR index from 0 to 5, found \(msixBAR)") }
+        if let problem = personalityProblem() { return problem }
         if msixVectors > 0 {
             let size = barSize(msixBAR)
             let table = UInt64(msixVectors) * 16, pba = UInt64((msixVectors + 63) / 64) * 8

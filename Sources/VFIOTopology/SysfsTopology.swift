@@ -15,7 +15,8 @@ import Glibc
 /// - `kernel/iommu_groups/<N>/name` reading `vfio-noiommu`: a group VFIO itself made (the kernel's
 ///   `vfio_noiommu_group_alloc`, for no-IOMMU and emulated devices). It is not listed as a group:
 ///   its devices that appear under `bus/mdev/devices` are emulated devices, the others no-IOMMU
-///   devices.
+///   devices whose group keeps the number N (`/dev/vfio/noiommu-N`, as DPDK finds it from the
+///   device's `iommu_group` link).
 /// - `bus/pci/devices/<name>/iommu_group`: a symbolic link whose last component is the group
 ///   number. The group must exist and list the device. A device under `bus/pci/devices` without
 ///   this link is a no-IOMMU device; a device listed by a group must have it.
@@ -31,10 +32,13 @@ import Glibc
 ///   ("0x1af4\n", class "0x020000\n"; decimal is accepted too).
 /// - `<device>/resource`: real sysfs format, one line per resource of three hexadecimal numbers
 ///   "start end flags"; lines 0-5 are BAR0-5, line 6 the expansion ROM. A resource's size is
-///   end - start + 1 (all zero: absent). The model has memory BARs only: on a device bound to a
-///   VFIO driver an I/O BAR (flags & 0x100) is an error naming the device; on any other device
-///   (which the model only describes) I/O BARs are left out, as is anything else the PCI model
-///   could not serve (an odd BAR or ROM size), so a real machine's tree always reads.
+///   end - start + 1 (all zero: absent). The flags give the BAR's kind as the kernel's
+///   IORESOURCE_* bits do: 0x100 I/O, 0x200 memory, 0x100000 64-bit memory (the next line, the
+///   upper half, is all zero), 0x2000 prefetchable. On a device not bound to a VFIO driver (which
+///   the model only describes) anything the PCI model could not serve (an odd BAR or ROM size) is
+///   left out, so a real machine's tree always reads.
+/// - `<device>/personality` ("plain" or "virtio-net"), `<device>/mac` ("52:54:00:12:34:56"),
+///   `<device>/link_up` ("1" or "0") (model extensions): see `PCIDeviceIdentity`.
 /// - `<device>/config`: its size tells the config space (real sysfs: 256 for conventional PCI,
 ///   4096 for PCI Express); it sets `pcie` unless the `pcie` file says otherwise. Its presence also
 ///   marks a real kernel's device directory, where `reset` (vfio-pci's `reset_works`) comes from
@@ -189,7 +193,12 @@ public struct SysfsTopologyReader: Sendable {
             if let first = seen.register(entry.name, at: entryPath) {
                 throw fail(entryPath, TopologyNames.duplicateMessage(entry.name, firstAt: first))
             }
-            spec.noIOMMUDevices.append(try device(entry.name, groupPath: entry.groupPath))
+            var noIOMMUDevice = try device(entry.name, groupPath: entry.groupPath)
+            // The number of the "vfio-noiommu" group the kernel made, so the node is noiommu-<N>.
+            noIOMMUDevice.noIOMMUGroupID = entry.groupPath.flatMap {
+                SysfsTopologyReader.groupNumber(SysfsTopologyReader.lastComponent($0))
+            }
+            spec.noIOMMUDevices.append(noIOMMUDevice)
         }
         for name in mdevNames {
             let entryPath = mdevDir + "/" + name
@@ -283,9 +292,26 @@ public struct SysfsTopologyReader: Sendable {
         } else if case .regular = TopologyFileSystem.kind(of: directory + "/config") {
             id.reset = try resetWorks(directory, device: device)
         }
+        if let v = try bit(directory + "/link_up") { id.linkUp = v }
+        let personalityPath = directory + "/personality"
+        if let text = try smallFile(personalityPath) {
+            guard let kind = PCIPersonalityKind(rawValue: SysfsTopologyReader.trimmed(text)) else {
+                throw fail(personalityPath, "expected \"plain\" or \"virtio-net\", found \(JSONPath.quoted(SysfsTopologyReader.trimmed(text)))")
+            }
+            id.personality = kind
+        }
+        let macPath = directory + "/mac"
+        if let text = try smallFile(macPath) {
+            guard let mac = PCIDeviceIdentity.parseMAC(text) else {
+                throw fail(macPath, "expected a MAC address such as \"52:54:00:12:34:56\", found \(JSONPath.quoted(SysfsTopologyReader.trimmed(text)))")
+            }
+            id.mac = mac
+        }
         let resourcePath = directory + "/resource"
         if let text = try smallFile(resourcePath) {
             var bars = [UInt64](repeating: 0, count: 6)
+            var types = [PCIBARType](repeating: .memory32, count: 6)
+            var prefetchable = [Bool](repeating: false, count: 6)
             var rom: UInt64 = 0
             for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() where i <= 6 {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -297,18 +323,24 @@ public struct SysfsTopologyReader: Sendable {
                 let (start, end, flags) = (values[0], values[1], values[2])
                 if start == 0 && end == 0 { continue }
                 guard end >= start else { throw fail(resourcePath, "line \(i + 1): end is below start") }
-                if flags & 0x100 != 0 && i < 6 {
-                    guard !served else {
-                        throw fail(resourcePath, "line \(i + 1): device \(device) is bound to a VFIO driver, "
-                                                 + "but BAR\(i) is an I/O BAR, which the model cannot serve "
-                                                 + "(memory BARs only)")
-                    }
-                    continue
-                }
                 let size = end - start + 1
-                if i < 6 { bars[i] = size } else { rom = size }
+                guard i < 6 else { rom = size; continue }
+                // The kernel's IORESOURCE_* bits (include/linux/ioport.h) as sysfs prints them.
+                let ioFlag: UInt64 = 0x100, memFlag: UInt64 = 0x200, prefetchFlag: UInt64 = 0x2000, mem64Flag: UInt64 = 0x10_0000
+                if flags & ioFlag != 0 {
+                    guard flags & memFlag == 0 else {
+                        throw fail(resourcePath, "line \(i + 1): flags 0x\(String(flags, radix: 16)) say both I/O and memory")
+                    }
+                    types[i] = .io
+                } else {
+                    types[i] = flags & mem64Flag != 0 ? .memory64 : .memory32
+                    prefetchable[i] = flags & prefetchFlag != 0
+                }
+                bars[i] = size
             }
             id.bars = bars
+            id.barTypes = types
+            id.barPrefetchable = prefetchable
             id.romSize = rom
         }
         if !served { SysfsTopologyReader.dropUnservable(&id) }
@@ -343,16 +375,24 @@ public struct SysfsTopologyReader: Sendable {
     }
 
     /// Leaves out of a described (not served) device what the PCI model could not serve, so that
-    /// `problem()` has nothing to say: odd BAR and ROM sizes, and an MSI-X layout that does not fit.
+    /// `problem()` has nothing to say: odd BAR and ROM sizes, and an MSI-X layout that does not fit,
+    /// a virtio-net layout the personality cannot serve (then the function is plain).
     static func dropUnservable(_ id: inout PCIDeviceIdentity) {
         for i in id.bars.indices where id.bars[i] != 0 {
-            let size = id.bars[i]
-            if size < 16 || size > 1 << 31 || size & (size - 1) != 0 { id.bars[i] = 0 }
+            let size = id.bars[i], type = id.barType(i)
+            let limits: (UInt64, UInt64) = switch type {
+            case .io: (4, 256)
+            case .memory32: (16, 1 << 31)
+            case .memory64: (16, 1 << 36)
+            }
+            let upperTaken = type == .memory64 && (i == 5 || id.bars[i + 1] != 0)
+            if size < limits.0 || size > limits.1 || size & (size - 1) != 0 || upperTaken { id.bars[i] = 0 }
         }
         let rom = id.romSize
         if rom != 0 && (rom < 2048 || rom > 1 << 24 || rom & (rom - 1) != 0) { id.romSize = 0 }
         if id.problem() != nil { id.msixVectors = 0; id.msixBAR = 0 }
         if id.problem() != nil { id.msiVectors = 1 }
+        if id.problem() != nil { id.personality = .plain }   // a virtio id whose layout the model cannot serve
     }
 
     private func checkName(_ name: String, at path: String) throws(TopologyError) {

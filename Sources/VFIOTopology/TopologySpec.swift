@@ -54,8 +54,14 @@ public struct TopologySpec: Equatable, Sendable {
         public var enforceCacheCoherency = true
         /// What the PCI function is, for the device model vfio-pci puts behind it: `"vendor_id"`,
         /// `"device_id"`, `"class_code"`, `"bars"`, `"rom_size"`, `"msi"`, `"msix"`, `"msix_bar"`,
-        /// `"pcie"`, `"intx"`, `"reset"` (see `PCIDeviceIdentity`; defaults when absent).
+        /// `"pcie"`, `"intx"`, `"reset"`, `"personality"`, `"mac"`, `"link_up"` (see
+        /// `PCIDeviceIdentity`; defaults when absent).
         public var pci = PCIDeviceIdentity()
+        /// `"iommu_group"` (no-IOMMU devices only): the number the kernel gave the device's
+        /// "vfio-noiommu" group, as a real sysfs tree's `iommu_group` link shows it, so
+        /// `/dev/vfio/noiommu-<N>` is where the tree says. Nil (the default), or a number another
+        /// group holds: the smallest free number, as `iommu_group_alloc()` picks it.
+        public var noIOMMUGroupID: Int?
 
         /// A device; unbound, fully coherent and a default PCI function unless told otherwise.
         public init(name: String, driver: String? = nil, cacheCoherency: Bool = true,
@@ -209,6 +215,7 @@ public struct TopologySpec: Equatable, Sendable {
             if !device.cacheCoherency { text += ", \"cache_coherency\": false" }
             if !device.enforceCacheCoherency { text += ", \"enforce_cache_coherency\": false" }
             text += device.pci.jsonMembers()
+            if let id = device.noIOMMUGroupID { text += ", \"iommu_group\": \(id)" }
             return text + " }"
         }
         func list(_ items: [String], indent: String) -> String {
@@ -371,6 +378,38 @@ struct TopologyDecoder {
         return value
     }
 
+    private func string(_ node: JSONNode, _ path: String) throws(TopologyError) -> String {
+        guard case .string(let text) = node.value else {
+            throw fail(path, "expected a string, found \(node.value.kindDescription)", at: node.offset)
+        }
+        return text
+    }
+
+    /// A `bars` element written as an object: `{"size": n, "type": "mem32"|"mem64"|"io",
+    /// "prefetchable": bool}` (type defaults to mem32, prefetchable to false).
+    private func bar(_ node: JSONNode, _ path: String) throws(TopologyError) -> (UInt64, PCIBARType, Bool) {
+        var size: UInt64?
+        var type = PCIBARType.memory32
+        var prefetchable = false
+        for member in try object(node, path) {
+            let memberPath = JSONPath.appending(path, key: member.key)
+            switch member.key {
+            case "size": size = try integer(member.value, memberPath, max: 1 << 36)
+            case "type":
+                let text = try string(member.value, memberPath)
+                guard let t = PCIBARType(rawValue: text) else {
+                    throw fail(memberPath, "expected \"mem32\", \"mem64\" or \"io\", found \(JSONPath.quoted(text))",
+                               at: member.value.offset)
+                }
+                type = t
+            case "prefetchable": prefetchable = try bool(member.value, memberPath)
+            default: throw unknownKey(member, path, expected: "size, type, prefetchable")
+            }
+        }
+        guard let size else { throw missingKey("size", node, path) }
+        return (size, type, prefetchable)
+    }
+
     private func unknownKey(_ member: JSONMember, _ path: String, expected: String) -> TopologyError {
         fail(JSONPath.appending(path, key: member.key),
              "unknown key \(JSONPath.quoted(member.key)) (expected one of: \(expected))", at: member.keyOffset)
@@ -393,7 +432,8 @@ struct TopologyDecoder {
                 }
             case "noiommu_devices":
                 for (index, element) in try array(member.value, path).enumerated() {
-                    spec.noIOMMUDevices.append(try decodeDevice(element, JSONPath.appending(path, index: index)))
+                    spec.noIOMMUDevices.append(try decodeDevice(element, JSONPath.appending(path, index: index),
+                                                                noIOMMU: true))
                 }
             case "emulated_devices":
                 for (index, element) in try array(member.value, path).enumerated() {
@@ -477,7 +517,8 @@ struct TopologyDecoder {
         return text
     }
 
-    private mutating func decodeDevice(_ node: JSONNode, _ path: String) throws(TopologyError) -> TopologySpec.Device {
+    private mutating func decodeDevice(_ node: JSONNode, _ path: String,
+                                       noIOMMU: Bool = false) throws(TopologyError) -> TopologySpec.Device {
         var device = TopologySpec.Device(name: "")
         var hasName = false
         for member in try object(node, path) {
@@ -503,10 +544,19 @@ struct TopologyDecoder {
                     throw fail(memberPath, "expected at most 6 BAR sizes, found \(elements.count)", at: member.value.offset)
                 }
                 var bars = [UInt64](repeating: 0, count: 6)
+                var types = [PCIBARType](repeating: .memory32, count: 6)
+                var prefetchable = [Bool](repeating: false, count: 6)
                 for (i, e) in elements.enumerated() {
-                    bars[i] = try integer(e, JSONPath.appending(memberPath, index: i), max: 1 << 31)
+                    let elementPath = JSONPath.appending(memberPath, index: i)
+                    if case .object = e.value {
+                        (bars[i], types[i], prefetchable[i]) = try bar(e, elementPath)
+                    } else {
+                        bars[i] = try integer(e, elementPath, max: 1 << 31)
+                    }
                 }
                 device.pci.bars = bars
+                device.pci.barTypes = types
+                device.pci.barPrefetchable = prefetchable
             case "rom_size": device.pci.romSize = try integer(member.value, memberPath, max: 1 << 24)
             case "msi": device.pci.msiVectors = Int(try integer(member.value, memberPath, max: 32))
             case "msix": device.pci.msixVectors = Int(try integer(member.value, memberPath, max: 2048))
@@ -514,9 +564,27 @@ struct TopologyDecoder {
             case "pcie": device.pci.pcie = try bool(member.value, memberPath)
             case "intx": device.pci.intx = try bool(member.value, memberPath)
             case "reset": device.pci.reset = try bool(member.value, memberPath)
+            case "personality":
+                let text = try string(member.value, memberPath)
+                guard let kind = PCIPersonalityKind(rawValue: text) else {
+                    throw fail(memberPath, "expected \"plain\" or \"virtio-net\", found \(JSONPath.quoted(text))",
+                               at: member.value.offset)
+                }
+                device.pci.personality = kind
+            case "mac":
+                let text = try string(member.value, memberPath)
+                guard let mac = PCIDeviceIdentity.parseMAC(text) else {
+                    throw fail(memberPath, "expected a MAC address such as \"52:54:00:12:34:56\", found \(JSONPath.quoted(text))",
+                               at: member.value.offset)
+                }
+                device.pci.mac = mac
+            case "link_up": device.pci.linkUp = try bool(member.value, memberPath)
+            case "iommu_group" where noIOMMU:
+                device.noIOMMUGroupID = Int(try integer(member.value, memberPath, max: UInt64(Int32.max)))
             default:
                 throw unknownKey(member, path, expected: "name, driver, cache_coherency, enforce_cache_coherency, "
-                                 + "vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, reset")
+                                 + "vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, reset, "
+                                 + "personality, mac, link_up" + (noIOMMU ? ", iommu_group" : ""))
             }
         }
         guard hasName else { throw missingKey("name", node, path) }
@@ -572,10 +640,14 @@ extension PCIDeviceIdentity {
         if classCode != d.classCode { text += ", \"class_code\": " + hex(UInt64(classCode), 6) }
         var sixBars = bars + Array(repeating: 0, count: max(0, 6 - bars.count))
         sixBars = Array(sixBars.prefix(6))
-        if sixBars != d.bars {
-            var shown = sixBars
-            while shown.count > 1, shown.last == 0 { shown.removeLast() }
-            text += ", \"bars\": [" + shown.map { String($0) }.joined(separator: ", ") + "]"
+        if sixBars != d.bars || barTypes != d.barTypes || barPrefetchable != d.barPrefetchable {
+            var count = 6
+            while count > 1, sixBars[count - 1] == 0 { count -= 1 }
+            let shown = (0..<count).map { i -> String in
+                if barType(i) == .memory32 && !isPrefetchable(i) { return String(sixBars[i]) }
+                return "{\"size\": \(sixBars[i]), \"type\": \"\(barType(i).rawValue)\", \"prefetchable\": \(isPrefetchable(i))}"
+            }
+            text += ", \"bars\": [" + shown.joined(separator: ", ") + "]"
         }
         if romSize != d.romSize { text += ", \"rom_size\": \(romSize)" }
         if msiVectors != d.msiVectors { text += ", \"msi\": \(msiVectors)" }
@@ -584,6 +656,9 @@ extension PCIDeviceIdentity {
         if pcie != d.pcie { text += ", \"pcie\": \(pcie)" }
         if intx != d.intx { text += ", \"intx\": \(intx)" }
         if reset != d.reset { text += ", \"reset\": \(reset)" }
+        if let personality { text += ", \"personality\": \"\(personality.rawValue)\"" }
+        if mac != d.mac { text += ", \"mac\": \"\(macString)\"" }
+        if linkUp != d.linkUp { text += ", \"link_up\": \(linkUp)" }
         return text
     }
 }

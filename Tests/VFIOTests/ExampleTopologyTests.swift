@@ -90,6 +90,7 @@ import Testing
                 name: "0000:06:0d.0", driver: "vfio-pci",
                 pci: PCIDeviceIdentity(vendorID: 0x1af4, deviceID: 0x1041, classCode: 0x020000, bars: [16384]))
             #expect(e.spec == TopologySpec(iommuGroups: [.init(id: 26, devices: [expected])]))
+            #expect(expected.pci.effectivePersonality == .virtioNet)   // by its ids
             #expect(try e.sub.status(try e.sub.open("/dev/vfio/26")) == VFIOGroupFlags.viable)
         default:
             Issue.record("no check for examples/topologies/\(entry)")

@@ -183,14 +183,14 @@ private func isOpenEventfd(_ fd: Int32) -> Bool { svfio_fd_is_eventfd(fd) == 1 }
     // MARK: Config space
 
     @Test func configHeaderIsAValidType0Header() throws {
-        let id = PCIDeviceIdentity(vendorID: 0x1af4, deviceID: 0x1041, classCode: 0x020000)
+        let id = PCIDeviceIdentity(vendorID: 0x8086, deviceID: 0x10d3, classCode: 0x020000)
         let r = try Rig(id)
-        #expect(try r.config32(0) == 0x1041_1af4)
+        #expect(try r.config32(0) == 0x10d3_8086)
         #expect(try r.config16(4) == 0x0002)                  // memory decoding on after enable
         #expect(try r.config16(6) & 0x10 != 0)                // capability list
         #expect(try r.config32(8) == 0x0200_0000)             // class 02/00/00, revision 0
         #expect(try r.pread(1, at: 7 << 40 | 0x0e) == [0])    // header type 0
-        #expect(try r.config32(0x2c) == 0x1041_1af4)          // subsystem ids
+        #expect(try r.config32(0x2c) == 0x10d3_8086)          // subsystem ids
         #expect(try r.pread(1, at: 7 << 40 | 0x3d) == [1])    // INTA
         // The capability chain: PCIe (FLR) -> MSI -> end.
         let first = Int(try r.pread(1, at: 7 << 40 | 0x34)[0])
@@ -664,13 +664,18 @@ private func isOpenEventfd(_ fd: Int32) -> Bool { svfio_fd_is_eventfd(fd) == 1 }
             """)
         writeFile(dev + "/msix", "4\n")
         writeFile(dev + "/msix_bar", "2\n")
+        writeFile(dev + "/personality", "plain\n")   // 1af4:1000 would otherwise be virtio-net
         let spec = try TopologySpec.load(path: root)
         let pci = try #require(spec.iommuGroups.first?.devices.first?.pci)
         #expect(pci.vendorID == 0x1af4 && pci.deviceID == 0x1000 && pci.classCode == 0x020000)
         #expect(pci.bars == [4096, 0, 16384, 0, 0, 0] && pci.romSize == 262144)
         #expect(pci.msixVectors == 4 && pci.msixBAR == 2 && pci.msiVectors == 1 && pci.pcie)
-        // An I/O BAR is refused, naming the file.
+        #expect(pci.barTypes[2] == .memory64 && pci.barPrefetchable[2])   // flags 0x14220c
+        // An I/O BAR (PCIBARKindTests has the rest); a bad BAR is refused, naming the file.
         writeFile(dev + "/resource", "0x000000000000c000 0x000000000000c01f 0x0000000000040101\n")
+        writeFile(dev + "/msix", "0\n")
+        #expect(try TopologySpec.load(path: root).iommuGroups.first?.devices.first?.pci.barTypes[0] == .io)
+        writeFile(dev + "/resource", "0x000000000000c000 0x000000000000c3ff 0x0000000000040101\n")
         #expect(throws: TopologyError.self) { _ = try TopologySpec.load(path: root) }
         do { _ = try TopologySpec.load(path: root) } catch { #expect(error.path == dev + "/resource") }
         writeFile(dev + "/resource", "0x0 0x0 0x0\n")

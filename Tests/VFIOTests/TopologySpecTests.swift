@@ -350,7 +350,8 @@ struct TopologyValidationTests {
          #"unknown key "name" (expected one of: id, devices)"#),
         (#"{"noiommu_devices": [{"name": "a", "drvier": "x"}]}"#, "$.noiommu_devices[0].drvier",
          #"unknown key "drvier" (expected one of: name, driver, cache_coherency, enforce_cache_coherency, "#
-         + #"vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, reset)"#),
+         + #"vendor_id, device_id, class_code, bars, rom_size, msi, msix, msix_bar, pcie, intx, reset, "#
+         + #"personality, mac, link_up, iommu_group)"#),
         (#"{"emulated_devices": [{"name": "m", "driver": "mdev"}]}"#, "$.emulated_devices[0].driver",
          #"unknown key "driver" (expected one of: name)"#),
         (#"{"a.b": 1}"#, #"$["a.b"]"#,
@@ -788,7 +789,11 @@ struct TopologySysfsTests {
         tree.file("kernel/iommu_groups/26/name", "some-other-name\n")
         #expect(try TopologySpec.load(path: tree.root) == TopologySpec(
             iommuGroups: [.init(id: 26, devices: [.init(name: "0000:06:0d.0", driver: "vfio-pci")])],
-            noIOMMUDevices: [.init(name: "0000:09:00.0", driver: "vfio-pci")],
+            noIOMMUDevices: [{
+                var d = TopologySpec.Device(name: "0000:09:00.0", driver: "vfio-pci")
+                d.noIOMMUGroupID = 0   // the vfio-noiommu group's number, kept
+                return d
+            }()],
             emulatedDevices: [.init(name: "mdev-0")]))
     }
 

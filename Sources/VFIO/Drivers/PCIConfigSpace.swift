@@ -20,19 +20,21 @@ extension PCIDeviceModel {
         writable = [UInt8](repeating: 0, count: configSize)
         put16(PCIReg.vendorID, id.vendorID)
         put16(PCIReg.deviceID, id.deviceID)
-        let hasMemory = id.bars.contains { $0 > 0 } || id.romSize > 0
-        put16(PCIReg.command, hasMemory ? PCIReg.commandMemory : 0)
+        let hasMemory = (0..<6).contains { id.barSize($0) > 0 && id.barType($0).isMemory } || id.romSize > 0
+        let hasIO = (0..<6).contains { id.barSize($0) > 0 && id.barType($0) == .io }
+        put16(PCIReg.command, (hasMemory ? PCIReg.commandMemory : 0) | (hasIO ? PCIReg.commandIO : 0))
         mask16(PCIReg.command, PCIReg.commandIO | PCIReg.commandMemory | PCIReg.commandMaster
                | PCIReg.commandParity | PCIReg.commandSERR | PCIReg.commandIntxDisable)
-        config[PCIReg.revision] = 0
+        config[PCIReg.revision] = personality.revision
         config[PCIReg.classProg] = UInt8(id.classCode & 0xff)
         config[PCIReg.classProg + 1] = UInt8((id.classCode >> 8) & 0xff)
         config[PCIReg.classProg + 2] = UInt8((id.classCode >> 16) & 0xff)
         writable[PCIReg.cacheLineSize] = 0xff
         writable[PCIReg.latencyTimer] = 0xff
         config[PCIReg.headerType] = 0   // type 0, single function
-        put16(PCIReg.subsystemVendorID, id.vendorID)
-        put16(PCIReg.subsystemID, id.deviceID)
+        let subsystem = personality.subsystemIDs ?? (id.vendorID, id.deviceID)
+        put16(PCIReg.subsystemVendorID, subsystem.vendor)
+        put16(PCIReg.subsystemID, subsystem.device)
         writable[PCIReg.interruptLine] = 0xff
         config[PCIReg.interruptLine] = 0xff
         config[PCIReg.interruptPin] = id.intx ? 1 : 0
@@ -44,6 +46,12 @@ extension PCIDeviceModel {
         if id.pcie { caps.append((PCIReg.pcieCapOffset, PCIReg.capIDPCIe)) }
         if id.msiVectors > 0 { caps.append((PCIReg.msiCapOffset, PCIReg.capIDMSI)) }
         if id.msixVectors > 0 { caps.append((PCIReg.msixCapOffset, PCIReg.capIDMSIX)) }
+        let personalityCaps = personality.capabilities()
+        caps += personalityCaps.map { ($0.offset, $0.id) }
+        caps.sort { $0.offset < $1.offset }
+        for cap in personalityCaps {
+            for (i, byte) in cap.body.enumerated() { config[cap.offset + 2 + i] = byte }
+        }
         if let first = caps.first {
             config[PCIReg.capabilityList] = UInt8(first.offset)
             put16(PCIReg.status, PCIReg.statusCapList)
@@ -96,13 +104,39 @@ extension PCIDeviceModel {
         identity.msixVectors > 0 ? (identity.msixBAR, 0, identity.msixVectors * 16) : nil
     }
 
+    /// The value a BAR register reads as (the kernel's vfio_bar_fixup): the last value written,
+    /// masked to the BAR's size, with the type bits the BAR's kind fixes; a 64-bit BAR's upper
+    /// half masks with the size's upper bits, so writing all ones reads back the size's complement
+    /// across both registers.
+    func barRegister(_ slot: Int) -> UInt32 {
+        let id = identity
+        if id.isUpperHalf(slot) {
+            let size = id.barSize(slot - 1)
+            return barRaw[slot] & UInt32(truncatingIfNeeded: ~(size - 1) >> 32)
+        }
+        let size = id.barSize(slot)
+        guard size > 0 else { return 0 }
+        let sizeMask = UInt32(truncatingIfNeeded: ~(size - 1))
+        switch id.barType(slot) {
+        case .io:
+            return barRaw[slot] & sizeMask & 0xffff_fffc | 0x1        // PCI_BASE_ADDRESS_SPACE_IO
+        case .memory32, .memory64:
+            let type: UInt32 = id.barType(slot) == .memory64 ? 0x4 : 0  // PCI_BASE_ADDRESS_MEM_TYPE_64
+            let prefetch: UInt32 = id.isPrefetchable(slot) ? 0x8 : 0    // PCI_BASE_ADDRESS_MEM_PREFETCH
+            return barRaw[slot] & sizeMask & 0xffff_fff0 | type | prefetch
+        }
+    }
+
+    /// Whether the function itself has MSI-X enabled: on hardware, the enable bit the host
+    /// kernel sets when the user enables MSI-X with SET_IRQS. The bit a user reads or writes in
+    /// config space is virtualized by vfio-pci and never reaches the function, so a driver that
+    /// only writes it (without SET_IRQS) leaves the device in INTx mode.
+    var msixEnabled: Bool { irqType == .msix }
+
     /// The value a config byte reads as: BAR and ROM registers through the size masks.
     func configByte(_ at: Int) -> UInt8 {
         if at >= PCIReg.bar0 && at < PCIReg.bar0 + 24 {
-            let bar = (at - PCIReg.bar0) / 4
-            let size = identity.barSize(bar)
-            // 32-bit non-prefetchable memory BAR: type bits 0.
-            let value = size == 0 ? 0 : barRaw[bar] & ~UInt32(truncatingIfNeeded: size - 1) & 0xffff_fff0
+            let value = barRegister((at - PCIReg.bar0) / 4)
             return UInt8(truncatingIfNeeded: value >> (8 * UInt32((at - PCIReg.bar0) % 4)))
         }
         if at >= PCIReg.romAddress && at < PCIReg.romAddress + 4 {

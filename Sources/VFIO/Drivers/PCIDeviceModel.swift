@@ -95,7 +95,10 @@ public final class PCIDeviceModel: @unchecked Sendable {
     /// (the kernel's vfio_bar_fixup).
     var barRaw = [UInt32](repeating: 0, count: 6)
     var romRaw: UInt32 = 0
+    /// Each BAR slot's initial register value (a 64-bit BAR's upper half in the slot above it).
     let barAddress: [UInt32]
+    /// The device behind the registers (PCIPersonality.swift); guarded by `lock`.
+    let personality: PCIPersonality
     let romAddress: UInt32
 
     /// A memory BAR's backing store: a memfd, and the model's own shared mapping of it.
@@ -135,18 +138,30 @@ public final class PCIDeviceModel: @unchecked Sendable {
         configSize = identity.pcie ? 4096 : 256
         config = [UInt8](repeating: 0, count: configSize)
         writable = [UInt8](repeating: 0, count: configSize)
-        // Fake host physical addresses: non-zero (the kernel treats a zero start as unimplemented)
-        // and naturally aligned.
-        var cursor: UInt64 = 0xc000_0000
+        // Fake host addresses: non-zero (the kernel treats a zero start as unimplemented) and
+        // naturally aligned; I/O ports from 0xc000, 32-bit memory from 3 GiB, 64-bit memory above
+        // 4 GiB (as firmware places them).
+        var cursor: UInt64 = 0xc000_0000, cursor64: UInt64 = 0x8_0000_0000, ioCursor: UInt64 = 0xc000
         var addresses = [UInt32](repeating: 0, count: 6)
+        func place(_ at: inout UInt64, _ size: UInt64) -> UInt64 {
+            at = (at + size - 1) & ~(size - 1)
+            defer { at += size }
+            return at
+        }
         for i in 0..<6 {
             let size = identity.barSize(i)
             guard size > 0 else { continue }
-            cursor = (cursor + size - 1) & ~(size - 1)
-            addresses[i] = UInt32(truncatingIfNeeded: cursor)
-            cursor += size
+            switch identity.barType(i) {
+            case .io: addresses[i] = UInt32(truncatingIfNeeded: place(&ioCursor, size))
+            case .memory32: addresses[i] = UInt32(truncatingIfNeeded: place(&cursor, size))
+            case .memory64:
+                let address = place(&cursor64, size)
+                addresses[i] = UInt32(truncatingIfNeeded: address)
+                if i < 5 { addresses[i + 1] = UInt32(truncatingIfNeeded: address >> 32) }
+            }
         }
         barAddress = addresses
+        personality = makePersonality(identity)
         romAddress = identity.romSize > 0
             ? UInt32(truncatingIfNeeded: (cursor + identity.romSize - 1) & ~(identity.romSize - 1)) : 0
         rom = Self.makeROM(identity)
@@ -196,7 +211,10 @@ public final class PCIDeviceModel: @unchecked Sendable {
 
     /// Kernel: vfio_pci_core_enable(): a fresh virtual config space and no interrupts.
     func enable() {
-        lock.withLock { initConfig() }
+        lock.withLock {
+            initConfig()
+            personality.reset()
+        }
     }
 
     /// Kernel: vfio_pci_core_disable(): interrupts off, every trigger released, the function reset.
@@ -215,8 +233,8 @@ public final class PCIDeviceModel: @unchecked Sendable {
     func mmap(offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
         let index = VFIOPCI.index(of: offset)
         guard index < VFIOPCI.numRegions, index < VFIOPCI.romRegion, length > 0 else { throw .EINVAL }
-        let size = identity.barSize(index)
-        guard size > 0, let mem = lock.withLock({ barMemory[index] }) else { throw .EINVAL }
+        // bar_mmap_supported: memory BARs only, and not those whose registers are trapped.
+        guard barIsMappable(index), let mem = lock.withLock({ barMemory[index] }) else { throw .EINVAL }
         let start = Int(offset & VFIOPCI.offsetMask)
         let request = Self.pageAlign(length)
         guard start <= mem.length, request <= mem.length - start else { throw .EINVAL }
@@ -275,7 +293,8 @@ public final class PCIDeviceModel: @unchecked Sendable {
                 info.flags = 0
                 break
             }
-            info.flags = VFIOPCI.regionRead | VFIOPCI.regionWrite | VFIOPCI.regionMmap
+            info.flags = VFIOPCI.regionRead | VFIOPCI.regionWrite
+            if barIsMappable(index) { info.flags |= VFIOPCI.regionMmap }
             if let t = msixTable, t.bar == index {
                 // struct vfio_info_cap_header { u16 id; u16 version; u32 next; }
                 caps = [UInt8(VFIOPCI.capMSIXMappable), 0, 1, 0, 0, 0, 0, 0]
@@ -327,12 +346,23 @@ public final class PCIDeviceModel: @unchecked Sendable {
         return 0
     }
 
-    /// Kernel: vfio_pci_ioctl_reset(): EINVAL unless `reset_works`; then it succeeds, and
-    /// interrupts and triggers are the user's and stay (the kernel only zaps mappings around it).
+    /// Kernel: vfio_pci_ioctl_reset(): EINVAL unless `reset_works`; then it succeeds (the
+    /// personality's device is reset, as an FLR resets it), and interrupts and triggers are the
+    /// user's and stay (the kernel only zaps mappings around it).
     func reset() throws(Errno) -> Int {
         guard identity.reset else { throw .EINVAL }
-        lock.withLock { resetCount += 1 }
+        lock.withLock {
+            resetCount += 1
+            personality.reset()
+        }
         return 0
+    }
+
+    /// Whether BAR `index` carries the MMAP flag (the kernel's `bar_mmap_supported`): a present
+    /// memory BAR whose registers the personality does not trap. I/O BARs never do.
+    func barIsMappable(_ index: Int) -> Bool {
+        index >= 0 && index < 6 && identity.barSize(index) > 0 && identity.barType(index).isMemory
+            && !personality.traps(bar: index)
     }
 
     // MARK: Test-visible state

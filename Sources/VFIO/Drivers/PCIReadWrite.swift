@@ -54,8 +54,10 @@ extension PCIDeviceModel {
     }
 
     /// Kernel: vfio_pci_bar_rw() / vfio_pci_core_do_io_rw(): EINVAL for an absent BAR or a start
-    /// past its end, the count clipped to the BAR, EIO while memory decoding is off, the MSI-X table
-    /// excluded (reads as 0xff, writes dropped).
+    /// past its end, the count clipped to the BAR, EIO while memory decoding is off (memory BARs
+    /// and the ROM; an I/O BAR is not gated, as the kernel's test_mem is false for it), the MSI-X
+    /// table excluded (reads as 0xff, writes dropped), a trapped BAR's accesses handed to the
+    /// personality.
     private func barRW(bar: Int, buffer: UInt, count: Int, pos: Int, write: Bool) throws(Errno) -> Int {
         let end = bar == VFIOPCI.romRegion ? Int(identity.romSize) : Int(identity.barSize(bar))
         guard end > 0 else { throw .EINVAL }
@@ -66,7 +68,14 @@ extension PCIDeviceModel {
             let p = tmp.baseAddress!
             if write { try UserMemory.copyIn(p, from: buffer, count: n) }
             try lock.withLock { () throws(Errno) in
-                guard get16(PCIReg.command) & PCIReg.commandMemory != 0 else { throw .EIO }
+                let isMemory = bar == VFIOPCI.romRegion || identity.barType(bar).isMemory
+                if isMemory {
+                    guard get16(PCIReg.command) & PCIReg.commandMemory != 0 else { throw .EIO }
+                }
+                if bar != VFIOPCI.romRegion && personality.traps(bar: bar) {
+                    trappedRW(bar: bar, p, count: n, pos: pos, write: write)
+                    return
+                }
                 let excluded: Range<Int> = {
                     guard let t = msixTable, t.bar == bar else { return 0..<0 }
                     return t.offset..<(t.offset + t.size)
@@ -84,6 +93,27 @@ extension PCIDeviceModel {
             }
             if !write { try UserMemory.copyOut(p, to: buffer, count: n) }
             return n
+        }
+    }
+
+    /// A trapped BAR's bytes as register accesses, split the way vfio_pci_core_do_io_rw() splits
+    /// a user's buffer: 4 bytes where 4-aligned and at least 4 remain, else 2 where 2-aligned,
+    /// else 1. Called with the lock held.
+    private func trappedRW(bar: Int, _ p: UnsafeMutablePointer<UInt8>, count: Int, pos: Int, write: Bool) {
+        let msix = msixEnabled
+        var done = 0
+        while done < count {
+            let at = pos + done, left = count - done
+            let width = left >= 4 && at % 4 == 0 ? 4 : left >= 2 && at % 2 == 0 ? 2 : 1
+            if write {
+                var value: UInt32 = 0
+                for i in 0..<width { value |= UInt32(p[done + i]) << (8 * UInt32(i)) }
+                personality.write(bar: bar, offset: at, width: width, value: value, msixEnabled: msix)
+            } else {
+                let value = personality.read(bar: bar, offset: at, width: width, msixEnabled: msix)
+                for i in 0..<width { p[done + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(i))) }
+            }
+            done += width
         }
     }
 }

@@ -108,7 +108,7 @@ final class GroupRegistry: @unchecked Sendable {
     /// just `bus`, and its VFIO group (NO_IOMMU or EMULATED). Errors unwind in reverse.
     func noIOMMUGroupAlloc(for bus: BusDevice, type: VFIOGroupType) throws(Errno) -> VFIOGroup {
         let core = subsystem.iommu
-        let iommuGroup = try core.allocFakeGroup()
+        let iommuGroup = try core.allocFakeGroup(preferred: bus.preferredNoIOMMUGroupID)
         defer { iommuGroup.put() }   // the local reference; the VFIO group keeps its own
         try core.addDevice(bus, to: iommuGroup)
         do throws(Errno) {

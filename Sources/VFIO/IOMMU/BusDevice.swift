@@ -26,6 +26,9 @@ public final class BusDevice: @unchecked Sendable, CustomStringConvertible {
     /// Whether the bound driver manages DMA itself (`driver_managed_dma`: VFIO drivers, pci-stub,
     /// pcieport); a driver that does not holds an owner count on the IOMMU group.
     var driverManagesDMA = true
+    /// The number a "vfio-noiommu" group for this device takes when free (the topology's record
+    /// of what the kernel gave it); nil: the smallest free number.
+    public var preferredNoIOMMUGroupID: Int?
 
     /// A device that is not yet in any IOMMU group and not bound.
     public init(name: String, cacheCoherency: Bool = true, enforceCacheCoherency: Bool = true) {

@@ -40,11 +40,13 @@ public final class IOMMUCore: @unchecked Sendable {
         }
     }
 
-    /// `iommu_group_alloc()` + name "vfio-noiommu": a fake group with the smallest free id.
-    func allocFakeGroup() throws(Errno) -> IOMMUGroup {
+    /// `iommu_group_alloc()` + name "vfio-noiommu": a fake group with the smallest free id, or
+    /// `preferred` when it is free (a topology replaying the number the kernel once gave).
+    func allocFakeGroup(preferred: Int? = nil) throws(Errno) -> IOMMUGroup {
         try faults.check(.fakeIOMMUGroupAlloc)
         return try lock.withLock { () throws(Errno) -> IOMMUGroup in
-            let id = try groupIDs.alloc()
+            let id: Int
+            if let preferred, groupIDs.take(preferred) { id = preferred } else { id = try groupIDs.alloc() }
             let g = IOMMUGroup(core: self, id: id, name: "vfio-noiommu", isFake: true)
             groupsByID[id] = g
             census.iommuGroupCreated()

@@ -81,6 +81,7 @@ extension VFIOSubsystem {
             throw fail(path, error)
         }
         guard isVFIO, let bus = iommu.device(named: d.name) else { return }
+        bus.preferredNoIOMMUGroupID = d.noIOMMUGroupID
         do throws(Errno) {
             try bindVFIOPCI(bus, driver: d.driver!, identity: d.pci)
         } catch let e where e == .EINVAL {

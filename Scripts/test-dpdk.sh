@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # DPDK 22.11's dpdk-testpmd against the model (issue 13, item 4): the plain (event_skeleton) and
 # virtio-net (net_virtio) personalities, in type1 and no-IOMMU mode, plus DPDK's own errors for a
 # group that is not viable, a group with no VFIO device and no model loaded. The checks are

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A Linux guest's virtio_net binds the model (issue 13, item 5): Debian 12's 6.12 cloud kernel,
 # booted by QEMU 7.2 under TCG with the model's virtio-net personality passed through by
 # `-device vfio-pci` under libswiftvfio-preload.so; the guest's own virtio-pci and virtio_net bind

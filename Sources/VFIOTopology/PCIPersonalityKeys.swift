@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The identity keys issue 13 added to a modelled PCI function: the kind of each BAR (I/O, 32-bit
 // or 64-bit memory, prefetchable), the device personality behind the function, and a virtio-net
 // function's MAC address and link state.

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: Apache-2.0
 # The guest's /init (Tests/Guest/virtio_guest.py puts it in a busybox initramfs): load the modules
 # Debian's cloud kernel builds virtio-net as (virtio_pci is built in), then report what bound.
 # The driver reads the lines starting with PCI, VIRTIO_NET_BOUND, NETIF and GUEST-DONE.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Device personalities: what sits behind a modelled PCI function's registers. The core model
 // (PCIDeviceModel) owns config space, BAR memory and interrupts; a personality adds the vendor
 // capabilities a driver looks for and answers the BARs whose registers have side effects. Those

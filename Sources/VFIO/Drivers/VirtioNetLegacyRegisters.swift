@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The legacy register block of a transitional virtio-net function (virtio 1.2 §4.1.4.8, the
 // 0.9.5 layout), in its I/O BAR0: what DPDK's net_virtio uses when the modern structures' BAR is
 // not mappable. It shares the device state with the modern interface (VirtioNetPersonality.swift).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A virtio-net function (virtio 1.2 §4.1 "Virtio Over PCI Bus", §5.1 "Network Device"), as far as a
 // driver's probe goes: the virtio PCI capabilities in config space, the common configuration,
 // notify, ISR and device-specific structures in a trapped memory BAR, and for a transitional

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-
 """The start-up of an unmodified QEMU realizing one vfio-pci device under libswiftvfio-preload.so,
 against the same QEMU with a plain emulated device of the same identity instead (e1000e: the
 topology's 8086:10d3), no preload. Each run: start, QMP qmp_capabilities + query-pci + quit, exit

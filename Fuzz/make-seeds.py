@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-
 """Writes the hand-made seeds of Fuzz/corpus/ops and Fuzz/corpus/topology.
 
 The ops format is FuzzOps's (Sources/VFIOFuzzSupport/FuzzOps.swift): byte 0 the configuration,

@@ -190,7 +190,6 @@ EOF
   # The types, without their own banner and guard and without the Swift-only completions.
   awk '
     BEGIN { banner = 1; skip = 0 }
-    /SPDX-License-Identifier/ { next }
     banner { if ($0 ~ /\*\//) banner = 0; next }
     /^#ifndef SWIFTVFIO_TYPES_H/ || /^#define SWIFTVFIO_TYPES_H/ || /^#endif \/\* SWIFTVFIO_TYPES_H \*\// { next }
     /^#if defined\(__swift__\)/ { skip = 1; next }

@@ -8,7 +8,7 @@ export SWIFT_BACKTRACE=enable=no   # the crash handler trips sanitizers (Swift's
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "docs: every docs/*.md#id cited resolves; nothing cites outside the repository; SPDX lines"
+step "docs and licence lines: every docs/*.md#id cited resolves, nothing cites outside the repository, every source file has its SPDX line"
 Scripts/check-doc-links.sh
 Scripts/check-spdx.sh
 

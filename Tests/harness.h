@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* harness.h: the one harness of the C test programs (Tests/CABI/test_*.c, Tests/Preload/test_*.c),
  * built and run by Tests/Makefile.
  *

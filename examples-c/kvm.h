@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* kvm.h: a fake VM for the KVM-side consumer example (the parts of virt/kvm/kvm_main.c and
  * arch/x86/kvm that virt/kvm/vfio.c uses): a reference-counted struct kvm with its lock, the
  * non-coherent DMA and assigned-device counters, and the two entry points libswiftvfio looks up

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* mtty.h: the mtty-shaped C driver of mtty.c, for its demo and the C ABI tests. */
 #ifndef EXAMPLES_MTTY_H
 #define EXAMPLES_MTTY_H

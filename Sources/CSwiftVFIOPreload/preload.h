@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* libswiftvfio-preload.so, shared by its files (not installed). docs/PRELOAD.md is the user's view.
  *
  * Thin C by design: a SwiftPM dynamic product statically contains its targets, so an interposer

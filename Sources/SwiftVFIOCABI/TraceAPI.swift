@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import VFIO
 
 // The decoded trace (SWIFTVFIO_TRACE) for C code beside the model: the interposer's kvm-vfio

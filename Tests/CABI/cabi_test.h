@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* cabi_test.h: the C ABI tests' layer over the one harness (../harness.h): checks named as the
  * C ABI tests use them, and helpers for programs linking libswiftvfio.so (census, WARN counts,
  * topologies, the vfio.rst setup). Each test program includes this once and ends with

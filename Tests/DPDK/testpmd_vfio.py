@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-
 """DPDK 22.11's dpdk-testpmd probes the model's personalities (issue 13, item 4).
 
 NOT YET IN Scripts/test.sh: it needs two interposer additions of issue 13 (item 1, the

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-
 """A Linux guest's own virtio drivers bind the model's virtio-net personality (issue 13, item 5).
 
 Boots Debian 12's 6.12 cloud kernel under QEMU 7.2 (TCG, no KVM) with the model's device passed

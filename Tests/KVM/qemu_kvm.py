@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-
 """QEMU 7.2 under real KVM links its VM to a model group (issue 12).
 
     qemu_kvm.py BUILD_DIR OUT_DIR

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-
 """Host side of the kernel-verified comparison (issue 17); Scripts/test-kernel.sh drives it.
 
   harness.py rebuild DATA DIR     rebuild the guest's sysfs records ("@@S") as a tree under DIR

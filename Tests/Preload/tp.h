@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* tp.h: the preload tests' layer over the one harness (../harness.h), for the C clients run
  * under libswiftvfio-preload.so (Tests/Makefile, Scripts/test-preload.sh). Checks compare errno
  * by name so a failure says what the kernel would have answered. Each program ends with

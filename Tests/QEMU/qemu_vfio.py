@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-
 """QEMU 7.2 realizes a vfio-pci device on the libswiftvfio model (issue 9, part 5).
 
     qemu_vfio.py BUILD_DIR OUT_DIR

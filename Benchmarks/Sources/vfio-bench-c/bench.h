@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* vfio-bench-c's shared declarations (main.c: the C ABI side; preload.c: under the interposer). */
 #ifndef VFIO_BENCH_C_H
 #define VFIO_BENCH_C_H

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* libswiftvfio-preload.so: the LD_PRELOAD interposer that runs unmodified VFIO clients against
  * the libswiftvfio model (docs/PRELOAD.md).
  *

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* kvm_device.h: the interposer's hooks for the kvm-vfio device of real KVM VMs (kvm_device.c).
  *
  * The interposer calls these in four places (preload.h lists the KVM family):

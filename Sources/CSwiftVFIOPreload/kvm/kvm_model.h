@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* kvm_model.h: inside the interposer, the calls kvm_vfio.c makes into libswiftvfio.
  *
  * The interposer does not link libswiftvfio.so (one model per process: it loads the library on

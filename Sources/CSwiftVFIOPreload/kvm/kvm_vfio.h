@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* kvm_vfio.h: the KVM-VFIO pseudo device of virt/kvm/vfio.c (v6.3), a C consumer of
  * libswiftvfio's file kAPI that uses only <swiftvfio.h>. See kvm_vfio.c.
  *

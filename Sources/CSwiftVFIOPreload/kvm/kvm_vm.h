@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* kvm_vm.h: the interposer's `struct kvm`, its record of a real KVM VM (kvm_vm.c). */
 #ifndef KVM_VM_H
 #define KVM_VM_H

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* CSwiftVFIOShim: the few things Swift cannot express or should not do itself.
  *
  * - Guarded user-memory copies: the model's counterpart of the kernel's copy_{from,to}_user

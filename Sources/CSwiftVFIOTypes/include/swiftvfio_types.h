@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* swiftvfio_types.h: the C types of libswiftvfio's C ABI.
  *
  * Scripts/gen-header.sh copies this file (without its Swift-only part) into include/swiftvfio.h,

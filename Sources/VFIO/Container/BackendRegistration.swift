@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// A registered IOMMU backend with its module state (`struct vfio_iommu_driver`).

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// A legacy VFIO container (`struct vfio_container`, docs/ERRORS.md#state-container, docs/ERRORS.md#container): what `/dev/vfio/vfio` opens.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// `enum vfio_group_type` (docs/TOPOLOGY.md#json).
 public enum VFIOGroupType: Int, Sendable {
     /// A physical device behind a real IOMMU; the IOMMU group is shared by its devices.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The built-in "vfio-noiommu" backend (docs/ERRORS.md#noiommu-open-einval): no translation; only CHECK_EXTENSION works.
 ///
 /// Registered at init only with CONFIG_VFIO_NOIOMMU, whatever the module parameter says; the

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 extension VFIOSubsystem {
     /// Loads the type1 module: registered after the no-IOMMU backend, so it is polled first
     /// (the backend list is newest first; vfio's soft dependency loads vfio_iommu_type1).

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The private data of a device file: the device and how it was opened (6.6's per-file record).
 /// Its methods are the file's operations (`vfio_device_fops`, docs/ERRORS.md#device-fd), each handing the call to
 /// the device.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// A device's open count and its first-open / last-close work (vfio_main.c; docs/ERRORS.md#state-device). The group side
 /// that calls them (vfio_device_group_open/close) is in Group/DeviceGroupOpen.swift.
 extension VFIODevice {

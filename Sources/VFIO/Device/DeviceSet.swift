@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// `struct vfio_device_set`: devices that must open, close and reset together share one lock.
 ///
 /// A device without an explicit set gets a singleton keyed by itself. `lock` (`dev_set->lock`)

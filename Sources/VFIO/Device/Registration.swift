@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// Device allocation, registration and the blocking unregister (vfio_main.c, docs/ERRORS.md#registration, docs/DECISIONS.md#unregister).
 extension VFIOSubsystem {
     /// Kernel: vfio_alloc_device() / vfio_init_device(): a device object for `bus` driven by

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// A VFIO device (`struct vfio_device`, docs/ERRORS.md#state-device) registered by a bus driver.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// A VFIO bus driver's module: `try_module_get` fails while it is unloading.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// The built-in "vfio-pci" the topology loader binds: a VFIO bus driver for a plain PCI function.

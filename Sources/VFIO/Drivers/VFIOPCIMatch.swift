@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// vfio-pci's GET_DEVICE_FD name match (v6.3 `vfio_pci_core_match` and
 /// `vfio_pci_validate_vf_token`, docs/ERRORS.md#pci-match).
 ///

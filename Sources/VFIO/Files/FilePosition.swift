@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// read(2)/write(2) of a model fd at the file's own position (`file->f_pos`), for the C ABI and the
 /// interposer; `read(_:buffer:count:offset:)` is pread(2).
 extension VFIOSubsystem {

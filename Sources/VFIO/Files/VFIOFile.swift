@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// What a file's operations table is, the identity `vfio_file_is_group()` tests.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import CSwiftVFIOShim
 
 /// Opening and closing a device through its group: the group.c side of a device file (group.c

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The group side of the file kAPI: what a group answers for its file.
 extension VFIOGroup {
     /// Kernel: vfio_group_enforced_coherent(): false if any registered device lacks

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The group char device's file operations (`vfio_group_fops`): open and release here, ioctl in
 /// GroupIoctls.swift, and the opens of `/dev/vfio/<N>` that reach them.
 extension VFIOGroup: FileOperations {

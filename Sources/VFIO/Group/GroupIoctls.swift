@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The group file's `unlocked_ioctl` and the four group ioctls (group.c).
 extension VFIOGroup {
     /// Kernel: vfio_group_fops_unl_ioctl(): the group ioctl dispatcher. Unknown: ENOTTY (docs/DECISIONS.md#q4).

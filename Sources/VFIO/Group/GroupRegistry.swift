@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The groups a subsystem knows: the kernel's global `vfio.group_list`, `vfio.group_lock`,
 /// `vfio.group_ida` and the char-dev nodes.
 ///

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// A VFIO group (`struct vfio_group`, docs/ERRORS.md#state-group): the user-visible face of one IOMMU group.

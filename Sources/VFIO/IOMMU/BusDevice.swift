@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// A device on a bus, the model's `struct device` as the IOMMU core and driver core see it.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The fake IOMMU core (docs/TOPOLOGY.md#drivers): IOMMU groups, bus devices, driver binding, DMA ownership.
 ///
 /// It plays the part of drivers/iommu/iommu.c and the driver core for one subsystem. Group ids are

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// An IOMMU group (`struct iommu_group`): the unit of DMA isolation, with its DMA-ownership state.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// An iommufd context (`struct iommufd_ctx`, docs/ERRORS.md#iommufd): what `/dev/iommu` opens.
 ///
 /// Only the pieces the VFIO group layer uses are modelled: IOAS objects, the compat IOAS that

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// drivers/vfio/iommufd.c (docs/ERRORS.md#device-open) and the iommufd device-bind helpers drivers point their
 /// ops at (`vfio_iommufd_physical_bind`, `vfio_iommufd_emulated_bind`, ...).
 extension VFIODevice {

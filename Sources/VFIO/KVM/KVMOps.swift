@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The KVM module's entry points VFIO reaches through `symbol_get` (docs/ERRORS.md#dopen-kvm).
 ///
 /// `struct kvm *` belongs to the KVM side: the model stores and passes the pointer, never

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// The kernel configuration a subsystem models: `IS_ENABLED(CONFIG_...)` and module parameters.

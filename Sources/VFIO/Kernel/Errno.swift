@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// A Linux error number, thrown by every model function that returns `-E...` in the kernel.
 ///
 /// The values are the Linux/x86 numbers (docs/ERRORS.md), independent of the host C library, so the

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// A step that can fail in the kernel, named so a test can make its Nth hit fail.

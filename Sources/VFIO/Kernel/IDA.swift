@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The kernel's IDA: hands out the smallest free integer id in `[0, limit)`.
 ///
 /// A bitmap with a hint at the lowest word that may have a free bit, so allocation is amortised

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import CSwiftVFIOShim
 
 // The userspace ABI of `include/uapi/linux/vfio.h` and `linux/iommufd.h` (docs/DECISIONS.md#basis): every number

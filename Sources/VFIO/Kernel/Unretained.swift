@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// An object reached through a raw pointer that something else keeps alive, used without taking a
 /// reference of its own: the one unsafe construct the system-call fast paths use, so each use is
 /// a visible `Unretained(...).with { }` whose caller says what keeps the object alive.

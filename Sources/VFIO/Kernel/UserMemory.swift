@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import CSwiftVFIOShim
 
 /// A user-space address as an ioctl receives it: never dereferenced directly.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// Live-object counts of one subsystem, so a test that leaks fails and names what leaked.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import CSwiftVFIOShim
 
 /// The model's system calls: open, ioctl, close, dup, fget/fput, over model paths and fds.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// What a process's environment configures, read once at the edge (the C ABI reads the variables
 /// when the default subsystem is first needed) and passed in: the model itself never calls
 /// `getenv`, so a test's subsystems do not pick up the variables of the process running them.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 import Synchronization
 
 /// Hardware discovery and driver probing: how devices enter a subsystem.

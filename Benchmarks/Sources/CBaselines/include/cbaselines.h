@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+// SPDX-License-Identifier: Apache-2.0
 /* CBaselines: what libswiftvfio is measured against, and the one clock both sides use.
  *
  * The C model ("cm_") is the library's logic for the measured calls written in plain C with

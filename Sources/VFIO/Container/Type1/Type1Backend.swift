@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The type1 IOMMU backend, "vfio-iommu-type1" (`drivers/vfio/vfio_iommu_type1.c`, docs/ERRORS.md#type1): the
 /// user API a container fd exposes once VFIO_SET_IOMMU chose TYPE1 (v1) or TYPE1v2 (v2).
 ///

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// MAP_DMA, UNMAP_DMA and DIRTY_PAGES (docs/ERRORS.md#t1-map, docs/DECISIONS.md#t1-wrap, docs/ERRORS.md#t1-dirty). Every check runs in the
 /// kernel's order: user space sees the errno of the first failing one.
 extension Type1IOMMU {

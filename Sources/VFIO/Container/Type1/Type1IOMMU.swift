@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// An inclusive IOVA range `[start, end]`, the unit of `iova_list` and of the IOVA_RANGE capability.
 public struct Type1IOVARange: Equatable, Hashable, Sendable, CustomStringConvertible {
     /// First valid IOVA.

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// A capability chain under construction (`struct vfio_info_cap`): capabilities packed back to
 /// back with no alignment (v6.3; the 8-byte alignment came in v6.6), each starting with
 /// `struct vfio_info_cap_header` {u16 id, u16 version, u32 next}.

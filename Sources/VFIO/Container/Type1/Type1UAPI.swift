@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-
 /// The type1 slice of `include/uapi/linux/vfio.h` (docs/ERRORS.md#extension-ids, docs/ERRORS.md#type1): ioctl numbers, flag
 /// bits and the argument structs exactly as user space lays them out.
 ///

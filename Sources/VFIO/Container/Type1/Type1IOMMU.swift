@@ -9,7 +9,7 @@ public struct Type1IOVARange: Equatable, Hashable, Sendable, CustomStringConvert
     /// A range `[start, end]`.
     public init(start: UInt64, end: UInt64) { self.start = start; self.end = end }
 
-    /// `[0x…, 0x…]`, as the spec writes ranges.
+    /// `[0x…, 0x…]`: both ends inclusive, in upper-case hex (how a failed `#expect` prints a range).
     public var description: String {
         "[0x\(String(start, radix: 16, uppercase: true)), 0x\(String(end, radix: 16, uppercase: true))]"
     }

@@ -51,53 +51,28 @@ public enum FaultPoint: String, CaseIterable, Sendable {
 ///
 /// The fast path, nothing armed and no counting, is one relaxed atomic load.
 public final class FaultInjector: Sendable {
-    private struct Armed { var remaining: Int; var errno: Errno }
-    private let active = Atomic<Bool>(false)
-    private let state = Locked<(armed: [FaultPoint: Armed], hits: [FaultPoint: Int], counting: Bool)>(([:], [:], false))
+    private let failures = ArmedFailures<FaultPoint>()
 
     init() {}
 
     /// Makes the `nth` (1-based) next hit of `point` throw `errno`; earlier hits pass.
-    public func arm(_ point: FaultPoint, nth: Int = 1, errno: Errno) {
-        precondition(nth >= 1)
-        state.withLock { $0.armed[point] = Armed(remaining: nth, errno: errno) }
-        active.store(true, ordering: .sequentiallyConsistent)
-    }
+    public func arm(_ point: FaultPoint, nth: Int = 1, errno: Errno) { failures.arm(point, nth: nth, errno: errno) }
 
     /// Disarms every point and stops counting.
-    public func reset() {
-        state.withLock { $0.armed.removeAll(); $0.hits.removeAll(); $0.counting = false }
-        active.store(false, ordering: .sequentiallyConsistent)
-    }
+    public func reset() { failures.reset() }
 
     /// Starts counting hits of every point (the sweep's discovery run).
-    public func startCounting() {
-        state.withLock { $0.hits.removeAll(); $0.counting = true }
-        active.store(true, ordering: .sequentiallyConsistent)
-    }
+    public func startCounting() { failures.startCounting() }
 
     /// Hits per point since `startCounting()`.
-    public var hits: [FaultPoint: Int] { state.withLock { $0.hits } }
+    public var hits: [FaultPoint: Int] { failures.hits }
 
     /// Whether an armed fault is still waiting to fire.
-    public var pending: Bool { state.withLock { !$0.armed.isEmpty } }
+    public var pending: Bool { failures.pending }
 
     /// A step that can fail: throws the armed errno when this is the chosen hit.
     @inline(__always)
     func check(_ point: FaultPoint) throws(Errno) {
-        guard active.load(ordering: .relaxed) else { return }
-        try slowCheck(point)
-    }
-
-    private func slowCheck(_ point: FaultPoint) throws(Errno) {
-        let fail: Errno? = state.withLock { s in
-            if s.counting { s.hits[point, default: 0] += 1 }
-            guard var a = s.armed[point] else { return nil }
-            a.remaining -= 1
-            if a.remaining == 0 { s.armed[point] = nil; return a.errno }
-            s.armed[point] = a
-            return nil
-        }
-        if let fail { throw fail }
+        if let e = failures.fire(point) { throw e }
     }
 }

@@ -40,9 +40,7 @@ public enum HostCall: String, CaseIterable, Sendable {
 /// or `munmap` still releases (as Linux's close(2) always frees the number): the model ignores
 /// their results, so injecting a failure there checks it does.
 public final class HostSystem: Sendable {
-    private struct Armed { var remaining: Int; var errno: Errno }
-    private let active = Atomic<Bool>(false)
-    private let state = Locked<(armed: [HostCall: Armed], hits: [HostCall: Int], counting: Bool)>(([:], [:], false))
+    private let failures = ArmedFailures<HostCall>()
     /// Descriptors and mappings the model holds now (memfds, eventfd duplicates, its BAR mappings).
     private let held = Locked<(fds: Set<Int32>, mappings: Int)>(([], 0))
 
@@ -52,48 +50,24 @@ public final class HostSystem: Sendable {
     // MARK: failure injection (tests)
 
     /// Makes the `nth` (1-based) next `call` fail with `errno`; earlier ones pass.
-    public func arm(_ call: HostCall, nth: Int = 1, errno: Errno) {
-        precondition(nth >= 1)
-        state.withLock { $0.armed[call] = Armed(remaining: nth, errno: errno) }
-        active.store(true, ordering: .sequentiallyConsistent)
-    }
+    public func arm(_ call: HostCall, nth: Int = 1, errno: Errno) { failures.arm(call, nth: nth, errno: errno) }
 
     /// Disarms every call and stops counting.
-    public func reset() {
-        state.withLock { $0.armed.removeAll(); $0.hits.removeAll(); $0.counting = false }
-        active.store(false, ordering: .sequentiallyConsistent)
-    }
+    public func reset() { failures.reset() }
 
     /// Starts counting calls (the sweep's discovery run).
-    public func startCounting() {
-        state.withLock { $0.hits.removeAll(); $0.counting = true }
-        active.store(true, ordering: .sequentiallyConsistent)
-    }
+    public func startCounting() { failures.startCounting() }
 
     /// Calls per kind since `startCounting()`.
-    public var hits: [HostCall: Int] { state.withLock { $0.hits } }
+    public var hits: [HostCall: Int] { failures.hits }
 
     /// Whether an armed failure is still waiting to fire.
-    public var pending: Bool { state.withLock { !$0.armed.isEmpty } }
+    public var pending: Bool { failures.pending }
 
     /// What the model holds from the host now: open descriptors and its own mappings.
     public var live: (fds: Int, mappings: Int) { held.withLock { ($0.fds.count, $0.mappings) } }
 
-    @inline(__always) private func injected(_ call: HostCall) -> Errno? {
-        guard active.load(ordering: .relaxed) else { return nil }
-        return slowInjected(call)
-    }
-
-    private func slowInjected(_ call: HostCall) -> Errno? {
-        state.withLock { s in
-            if s.counting { s.hits[call, default: 0] += 1 }
-            guard var a = s.armed[call] else { return nil }
-            a.remaining -= 1
-            if a.remaining == 0 { s.armed[call] = nil; return a.errno }
-            s.armed[call] = a
-            return nil
-        }
-    }
+    @inline(__always) private func injected(_ call: HostCall) -> Errno? { failures.fire(call) }
 
     // MARK: the calls
 

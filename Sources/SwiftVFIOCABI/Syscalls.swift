@@ -171,10 +171,12 @@ import VFIO
 /// there and MAP_FIXED is EINVAL. As in the kernel, a MAP_FIXED mapping the device refuses leaves
 /// the range unmapped. Returns its address, or MAP_FAILED ((void *)-1) with errno: EBADF (not a
 /// model fd), EINVAL (zero length, offset not page aligned, neither MAP_SHARED nor MAP_PRIVATE,
-/// MAP_FIXED at an address not page aligned), ENODEV (not a device file), then the driver's:
+/// MAP_FIXED at an address not page aligned), EPERM (MAP_FIXED at NULL, below mmap_min_addr),
+/// ENODEV (not a device file), then the driver's:
 /// vfio-pci says EINVAL for a region it cannot map (config space, ROM, an I/O or trapped BAR, no
 /// such region), a range past the region's end and a private (MAP_PRIVATE) mapping, EEXIST for
-/// MAP_FIXED_NOREPLACE over a mapping, ENOMEM when the host refuses; a C driver EINVAL for MAP_FIXED
+/// MAP_FIXED_NOREPLACE over a mapping, ENOMEM when the host refuses (a fixed placement: the host
+/// kernel's errno); a C driver EINVAL for MAP_FIXED
 /// or without an mmap op, else its own error.
 @c public func swiftvfio_mmap(_ addr: UnsafeMutableRawPointer?, _ length: size_t, _ prot: CInt, _ flags: CInt,
                               _ fd: CInt, _ offset: off_t) -> UnsafeMutableRawPointer? {
@@ -194,6 +196,9 @@ import VFIO
         guard !placement.isFixed || Int64(placement.address) % page == 0 else {
             throw CallError(.EINVAL, "MAP_FIXED at \(addr.map { "\($0)" } ?? "nil"), not page aligned")
         }
+        // The first page is below mmap_min_addr: the kernel's answer for a caller without
+        // CAP_SYS_RAWIO (and a mapping at NULL could not be told from MAP_FAILED's NULL here).
+        guard !placement.isFixed || placement.address != 0 else { throw CallError(.EPERM, "MAP_FIXED at NULL") }
         let address = try model("fd \(fd)") { () throws(Errno) in
             try sub.mmap(fd, offset: Int64(offset), length: length, prot: prot, placement: placement)
         }

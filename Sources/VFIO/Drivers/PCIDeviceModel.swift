@@ -256,9 +256,11 @@ public final class PCIDeviceModel: @unchecked Sendable {
                     barMemory[index] = nil
                     Self.release([mem], host: host)
                 }
-                // The host's own answers for a placement it refused (EEXIST: MAP_FIXED_NOREPLACE
-                // over a mapping) stand; any other failure is the kernel's ENOMEM.
-                throw error == .EACCES || error == .EEXIST ? error : .ENOMEM
+                // A placement the host refused is refused as the host kernel says (EEXIST:
+                // MAP_FIXED_NOREPLACE over a mapping; ENOMEM past the address space); any other
+                // failure is the kernel's ENOMEM.
+                if placement.isFixed { throw error }
+                throw error == .EACCES ? .EACCES : .ENOMEM
             }
         }
     }

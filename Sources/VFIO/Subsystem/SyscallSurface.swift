@@ -114,7 +114,8 @@ extension VFIOSubsystem {
         }) { r in
             let t = traceTarget(fd)
             let off = t.kind == .device ? TraceFormat.deviceOffset(offset, pciLayout: t.pciLayout) : TraceFormat.hex(offset)
-            return "mmap(\(fd), \(off), \(length), \(TraceFormat.prot(prot)))" + TraceFormat.result(r) { TraceFormat.hex($0) }
+            return "mmap(\(fd), \(off), \(length), \(TraceFormat.prot(prot))\(TraceFormat.placement(placement)))"
+                + TraceFormat.result(r) { TraceFormat.hex($0) }
         } }
     }
 

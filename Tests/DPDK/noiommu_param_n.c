@@ -58,7 +58,7 @@ static int shown_n(int model_fd) {
         static open_fn next;                                                                       \
         if (!next) next = (open_fn)dlsym(RTLD_NEXT, #name);                                        \
         int fd = next(path, flags, mode);                                                          \
-        if (fd >= 0 && path && strcmp(path, PARAM) == 0) fd = shown_n(fd);                         \
+        if (fd >= 0 && strcmp(path, PARAM) == 0) fd = shown_n(fd);                                 \
         return fd;                                                                                 \
     }
 WRAP(open)

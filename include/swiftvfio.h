@@ -360,10 +360,12 @@ ssize_t swiftvfio_pwrite(int fd, const void *buf, size_t count, off_t offset);
  * there and MAP_FIXED is EINVAL. As in the kernel, a MAP_FIXED mapping the device refuses leaves
  * the range unmapped. Returns its address, or MAP_FAILED ((void *)-1) with errno: EBADF (not a
  * model fd), EINVAL (zero length, offset not page aligned, neither MAP_SHARED nor MAP_PRIVATE,
- * MAP_FIXED at an address not page aligned), ENODEV (not a device file), then the driver's:
+ * MAP_FIXED at an address not page aligned), EPERM (MAP_FIXED at NULL, below mmap_min_addr),
+ * ENODEV (not a device file), then the driver's:
  * vfio-pci says EINVAL for a region it cannot map (config space, ROM, an I/O or trapped BAR, no
  * such region), a range past the region's end and a private (MAP_PRIVATE) mapping, EEXIST for
- * MAP_FIXED_NOREPLACE over a mapping, ENOMEM when the host refuses; a C driver EINVAL for MAP_FIXED
+ * MAP_FIXED_NOREPLACE over a mapping, ENOMEM when the host refuses (a fixed placement: the host
+ * kernel's errno); a C driver EINVAL for MAP_FIXED
  * or without an mmap op, else its own error.
  */
 void *swiftvfio_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);

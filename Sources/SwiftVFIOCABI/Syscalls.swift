@@ -176,8 +176,7 @@ import VFIO
 /// vfio-pci says EINVAL for a region it cannot map (config space, ROM, an I/O or trapped BAR, no
 /// such region), a range past the region's end and a private (MAP_PRIVATE) mapping, EEXIST for
 /// MAP_FIXED_NOREPLACE over a mapping, ENOMEM when the host refuses (a fixed placement: the host
-/// kernel's errno); a C driver EINVAL for MAP_FIXED
-/// or without an mmap op, else its own error.
+/// kernel's errno); a C driver EINVAL for MAP_FIXED or without an mmap op, else its own error.
 @c public func swiftvfio_mmap(_ addr: UnsafeMutableRawPointer?, _ length: size_t, _ prot: CInt, _ flags: CInt,
                               _ fd: CInt, _ offset: off_t) -> UnsafeMutableRawPointer? {
     let failed = UnsafeMutableRawPointer(bitPattern: -1)
@@ -193,7 +192,7 @@ import VFIO
             throw CallError(.EINVAL, "flags \(String(flags, radix: 16)): neither MAP_SHARED nor MAP_PRIVATE")
         }
         let placement = MmapPlacement(address: UInt(bitPattern: addr), flags: flags)
-        guard !placement.isFixed || Int64(placement.address) % page == 0 else {
+        guard !placement.isFixed || placement.address % UInt(page) == 0 else {
             throw CallError(.EINVAL, "MAP_FIXED at \(addr.map { "\($0)" } ?? "nil"), not page aligned")
         }
         // The first page is below mmap_min_addr: the kernel's answer for a caller without

@@ -178,6 +178,9 @@ static void test_read_write_mmap_errors(void)
     CHECK_EQ(errno, EINVAL);
     CHECK_PTR_EQ(swiftvfio_mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED | MAP_FIXED, d, 0), MAP_FAILED);
     CHECK_EQ(errno, EPERM);
+    /* An address in the kernel half, fixed: refused by the host kernel, never a crash here. */
+    CHECK_PTR_EQ(swiftvfio_mmap((void *)~(uintptr_t)0xfff, (size_t)page, PROT_READ, MAP_SHARED | MAP_FIXED, d, 0), MAP_FAILED);
+    CHECK_EQ(errno, ENOMEM);
     CHECK_PTR_EQ(swiftvfio_mmap(NULL, (size_t)page, PROT_READ, 0, d, 0), MAP_FAILED);
     CHECK_EQ(errno, EINVAL);
     CHECK_PTR_EQ(swiftvfio_mmap(NULL, (size_t)page, PROT_READ, MAP_PRIVATE, d, 0), MAP_FAILED);

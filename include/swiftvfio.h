@@ -365,8 +365,7 @@ ssize_t swiftvfio_pwrite(int fd, const void *buf, size_t count, off_t offset);
  * vfio-pci says EINVAL for a region it cannot map (config space, ROM, an I/O or trapped BAR, no
  * such region), a range past the region's end and a private (MAP_PRIVATE) mapping, EEXIST for
  * MAP_FIXED_NOREPLACE over a mapping, ENOMEM when the host refuses (a fixed placement: the host
- * kernel's errno); a C driver EINVAL for MAP_FIXED
- * or without an mmap op, else its own error.
+ * kernel's errno); a C driver EINVAL for MAP_FIXED or without an mmap op, else its own error.
  */
 void *swiftvfio_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
 

@@ -120,7 +120,7 @@ final class FDTable: @unchecked Sendable {
     func reserve(cloexec: Bool, name: String) throws(Errno) -> Int32 {
         try faults.check(.fdReserve)
         let fd = svfio_placeholder_fd(name, cloexec ? 1 : 0)
-        if fd < 0 { throw Errno(rawValue: -fd) }
+        if fd < 0 { throw Errno(rawValue: -fd).because("the host refused a placeholder descriptor") }
         return fd
     }
 
@@ -218,7 +218,7 @@ final class FDTable: @unchecked Sendable {
         let (nfd, e) = try withStripe(fd) { (s, i) throws(Errno) -> (Int32, Entry) in
             guard let e = Self.entry(s, i) else { throw .EBADF.because("not a model fd") }
             let nfd = svfio_dup_fd(fd, minimum, cloexec ? 1 : 0)
-            if nfd < 0 { throw Errno(rawValue: -nfd) }
+            if nfd < 0 { throw Errno(rawValue: -nfd).because("the host's dup failed") }
             guard e.file.get() else { _ = svfio_close_fd(nfd); throw .EBADF.because("its file is being released") }
             return (nfd, e)
         }

@@ -32,6 +32,9 @@ static void open_rows(void)
 {
     ROW("open-efault");
     CHECK_SYS_WHY(swiftvfio_open(unreadable, O_RDWR), EFAULT, "swiftvfio_open: EFAULT: path is not a readable string");
+
+    ROW("open-enoent");
+    CHECK_SYS_WHY(swiftvfio_open("/dev/vfio/99", O_RDWR), ENOENT, "swiftvfio_open: ENOENT: /dev/vfio/99: no such model node");
 }
 
 static void c_rows(void)

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Errors that say why (issue 18 item 3): each EINVAL/EFAULT/EBUSY/EPERM/ENODEV row of
-// docs/ERRORS.md the model reaches carries the check that failed, with its values, in
-// `Errno.reasonText`; the trace line and the C `swiftvfio_last_error()` show that text (the C side
-// is asserted in Tests/CABI/test_hooks.c).
+// Errors that say why (issue 18 item 3): the reason's lazy formatting, and the same reasons seen
+// through the subsystem's trace lines. Every row of docs/ERRORS.md, with its exact code and
+// reason, is asserted by row id in ErrorRows/ (and Tests/CABI/test_error_reasons.c for C).
 #if canImport(Glibc)
 import Glibc
 #endif

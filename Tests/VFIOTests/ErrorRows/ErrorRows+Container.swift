@@ -137,7 +137,7 @@ extension ErrorRows {
         .t1("t1-info-efault-caps", .EFAULT, "cannot write") { c in
             let edge = T1EdgeBuffer()
             let at = edge.place((UInt32(256), UInt32(0), UInt64(0), UInt32(0), UInt32(0)))   // 24 bytes up to the edge
-            return c.ioctlErrno(Type1UAPI.getInfo, at)
+            return withExtendedLifetime(edge) { c.ioctlErrno(Type1UAPI.getInfo, at) }
         },
         .t1("t1-info-efault-out", .EFAULT, "cannot write 16 bytes at") { c in
             let arg = ReadOnlyArg((UInt32(16), UInt32(0), UInt64(0)))
@@ -189,14 +189,14 @@ extension ErrorRows {
         .t1("t1-unmap-bitmap-efault", .EFAULT, "cannot read 24 bytes at") { c in
             let edge = T1EdgeBuffer()
             let at = edge.place(Type1DMAUnmapArg(argsz: 48, flags: Type1UAPI.unmapFlagGetDirtyBitmap, iova: 0, size: kP))
-            return c.ioctlErrno(Type1UAPI.unmapDMA, at)
+            return withExtendedLifetime(edge) { c.ioctlErrno(Type1UAPI.unmapDMA, at) }
         },
         .t1("t1-unmap-bitmap-access", .EINVAL, "bitmap data 0xfffffffffffff000 size 0x8 fails access_ok") { c in
             c.unmapBitmapErrno(iova: 0, size: kP, bitmap: Type1Bitmap(pgsize: kP, size: 8, data: 0xFFFF_FFFF_FFFF_F000))
         },
         .t1("t1-unmap-bitmap-size", .EINVAL, "bitmap of 1 pages, size 0") { c in
             let w = T1Words(1)
-            return c.unmapBitmapErrno(iova: 0, size: kP, bitmap: Type1Bitmap(pgsize: kP, size: 0, data: w.address))
+            return withExtendedLifetime(w) { c.unmapBitmapErrno(iova: 0, size: kP, bitmap: Type1Bitmap(pgsize: kP, size: 0, data: w.address)) }
         },
         .t1("t1-unmap-ebusy-vaddr", .EBUSY, "VADDR with 1 emulated (mdev) group(s) attached", groups: [.iommu, .emulatedIOMMU]) { c in
             guard c.map(iova: 0, size: kP) == nil else { return nil }
@@ -209,7 +209,7 @@ extension ErrorRows {
         },
         .t1("t1-unmap-einval-tracking", .EINVAL, "GET_DIRTY_BITMAP while dirty tracking is off") { c in
             let w = T1Words(1)
-            return c.unmapBitmapErrno(iova: 0, size: kP, bitmap: w.bitmap())
+            return withExtendedLifetime(w) { c.unmapBitmapErrno(iova: 0, size: kP, bitmap: w.bitmap()) }
         },
         .t1("t1-unmap-einval-split", .EINVAL, "iova 0x1000 splits the mapping at iova 0x0 (v2)") { c in
             guard c.map(iova: 0, size: 0x2000) == nil else { return nil }
@@ -246,41 +246,41 @@ extension ErrorRows {
         },
         .t1("t1-dirty-get-argsz", .EINVAL, "argsz 16 < 48 with GET_BITMAP") { c in
             let w = T1Words(1)
-            return c.getBitmap(iova: 0, size: kP, bitmap: w.bitmap(), argsz: 16)
+            return withExtendedLifetime(w) { c.getBitmap(iova: 0, size: kP, bitmap: w.bitmap(), argsz: 16) }
         },
         .t1("t1-dirty-get-efault", .EFAULT, "cannot read") { c in
             let edge = T1EdgeBuffer()
-            return c.ioctlErrno(Type1UAPI.dirtyPages, edge.place(Type1DirtyBitmapArg(argsz: 48, flags: Type1UAPI.dirtyFlagGetBitmap)))
+            return withExtendedLifetime(edge) { c.ioctlErrno(Type1UAPI.dirtyPages, edge.place(Type1DirtyBitmapArg(argsz: 48, flags: Type1UAPI.dirtyFlagGetBitmap))) }
         },
         .t1("t1-dirty-get-wrap", .EINVAL, "iova 0xfffffffffffff000 + size 0x2000 wraps") { c in
             let w = T1Words(1)
-            return c.getBitmap(iova: 0xFFFF_FFFF_FFFF_F000, size: 0x2000, bitmap: w.bitmap())
+            return withExtendedLifetime(w) { c.getBitmap(iova: 0xFFFF_FFFF_FFFF_F000, size: 0x2000, bitmap: w.bitmap()) }
         },
         .t1("t1-dirty-get-access", .EINVAL, "bitmap pgsize 0") { c in
             let w = T1Words(1)
-            return c.getBitmap(iova: 0, size: kP, bitmap: w.bitmap(pgsize: 0))
+            return withExtendedLifetime(w) { c.getBitmap(iova: 0, size: kP, bitmap: w.bitmap(pgsize: 0)) }
         },
         .t1("t1-dirty-get-size", .EINVAL, "bitmap of 1 pages, size 0") { c in
             let w = T1Words(1)
-            return c.getBitmap(iova: 0, size: kP, bitmap: Type1Bitmap(pgsize: kP, size: 0, data: w.address))
+            return withExtendedLifetime(w) { c.getBitmap(iova: 0, size: kP, bitmap: Type1Bitmap(pgsize: kP, size: 0, data: w.address)) }
         },
         .t1("t1-dirty-get-pgsize", .EINVAL, "bitmap pgsize 0x2000 != page size 0x1000") { c in
             let w = T1Words(1)
-            return c.getBitmap(iova: 0, size: 0x2000, bitmap: w.bitmap(pgsize: 0x2000))
+            return withExtendedLifetime(w) { c.getBitmap(iova: 0, size: 0x2000, bitmap: w.bitmap(pgsize: 0x2000)) }
         },
         .t1("t1-dirty-get-align", .EINVAL, "iova 0x800 not aligned to page size 0x1000") { c in
             let w = T1Words(1)
-            return c.getBitmap(iova: 0x800, size: kP, bitmap: w.bitmap())
+            return withExtendedLifetime(w) { c.getBitmap(iova: 0x800, size: kP, bitmap: w.bitmap()) }
         },
         .t1("t1-dirty-get-off", .EINVAL, "dirty tracking is off") { c in
             let w = T1Words(1)
-            return c.getBitmap(iova: 0, size: kP, bitmap: w.bitmap())
+            return withExtendedLifetime(w) { c.getBitmap(iova: 0, size: kP, bitmap: w.bitmap()) }
         },
         .t1("t1-dirty-get-split", .EINVAL, "splits the mapping at iova 0x10000") { c in
             c.mapAB()
             guard c.dirty(Type1UAPI.dirtyFlagStart) == nil else { return nil }
             let w = T1Words(1)
-            return c.getBitmap(iova: 0x10000, size: 0x8000, bitmap: w.bitmap())
+            return withExtendedLifetime(w) { c.getBitmap(iova: 0x10000, size: 0x8000, bitmap: w.bitmap()) }
         },
         .t1("t1-dirty-get-write", .EFAULT, "cannot write") { c in
             guard c.dirty(Type1UAPI.dirtyFlagStart) == nil, c.map(iova: 0, size: kP) == nil else { return nil }

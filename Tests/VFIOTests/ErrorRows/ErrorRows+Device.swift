@@ -189,16 +189,20 @@ extension ErrorRows {
         },
         .sub("pci-setirqs-enotty (INTx MASK eventfd)", .ENOTTY, "INTx MASK with EVENTFD data") { sub in
             let d = try sub.openDevice(), e = RowEventfd()
-            _ = try sub.setIRQs(d, flags: kDataEventfd | kActionTrigger, index: 0, count: 1, fds: [e.fd])
-            return try sub.setIRQs(d, flags: kDataEventfd | kActionMask, index: 0, count: 1, fds: [e.fd])
+            return try withExtendedLifetime(e) { () throws -> Int in
+                _ = try sub.setIRQs(d, flags: kDataEventfd | kActionTrigger, index: 0, count: 1, fds: [e.fd])
+                return try sub.setIRQs(d, flags: kDataEventfd | kActionMask, index: 0, count: 1, fds: [e.fd])
+            }
         },
         .sub("pci-setirqs-einval-state", .EINVAL, "IRQ index 0 UNMASK: no interrupt mode is enabled") { sub in
             try sub.setIRQs(try sub.openDevice(), flags: kDataNone | kActionUnmask, index: 0, count: 1)
         },
         .sub("pci-setirqs-einval-state (MSI while INTx)", .EINVAL, "IRQ index 1 TRIGGER: INTx is enabled") { sub in
             let d = try sub.openDevice(), e = RowEventfd()
-            _ = try sub.setIRQs(d, flags: kDataEventfd | kActionTrigger, index: 0, count: 1, fds: [e.fd])
-            return try sub.setIRQs(d, flags: kDataEventfd | kActionTrigger, index: 1, count: 1, fds: [e.fd])
+            return try withExtendedLifetime(e) { () throws -> Int in
+                _ = try sub.setIRQs(d, flags: kDataEventfd | kActionTrigger, index: 0, count: 1, fds: [e.fd])
+                return try sub.setIRQs(d, flags: kDataEventfd | kActionTrigger, index: 1, count: 1, fds: [e.fd])
+            }
         },
         .sub("pci-setirqs-einval-state (REQ count)", .EINVAL, "ERR/REQ: count 0 with BOOL or EVENTFD data") { sub in
             try sub.setIRQs(try sub.openDevice(), argsz: 20, flags: kDataEventfd | kActionTrigger, index: 4, count: 0)

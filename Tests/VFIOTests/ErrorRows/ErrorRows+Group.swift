@@ -90,7 +90,7 @@ extension ErrorRows {
             let page = T1Mem(Int(kP))
             UnsafeMutableRawPointer(bitPattern: UInt(page.base))!.storeBytes(of: VFIOGroupStatus(argsz: 8, flags: 0), as: VFIOGroupStatus.self)
             page.protect(offset: 0, length: Int(kP), prot: PROT_READ)
-            return try sub.ioctl(g, UInt(VFIOIoctl.groupGetStatus), UInt(page.base))
+            return try withExtendedLifetime(page) { () throws -> Int in try sub.ioctl(g, UInt(VFIOIoctl.groupGetStatus), UInt(page.base)) }
         },
         .sub("sc-efault", .EFAULT, "cannot read 4 bytes at 0x20") { sub in
             try sub.ioctl(try sub.open("/dev/vfio/26"), UInt(VFIOIoctl.groupSetContainer), 0x20)

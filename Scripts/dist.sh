@@ -161,8 +161,11 @@ echo "    $(grep -c '^    [a-z_0-9]*;$' "$obj/libswiftvfio.map") functions in LI
 # and type descriptors showed up in `nm -D`. They were not bindable, but they were noise in the
 # export list. lld turns those GOT entries into relative relocations and keeps .dynsym to the
 # exported functions.
+# -z now (with lld's default relro: full RELRO): every import bound at load, the GOT then read-only,
+# as distributions build their libraries (lintian's hardening-no-bindnow); the imports are libc's,
+# libm's and libstdc++'s, all loaded anyway.
 swift_flags=(-c release --product swiftvfio --scratch-path "$scratch" --disable-local-rpath
-  -Xswiftc -static-stdlib -Xswiftc -use-ld=lld
+  -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker now
   -Xlinker "-soname=libswiftvfio.so.$SOVERSION"
   -Xlinker "--version-script=$obj/libswiftvfio.map")
 if [ $build = 1 ]; then
@@ -178,7 +181,8 @@ if [ $build = 1 ]; then
 fi
 # vfioctl: the same compilation (same swiftc flags, so nothing recompiles), its own link: the
 # Swift runtime linked in, none of the library's linker flags.
-tool_flags=(-c release --product vfioctl --scratch-path "$scratch" --disable-local-rpath -Xswiftc -static-stdlib -Xswiftc -use-ld=lld)
+tool_flags=(-c release --product vfioctl --scratch-path "$scratch" --disable-local-rpath -Xswiftc -static-stdlib -Xswiftc -use-ld=lld
+  -Xlinker -z -Xlinker now)
 if [ $build = 1 ]; then
   step "swift build ${tool_flags[*]}"
   t0=$SECONDS
@@ -290,7 +294,7 @@ if compgen -G "$preload_dir/*.c" >/dev/null; then
   command -v ld.lld >/dev/null && use_lld=(-fuse-ld=lld)
   "$cc" -shared "${use_lld[@]}" -o "$dist/lib/libswiftvfio-preload.so" "${preload_objs[@]}" \
     -Wl,-soname,libswiftvfio-preload.so -Wl,--version-script="$obj/libswiftvfio-preload.map" \
-    -Wl,--no-undefined -Wl,-z,relro -Wl,--as-needed -ldl -pthread
+    -Wl,--no-undefined -Wl,-z,relro -Wl,-z,now -Wl,--build-id -Wl,--as-needed -ldl -pthread
   split_debug "$dist/lib/libswiftvfio-preload.so"
   echo "    $(wc -l < "$obj/preload.exports") exported functions (unversioned)"
   preload_built=1

@@ -92,7 +92,7 @@ while IFS= read -r f; do
   rm -f "$copy/$f"; removed=$((removed + 1))
 done < <(LC_ALL=C comm -23 "$tmp/copied" "$tmp/files")
 find "$copy" -depth -type d -empty -not -path "$copy/debian/.build*" -delete
-echo "    $changed files copied, $removed stale files removed (the previous build's products included)"
+echo "    $changed files copied, $removed removed (files gone from the tree, the previous package build's products)"
 rm -f "$work"/*.deb "$work"/*.ddeb "$work"/*.changes "$work"/*.buildinfo
 status_before="$(git status --porcelain --untracked-files=all)"
 t0=$SECONDS
@@ -113,7 +113,10 @@ ok "dpkg-buildpackage -us -uc -b: libswiftvfio$soversion, libswiftvfio-dev, vfio
 # ---- 3. lintian -------------------------------------------------------------------------------------
 step "lintian $(basename "$changes")"
 t0=$SECONDS
-lintian --display-info --pedantic --show-overrides --tag-display-limit 0 "$changes" > "$tmp/lintian" 2>&1 || true
+# Exit 1 means tags at the error level (checked below from the text); anything higher, lintian failed.
+lint_rc=0
+lintian --display-info --pedantic --show-overrides --tag-display-limit 0 "$changes" > "$tmp/lintian" 2>&1 || lint_rc=$?
+[ "$lint_rc" -le 1 ] || { cat "$tmp/lintian"; die "lintian did not run (exit $lint_rc)"; }
 lint_s=$((SECONDS - t0))
 grep -v '^N: ' "$tmp/lintian" | sed 's/^/    /' || true
 grep -q '^E: ' "$tmp/lintian" && die "lintian reports errors"

@@ -378,9 +378,14 @@ has "$prefix/share/libswiftvfio/manifest" "lib/$triplet/libswiftvfio.so.$vmaj"
 make -s uninstall PREFIX="$prefix" > "$tmp/uninstall.log" 2>&1 || { cat "$tmp/uninstall.log"; die "make uninstall (libdir) failed"; }
 left="$(cd "$prefix" && find . -mindepth 1)"
 [ -z "$left" ] || die "make uninstall (libdir) left: $left"
+expect 0 bash Scripts/dist.sh --no-build --install "$prefix" --libdir lib64
+[ -e "$prefix/lib64/libswiftvfio.so.$vmaj" ] && [ ! -e "$prefix/lib" ] || die "--libdir lib64 (relative to PREFIX): $(cd "$prefix" && find . -maxdepth 2)"
+has "$prefix/lib64/pkgconfig/swiftvfio.pc" 'libdir=${exec_prefix}/lib64'
+expect 0 bash Scripts/dist.sh --uninstall "$prefix"
+[ -z "$(cd "$prefix" && find . -mindepth 1)" ] || die "uninstall (lib64) left files"
 expect 2 bash Scripts/dist.sh --install "$prefix" --libdir /elsewhere/lib; has "$tmp/err" "not under PREFIX"
 expect 2 bash Scripts/dist.sh --install "$prefix" --libdir "lib/../.."; has "$tmp/err" "not a directory below PREFIX"
-ok "make uninstall removes the multiarch install by its manifest, prefix left empty; a libdir outside PREFIX is refused"
+ok "make uninstall removes the multiarch install by its manifest, prefix left empty; a relative libdir (lib64) works too; a libdir outside PREFIX is refused"
 [ "$(make -n check | tail -n 1)" = "PATH=\"$(dirname "$(command -v swift)")/:\$PATH\" bash Scripts/test.sh" ] || make -n check | grep -q "bash Scripts/test.sh" || die "make check does not run Scripts/test.sh"
 ok "make check runs the README's test command"
 

@@ -144,7 +144,8 @@ started=$SECONDS
 
 # ---- 1. libswiftvfio.so.0 ----------------------------------------------------------------------
 # The version script comes from the header (what is exported) and Scripts/abi-nodes.txt (in which
-# node), through Scripts/abi-symbols.sh, which fails on a header function in no node. SwiftPM does not know the script is an input of the link, so a changed script would
+# node), through Scripts/abi-symbols.sh, which fails on a header function in no node. SwiftPM
+# does not know the script is an input of the link, so a changed script would
 # not relink; the .so is removed whenever the script differs from the one it was linked with.
 step "version script from include/swiftvfio.h and Scripts/abi-nodes.txt"
 Scripts/abi-symbols.sh --version-script > "$obj/libswiftvfio.map.new"

@@ -10,6 +10,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* The per-thread slots (swiftvfio_shim.h). */
+__thread struct svfio_thread_slots svfio_tls_slots __attribute__((tls_model("initial-exec")));
+
 int svfio_placeholder_fd(const char *name, int cloexec) {
     int fd = memfd_create(name, cloexec ? MFD_CLOEXEC : 0);
     return fd < 0 ? -errno : fd;

@@ -79,6 +79,22 @@ int svfio_trace_open(const char *path);
 /* Writes all of buf with raw write(2) calls; 0 or -errno. */
 int svfio_trace_write(int fd, const void *buf, size_t len);
 
+/* ---- Per-thread slots -----------------------------------------------------------------------
+ * Two per-thread pointers read on every model call: the C ABI's in-flight counter
+ * (DefaultSubsystem) and the core's task-work context (TaskWork). pthread_getspecific() behind a
+ * lazily created key costs a call and a once-check each time; an initial-exec TLS variable is one
+ * %fs-relative load. The owners keep their pthread keys only for the thread-exit destructors, which
+ * clear these slots before freeing what they point to. */
+struct svfio_thread_slots {
+    void *in_flight;
+    void *task_work;
+};
+extern __thread struct svfio_thread_slots svfio_tls_slots __attribute__((tls_model("initial-exec")));
+static inline void *svfio_tls_in_flight(void) { return svfio_tls_slots.in_flight; }
+static inline void svfio_tls_set_in_flight(void *p) { svfio_tls_slots.in_flight = p; }
+static inline void *svfio_tls_task_work(void) { return svfio_tls_slots.task_work; }
+static inline void svfio_tls_set_task_work(void *p) { svfio_tls_slots.task_work = p; }
+
 /* ---- uapi constants ------------------------------------------------------------------------
  * The ioctl numbers the model serves, as constants Swift can import: Swift does not expand the
  * function-like _IO() macro, so each number is named here once, from the system's <linux/vfio.h>,

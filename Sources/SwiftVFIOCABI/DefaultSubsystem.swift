@@ -84,7 +84,7 @@ final class DefaultSubsystem: @unchecked Sendable {
     @inline(__always) private func enter(_ slot: Unretained<InFlight>) {
         slot.with { s in
             while true {
-                s.count.add(1, ordering: .sequentiallyConsistent)
+                s.count.wrappingAdd(1, ordering: .sequentiallyConsistent)   // lock xadd (add checks overflow: a CAS loop)
                 if !loading.load(ordering: .sequentiallyConsistent) { return }
                 // The loading thread's own nested calls (a plug-in driver's ops while the load
                 // unbinds or binds its devices) go on: the load waits for nobody but others.

@@ -435,7 +435,7 @@ func modeAll() {
     }
     // QEMU start-up: vfio-pci under the preload vs an emulated device (Benchmarks/qemu_startup.py).
     if let script = getenv("VFIO_BENCH_QEMU_SCRIPT").map({ String(cString: $0) }), access(script, R_OK) == 0 {
-        collect(["/usr/bin/env", "python3", script, dir, quick ? "3" : "15"])
+        collect(["/usr/bin/env", "python3", script, dir, quick ? "3" : "21"])
     }
     for n in [1_000, 10_000, 100_000] { collect([me, "scale", "\(n)"]) }
     collect([me, "scale", "10000", "pci"])

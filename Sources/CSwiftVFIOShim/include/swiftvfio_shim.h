@@ -74,6 +74,19 @@ int svfio_eventfd_signal(int fd);
 /* Reads and resets an eventfd's counter: the value, 0 when it was zero (non-blocking fd), or -errno. */
 long long svfio_eventfd_read(int fd);
 
+/* One VMA of the calling process, as PROCMAP_QUERY (Linux 6.11) reports it. */
+struct svfio_vma {
+    uint64_t start, end; /* [start, end) */
+    int readable, writable;
+    int secret;          /* a memfd_secret() mapping ("/secretmem (deleted)") */
+};
+/* /proc/self/maps opened for svfio_vma_at(): fd or -errno. Close it with svfio_vma_close(). */
+int svfio_vma_open(void);
+void svfio_vma_close(int mapsfd);
+/* The VMA covering addr: 1 (filled in), 0 (no VMA there: a hole), or -errno when the kernel cannot
+ * say (ENOTTY before Linux 6.11: read /proc/self/maps instead). */
+int svfio_vma_at(int mapsfd, uint64_t addr, struct svfio_vma *vma);
+
 /* Opens (creating, appending, close-on-exec) a trace file with a raw openat(2): fd or -errno. */
 int svfio_trace_open(const char *path);
 /* Writes all of buf with raw write(2) calls; 0 or -errno. */

@@ -87,9 +87,15 @@ extension HandleTable {
 /// Kernel: vfio_file_is_group()
 @c public func vfio_file_is_group(_ file: UnsafeMutablePointer<file>?) -> Bool {
     if let r = HandleTable.shared.withFile(file, { $0.isGroup }) { return r }   // see `handleFastPath`
-    return quietCall("vfio_file_is_group", false) { sub throws(CallError) in
-        try HandleTable.shared.file(file, sub, "vfio_file_is_group").isGroup
-    }
+    return fileQuerySlowPath(file, "vfio_file_is_group", \.isGroup)
+}
+
+/// The bracketed path of a file query whose fast path found no live handle: WARNs and says why
+/// (out of line, so the fast path keeps a small frame).
+@inline(never)
+private func fileQuerySlowPath(_ file: UnsafeMutablePointer<file>?, _ fn: StaticString,
+                               _ answer: (VFIOFile) -> Bool) -> Bool {
+    quietCall(fn, false) { sub throws(CallError) in answer(try HandleTable.shared.file(file, sub, fn)) }
 }
 
 /// Returns whether DMA through the group `file` is cache coherent whatever the device asks:
@@ -101,9 +107,7 @@ extension HandleTable {
 @c public func vfio_file_enforced_coherent(_ file: UnsafeMutablePointer<file>?) -> Bool {
     // Takes no lock of the group's: may run under the table's lock. See `handleFastPath`.
     if let r = HandleTable.shared.withFile(file, { $0.enforcedCoherent }) { return r }
-    return quietCall("vfio_file_enforced_coherent", false) { sub throws(CallError) in
-        try HandleTable.shared.file(file, sub, "vfio_file_enforced_coherent").enforcedCoherent
-    }
+    return fileQuerySlowPath(file, "vfio_file_enforced_coherent", \.enforcedCoherent)
 }
 
 /// Stores `kvm` in the group of a VFIO group file (NULL clears it); ignored for other files. No
@@ -130,7 +134,13 @@ extension HandleTable {
     if let r = HandleTable.shared.withLivePair(tokenOf(file), .file, as: VFIOFile.self, alive: { $0.refCount > 0 },
                                                tokenOf(device), .vfioDevice, as: VFIODevice.self, alive: { $0.refCount > 0 },
                                                { f, d in f.hasDevice(d) }) { return r }
-    return quietCall("vfio_file_has_dev", false) { sub throws(CallError) in
+    return hasDevSlowPath(file, device)
+}
+
+/// vfio_file_has_dev's bracketed path (out of line, as `fileQuerySlowPath`).
+@inline(never)
+private func hasDevSlowPath(_ file: UnsafeMutablePointer<file>?, _ device: UnsafeMutablePointer<vfio_device>?) -> Bool {
+    quietCall("vfio_file_has_dev", false) { sub throws(CallError) in
         let f = try DefaultSubsystem.shared.handles.file(file, sub, "vfio_file_has_dev")
         let d = try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "vfio_file_has_dev")
         return f.hasDevice(d)

@@ -269,7 +269,8 @@ static void svfio_chain(int sig, siginfo_t *info, void *uctx) {
  * no guard to publish: the success path is the copy itself. Both routines are plain asm, so no
  * sanitizer instruments the user-side access; the kernel-side buffer is checked by the caller. */
 #ifdef SVFIO_FIXUP_COPIES
-/* size_t fn(void *dst, const void *src, size_t n): the bytes not copied (0 on success). */
+/* size_t fn(void *dst, const void *src, size_t n): the bytes not copied (0 on success); on a fault
+ * svfio_rep_copy_in has zeroed all of dst. */
 __asm__(".text\n"
         ".p2align 4\n"
         ".globl svfio_rep_copy_in\n"
@@ -277,11 +278,23 @@ __asm__(".text\n"
         ".type svfio_rep_copy_in, @function\n"
         "svfio_rep_copy_in:\n"
         "    movq %rdx, %rcx\n"
+        "    movq %rdi, %r8\n"
         ".globl svfio_rep_copy_in_insn\n"
         ".hidden svfio_rep_copy_in_insn\n"
         "svfio_rep_copy_in_insn:\n"
         "    rep movsb\n"
         "    movq %rcx, %rax\n"
+        "    testq %rcx, %rcx\n"
+        "    jnz 1f\n"
+        "    ret\n"
+        /* A fault: all of dst is zeroed (no stale or partial data, as the kernel's
+         * _copy_from_user leaves none); the result stays nonzero. */
+        "1:  movq %r8, %rdi\n"
+        "    movq %rdx, %rcx\n"
+        "    movq %rax, %rdx\n"
+        "    xorl %eax, %eax\n"
+        "    rep stosb\n"
+        "    movq %rdx, %rax\n"
         "    ret\n"
         ".size svfio_rep_copy_in, .-svfio_rep_copy_in\n"
         ".p2align 4\n"
@@ -497,15 +510,32 @@ SVFIO_INLINE bool svfio_access_ok(uintptr_t addr, size_t len) {
     return a <= SVFIO_USER_END && len <= SVFIO_USER_END - a;
 }
 
+#ifdef SVFIO_FIXUP_COPIES
+/* The first copy of the process installs the guard, then copies: out of line, and reached by a tail
+ * call, so the copies' common path saves no register and sets up no frame. */
+static __attribute__((noinline, cold)) int svfio_first_copy_from_user(void *dst, uintptr_t src, size_t len) {
+    pthread_once(&svfio_once, svfio_first_install);
+    return svfio_copy_from_user(dst, src, len);
+}
+
+static __attribute__((noinline, cold)) int svfio_first_copy_to_user(uintptr_t dst, const void *src, size_t len) {
+    pthread_once(&svfio_once, svfio_first_install);
+    return svfio_copy_to_user(dst, src, len);
+}
+#endif
+
 SVFIO_NOSAN int svfio_copy_from_user(void *dst, uintptr_t src, size_t len) {
     if (len == 0) return 0;
     if (!svfio_access_ok(src, len)) goto efault;
+#ifdef SVFIO_FIXUP_COPIES
+    if (__builtin_expect(!atomic_load_explicit(&svfio_ready, memory_order_acquire), 0))
+        return svfio_first_copy_from_user(dst, src, len);
+    SVFIO_KWRITE(dst, len);
+    /* On a fault the routine has zeroed dst. */
+    return svfio_rep_copy_in(dst, src, len) == 0 ? 0 : -EFAULT;
+#else
     svfio_ensure_installed();
     SVFIO_KWRITE(dst, len);
-#ifdef SVFIO_FIXUP_COPIES
-    if (svfio_rep_copy_in(dst, src, len) != 0) goto efault;
-    return 0;
-#else
     struct svfio_guard g;
     g.lo = svfio_untag(src);
     g.hi = g.lo + len;
@@ -530,12 +560,15 @@ efault:
 SVFIO_NOSAN int svfio_copy_to_user(uintptr_t dst, const void *src, size_t len) {
     if (len == 0) return 0;
     if (!svfio_access_ok(dst, len)) return -EFAULT;
-    svfio_ensure_installed();
-    SVFIO_KREAD(src, len);
 #ifdef SVFIO_FIXUP_COPIES
+    if (__builtin_expect(!atomic_load_explicit(&svfio_ready, memory_order_acquire), 0))
+        return svfio_first_copy_to_user(dst, src, len);
+    SVFIO_KREAD(src, len);
     /* A prefix may have been written, as in the kernel. */
     return svfio_rep_copy_out(dst, src, len) == 0 ? 0 : -EFAULT;
 #else
+    svfio_ensure_installed();
+    SVFIO_KREAD(src, len);
     struct svfio_guard g;
     g.lo = svfio_untag(dst);
     g.hi = g.lo + len;

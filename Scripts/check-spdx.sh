@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 missing=0
 while IFS= read -r f; do
   head -n 3 "$f" | grep -q 'SPDX-License-Identifier: Apache-2.0' || { echo "no SPDX line: $f"; missing=$((missing + 1)); }
-done < <(git ls-files '*.swift' '*.c' '*.h' '*.cpp' '*.py' '*.sh' 'Makefile' '*/Makefile' .ci/run 'man/*' |
+done < <(git ls-files '*.swift' '*.c' '*.h' '*.cpp' '*.py' '*.sh' 'Makefile' '*/Makefile' .ci/run debian/rules 'man/*' |
          grep -v '^Fuzz/corpus/\|^examples/topologies/')
-echo "SPDX: $(git ls-files '*.swift' '*.c' '*.h' '*.cpp' '*.py' '*.sh' 'Makefile' '*/Makefile' .ci/run 'man/*' | grep -v '^Fuzz/corpus/\|^examples/topologies/' | wc -l) files checked, $missing without the line"
+echo "SPDX: $(git ls-files '*.swift' '*.c' '*.h' '*.cpp' '*.py' '*.sh' 'Makefile' '*/Makefile' .ci/run debian/rules 'man/*' | grep -v '^Fuzz/corpus/\|^examples/topologies/' | wc -l) files checked, $missing without the line"
 [ "$missing" = 0 ]

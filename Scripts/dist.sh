@@ -6,6 +6,14 @@
 #   Scripts/dist.sh --install PREFIX   the same, then install into PREFIX (or $DESTDIR/PREFIX:
 #                                      files go under DESTDIR, the .pc files say PREFIX)
 #   Scripts/dist.sh --no-build ...     stage from the existing release build (no swift build)
+#   Scripts/dist.sh --install PREFIX --libdir DIR
+#                                      the libraries and pkgconfig/ go into DIR instead of
+#                                      PREFIX/lib: DIR is absolute and under PREFIX
+#                                      (/usr/lib/x86_64-linux-gnu, Debian's multiarch directory)
+#                                      or relative to PREFIX (lib/x86_64-linux-gnu); the .pc
+#                                      files' libdir follows. Default PREFIX/lib.
+#   Scripts/dist.sh --no-strip ...     ship the files unstripped, no debug/ (a packager's own
+#                                      strip step splits the debug info: debian/rules, dh_strip)
 #   Scripts/dist.sh --uninstall PREFIX removes what --install put into PREFIX (or
 #                                      $DESTDIR/PREFIX), by the manifest the install wrote, and
 #                                      the directories that leaves empty (never PREFIX itself)
@@ -28,6 +36,14 @@
 #                                         --uninstall
 # and, not installed: debug/*.debug (the stripped debug info, found through .gnu_debuglink).
 #
+# No RUNPATH: SwiftPM links every product with -rpath $ORIGIN (so a debug build finds its
+# neighbours); the release builds here pass --disable-local-rpath, so nothing shipped carries a
+# RUNPATH or RPATH (a distribution's library must be found by the loader's own search, and an
+# $ORIGIN there would let a library planted beside it be loaded first). Nothing needs one: the
+# Swift runtime is linked in (-static-stdlib, below), vfioctl links the model statically, and the
+# preload finds libswiftvfio by its own directory (dlopen of a path). Scripts/abi-check.sh and
+# Scripts/test-tools.sh check it with readelf -d.
+#
 # Environment: SWIFTVFIO_DIST_SCRATCH (SwiftPM scratch path, default .build-dist), DIST (output
 # directory, default dist), CC (compiles the preload, default clang, else cc), SWIFT (default swift, else
 # /opt/swift/usr/bin/swift).
@@ -48,14 +64,18 @@ VERSION="$(tr -d ' \n' < VERSION)"
 SOVERSION="${VERSION%%.*}"
 
 build=1
+strip=1
 prefix=""
+libdir=""
 uninstall=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --install) [ $# -ge 2 ] || { echo "$0: --install needs a PREFIX" >&2; exit 2; }; prefix="$2"; shift 2 ;;
+    --libdir) [ $# -ge 2 ] || { echo "$0: --libdir needs a DIR" >&2; exit 2; }; libdir="$2"; shift 2 ;;
     --uninstall) [ $# -ge 2 ] || { echo "$0: --uninstall needs a PREFIX" >&2; exit 2; }; uninstall="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    *) echo "usage: $0 [--no-build] [--install PREFIX] | --uninstall PREFIX" >&2; exit 2 ;;
+    --no-strip) strip=0; shift ;;
+    *) echo "usage: $0 [--no-build] [--no-strip] [--install PREFIX [--libdir DIR]] | --uninstall PREFIX" >&2; exit 2 ;;
   esac
 done
 manifest_rel=share/libswiftvfio/manifest
@@ -81,6 +101,23 @@ if [ -n "$uninstall" ]; then
 fi
 if [ -n "$prefix" ]; then
   case "$prefix" in /*) ;; *) echo "$0: PREFIX must be an absolute path (it is written into the .pc files)" >&2; exit 2 ;; esac
+  prefix="${prefix%/}"
+  [ -n "$prefix" ] || prefix=/
+fi
+# libdir_rel: the library directory relative to PREFIX (lib by default). The manifest holds paths
+# relative to PREFIX, so a libdir outside PREFIX is refused rather than half supported.
+libdir_rel=lib
+if [ -n "$libdir" ]; then
+  [ -n "$prefix" ] || { echo "$0: --libdir goes with --install PREFIX" >&2; exit 2; }
+  case "$libdir" in
+    "${prefix%/}"/*) libdir_rel="${libdir#"${prefix%/}"/}" ;;
+    /*) echo "$0: --libdir $libdir is not under PREFIX $prefix" >&2; exit 2 ;;
+    *) libdir_rel="$libdir" ;;
+  esac
+  libdir_rel="${libdir_rel%/}"
+  case "/$libdir_rel/" in
+    //|*/../*|*/./*|*//*) echo "$0: --libdir $libdir: not a directory below PREFIX" >&2; exit 2 ;;
+  esac
 fi
 
 scratch="${SWIFTVFIO_DIST_SCRATCH:-.build-dist}"
@@ -124,8 +161,11 @@ echo "    $(grep -c '^    [a-z_0-9]*;$' "$obj/libswiftvfio.map") functions in LI
 # and type descriptors showed up in `nm -D`. They were not bindable, but they were noise in the
 # export list. lld turns those GOT entries into relative relocations and keeps .dynsym to the
 # exported functions.
-swift_flags=(-c release --product swiftvfio --scratch-path "$scratch"
-  -Xswiftc -static-stdlib -Xswiftc -use-ld=lld
+# -z now (with lld's default relro: full RELRO): every import bound at load, the GOT then read-only,
+# as distributions build their libraries (lintian's hardening-no-bindnow); the imports are libc's,
+# libm's and libstdc++'s, all loaded anyway.
+swift_flags=(-c release --product swiftvfio --scratch-path "$scratch" --disable-local-rpath
+  -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker now
   -Xlinker "-soname=libswiftvfio.so.$SOVERSION"
   -Xlinker "--version-script=$obj/libswiftvfio.map")
 if [ $build = 1 ]; then
@@ -141,7 +181,8 @@ if [ $build = 1 ]; then
 fi
 # vfioctl: the same compilation (same swiftc flags, so nothing recompiles), its own link: the
 # Swift runtime linked in, none of the library's linker flags.
-tool_flags=(-c release --product vfioctl --scratch-path "$scratch" -Xswiftc -static-stdlib -Xswiftc -use-ld=lld)
+tool_flags=(-c release --product vfioctl --scratch-path "$scratch" --disable-local-rpath -Xswiftc -static-stdlib -Xswiftc -use-ld=lld
+  -Xlinker -z -Xlinker now)
 if [ $build = 1 ]; then
   step "swift build ${tool_flags[*]}"
   t0=$SECONDS
@@ -175,6 +216,7 @@ so="libswiftvfio.so.$VERSION"
 # swift5_* metadata sections, which strip keeps.
 split_debug() { # file
   local f="$1" dbg
+  [ $strip = 1 ] || return 0
   dbg="$dist/debug/$(basename "$f").debug"
   objcopy --only-keep-debug "$f" "$dbg"
   chmod 0644 "$dbg"
@@ -195,7 +237,7 @@ ln -s "libswiftvfio.so.$SOVERSION" "$dist/lib/libswiftvfio.so"
 step "libswiftvfio.a"
 ar rcsD "$dist/lib/libswiftvfio.a" $(cat "$objects")
 # Without DWARF, as the .so ships (the .so's .debug file describes the same code): 7.4 MB -> 2.5 MB.
-strip --strip-debug "$dist/lib/libswiftvfio.a"
+[ $strip = 0 ] || strip --strip-debug "$dist/lib/libswiftvfio.a"
 swift_libs="$("$swift_bin/swift-autolink-extract" $(cat "$objects") -o - | grep '^-lswift' | tr '\n' ' ')"
 # The autolinked order is not a dependency order (-lswiftCore comes first), and archives are
 # searched once each in order: the Swift archives go in one --start-group/--end-group. Then the
@@ -252,7 +294,7 @@ if compgen -G "$preload_dir/*.c" >/dev/null; then
   command -v ld.lld >/dev/null && use_lld=(-fuse-ld=lld)
   "$cc" -shared "${use_lld[@]}" -o "$dist/lib/libswiftvfio-preload.so" "${preload_objs[@]}" \
     -Wl,-soname,libswiftvfio-preload.so -Wl,--version-script="$obj/libswiftvfio-preload.map" \
-    -Wl,--no-undefined -Wl,-z,relro -Wl,--as-needed -ldl -pthread
+    -Wl,--no-undefined -Wl,-z,relro -Wl,-z,now -Wl,--build-id -Wl,--as-needed -ldl -pthread
   split_debug "$dist/lib/libswiftvfio-preload.so"
   echo "    $(wc -l < "$obj/preload.exports") exported functions (unversioned)"
   preload_built=1
@@ -306,31 +348,38 @@ EOF
 # ---- 5. install -------------------------------------------------------------------------------
 if [ -n "$prefix" ]; then
   dest="${DESTDIR:-}$prefix"
-  step "install into $dest"
-  # Everything staged except debug/, as it is (modes, symlinks); the .pc files with the prefix.
+  step "install into $dest (libraries in ${prefix%/}/$libdir_rel)"
+  # Everything staged except debug/, as it is (modes, symlinks); lib/ goes to the libdir; the .pc
+  # files with the prefix and the libdir. The manifest lists the installed paths (relative to PREFIX).
   install -d "$dest"
-  (cd "$dist" && find include lib bin share \( -type f -o -type l \) | sort) > "$obj/manifest"
-  [ $preload_built = 1 ] || sed -i '/libswiftvfio-preload.so/d' "$obj/manifest"
+  (cd "$dist" && find include lib bin share \( -type f -o -type l \) | sort) > "$obj/staged"
+  [ $preload_built = 1 ] || sed -i '/libswiftvfio-preload.so/d' "$obj/staged"
+  installed_as() { case "$1" in lib/*) echo "$libdir_rel/${1#lib/}" ;; *) echo "$1" ;; esac; }
+  : > "$obj/manifest"
   while IFS= read -r f; do
-    install -d "$dest/$(dirname "$f")"
+    to="$(installed_as "$f")"
+    echo "$to" >> "$obj/manifest"
+    install -d "$dest/$(dirname "$to")"
     if [ -L "$dist/$f" ]; then
-      ln -sfn "$(readlink "$dist/$f")" "$dest/$f"
+      ln -sfn "$(readlink "$dist/$f")" "$dest/$to"
     else
       case "$f" in bin/*|lib/*.so*) mode=0755 ;; *) mode=0644 ;; esac
-      install -m "$mode" "$dist/$f" "$dest/$f"
+      install -m "$mode" "$dist/$f" "$dest/$to"
     fi
-  done < "$obj/manifest"
+  done < "$obj/staged"
+  # libdir as pkg-config users expect it: through ${exec_prefix}, so a relocated prefix follows.
   for pc in swiftvfio swiftvfio-static; do
-    sed "s|^prefix=.*|prefix=$prefix|" "$dist/lib/pkgconfig/$pc.pc" > "$dest/lib/pkgconfig/$pc.pc"
-    chmod 0644 "$dest/lib/pkgconfig/$pc.pc"
+    sed -e "s|^prefix=.*|prefix=$prefix|" -e "s|^libdir=.*|libdir=\${exec_prefix}/$libdir_rel|" \
+      "$dist/lib/pkgconfig/$pc.pc" > "$dest/$libdir_rel/pkgconfig/$pc.pc"
+    chmod 0644 "$dest/$libdir_rel/pkgconfig/$pc.pc"
   done
   install -d "$dest/$(dirname "$manifest_rel")"
   install -m 0644 "$obj/manifest" "$dest/$manifest_rel"
-  (cd "$dest" && ls -l include/swiftvfio.h lib/libswiftvfio* lib/pkgconfig/swiftvfio*.pc bin/vfioctl) | sed 's/^/    /'
+  (cd "$dest" && ls -l include/swiftvfio.h "$libdir_rel"/libswiftvfio* "$libdir_rel"/pkgconfig/swiftvfio*.pc bin/vfioctl) | sed 's/^/    /'
   echo "    $(grep -c '^share/man/' "$obj/manifest") manual pages under $dest/share/man"
   # The loader finds libswiftvfio.so.0 in a directory of /etc/ld.so.conf only through ld.so.cache.
-  [ -z "${DESTDIR:-}" ] && grep -rqsx "$prefix/lib" /etc/ld.so.conf /etc/ld.so.conf.d/ &&
-    echo "    $prefix/lib is in ld.so.conf: run ldconfig (as root) so programs find libswiftvfio.so.0"
+  [ -z "${DESTDIR:-}" ] && grep -rqsx "${prefix%/}/$libdir_rel" /etc/ld.so.conf /etc/ld.so.conf.d/ &&
+    echo "    ${prefix%/}/$libdir_rel is in ld.so.conf: run ldconfig (as root) so programs find libswiftvfio.so.0"
 fi
 
 # ---- sizes -------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 # Tests of the user's tools (issue 15): vfioctl (run, topology check/show, state), device
 # plug-ins (SWIFTVFIO_DRIVERS) under an unmodified client and through the C ABI, the version
 # (header, swiftvfio_version(), .pc, SONAME), the man pages (drift, mandoc lint), and the
-# Makefile (install into a prefix, uninstall leaves it empty; DESTDIR).
+# Makefile (install into a prefix, uninstall leaves it empty; DESTDIR; the multiarch libdir; no
+# RUNPATH in what is installed).
 #
 #   Scripts/test-tools.sh            all of it (the install part builds the release files with
 #                                    Scripts/dist.sh, reusing .build-dist when it is there)
@@ -341,6 +342,50 @@ left="$(cd "$tmp/stage/usr" && find . -mindepth 1)"
 [ -z "$left" ] || die "make uninstall DESTDIR left: $left"
 expect 1 bash Scripts/dist.sh --uninstall "$prefix"; has "$tmp/err" "nothing installed there"
 ok "DESTDIR: files under DESTDIR, the .pc says PREFIX; uninstall of nothing is an error"
+
+# A distribution's layout: the multiarch libdir (Debian: /usr/lib/x86_64-linux-gnu), and no
+# RUNPATH/RPATH in anything installed (the loader's own search finds the library; the Swift
+# runtime is linked in, so there is nothing else to find).
+step "make install libdir=PREFIX/lib/<multiarch>: the libraries and .pc there, no RUNPATH, uninstall"
+triplet="$(gcc -print-multiarch)"; [ -n "$triplet" ] || triplet="$(uname -m)-linux-gnu"
+mkdir -p "$prefix"
+make -s install PREFIX="$prefix" libdir="$prefix/lib/$triplet" > "$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; die "make install libdir= failed"; }
+for f in lib/$triplet/libswiftvfio.so.$vmaj lib/$triplet/libswiftvfio.so lib/$triplet/libswiftvfio.a \
+         lib/$triplet/libswiftvfio-preload.so lib/$triplet/pkgconfig/swiftvfio.pc lib/$triplet/pkgconfig/swiftvfio-static.pc \
+         include/swiftvfio.h bin/vfioctl; do
+  [ -e "$prefix/$f" ] || die "make install libdir= did not install $f"
+done
+[ ! -e "$prefix/lib/libswiftvfio.so" ] || die "make install libdir= still installed lib/libswiftvfio.so"
+export PKG_CONFIG_PATH="$prefix/lib/$triplet/pkgconfig"
+[ "$(pkg-config --variable=libdir swiftvfio)" = "$prefix/lib/$triplet" ] || die ".pc libdir: $(pkg-config --variable=libdir swiftvfio)"
+libs="$(pkg-config --libs swiftvfio)"; libs="${libs% }"
+[ "$libs" = "-L$prefix/lib/$triplet -lswiftvfio" ] || die ".pc Libs: $libs"
+pkg-config --libs swiftvfio-static | grep -qF "$prefix/lib/$triplet/libswiftvfio.a" || die "swiftvfio-static.pc: $(pkg-config --libs swiftvfio-static)"
+gcc "${CFLAGS[@]}" -o "$tmp/version-multiarch" Tests/Tools/version.c $(pkg-config --cflags --libs swiftvfio)
+unset PKG_CONFIG_PATH
+LD_LIBRARY_PATH="$prefix/lib/$triplet" expect 0 "$tmp/version-multiarch"; has "$tmp/out" "$version $vmaj $vmin $vpat"
+ok "libdir=$prefix/lib/$triplet: libraries and pkgconfig/ there, nothing in lib/; the .pc's libdir and Libs follow; a program built through it runs"
+for f in "$prefix/lib/$triplet/libswiftvfio.so.$version" "$prefix/lib/$triplet/libswiftvfio-preload.so" "$prefix/bin/vfioctl"; do
+  readelf -dW "$f" > "$tmp/dyn" || die "readelf -d $f"
+  grep -q "(NEEDED)" "$tmp/dyn" || die "readelf -d $f shows no NEEDED entries (not a dynamic object?)"
+  ! grep -E "\((RUNPATH|RPATH)\)" "$tmp/dyn" || die "$f carries a RUNPATH/RPATH"
+  ! grep -F -e "$root" -e '$ORIGIN' "$tmp/dyn" || die "$f names a build-tree path or \$ORIGIN"
+done
+ok "no RUNPATH/RPATH, no \$ORIGIN, no build-tree path in libswiftvfio.so.$version, the preload or vfioctl (readelf -d)"
+expect 0 "$prefix/bin/vfioctl" run "$tmp/vfio_rst"; has "$tmp/out" "passed, 0 failed"
+ok "installed vfioctl finds the interposer in ../lib/$triplet; the interposer loads libswiftvfio.so.$vmaj beside itself without RUNPATH"
+has "$prefix/share/libswiftvfio/manifest" "lib/$triplet/libswiftvfio.so.$vmaj"
+make -s uninstall PREFIX="$prefix" > "$tmp/uninstall.log" 2>&1 || { cat "$tmp/uninstall.log"; die "make uninstall (libdir) failed"; }
+left="$(cd "$prefix" && find . -mindepth 1)"
+[ -z "$left" ] || die "make uninstall (libdir) left: $left"
+expect 0 bash Scripts/dist.sh --no-build --install "$prefix" --libdir lib64
+[ -e "$prefix/lib64/libswiftvfio.so.$vmaj" ] && [ ! -e "$prefix/lib" ] || die "--libdir lib64 (relative to PREFIX): $(cd "$prefix" && find . -maxdepth 2)"
+has "$prefix/lib64/pkgconfig/swiftvfio.pc" 'libdir=${exec_prefix}/lib64'
+expect 0 bash Scripts/dist.sh --uninstall "$prefix"
+[ -z "$(cd "$prefix" && find . -mindepth 1)" ] || die "uninstall (lib64) left files"
+expect 2 bash Scripts/dist.sh --install "$prefix" --libdir /elsewhere/lib; has "$tmp/err" "not under PREFIX"
+expect 2 bash Scripts/dist.sh --install "$prefix" --libdir "lib/../.."; has "$tmp/err" "not a directory below PREFIX"
+ok "make uninstall removes the multiarch install by its manifest, prefix left empty; a relative libdir (lib64) works too; a libdir outside PREFIX is refused"
 [ "$(make -n check | tail -n 1)" = "PATH=\"$(dirname "$(command -v swift)")/:\$PATH\" bash Scripts/test.sh" ] || make -n check | grep -q "bash Scripts/test.sh" || die "make check does not run Scripts/test.sh"
 ok "make check runs the README's test command"
 

@@ -45,6 +45,8 @@ Scripts/test-guest.sh
 step "tools: vfioctl, device plug-ins, version, man pages, make install/uninstall"
 Scripts/test-tools.sh
 
+step "Debian packages: dpkg-buildpackage -us -uc -b on a copy, lintian (no errors), the .debs unpacked and used"; Scripts/test-deb.sh
+
 step "real KVM: the kvm-vfio device under the interposer, QEMU -accel kvm linking its VM to a model group"
 Scripts/test-kvm.sh
 

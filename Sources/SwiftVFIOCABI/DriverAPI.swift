@@ -44,11 +44,12 @@ enum CallbackDevice {
     }
 }
 
-/// A C op's `int` result as the model's: negative is -errno.
-@inline(__always) func check(_ r: Int, _ op: StaticString) throws(Errno) -> Int {
+/// A C op's `int` result as the model's: negative is -errno (below -4095, not an errno: EINVAL).
+/// `reason` names the op and takes the value it returned ("the C driver's ioctl op returned {i}").
+@inline(__always) func check(_ r: Int, _ reason: StaticString) throws(Errno) -> Int {
     if r >= 0 { return r }
     let e = r < -4095 ? Errno.EINVAL : Errno(rawValue: Int32(-r))
-    throw e
+    throw e.because(reason, r)
 }
 
 extension CDriverDevice {
@@ -65,7 +66,7 @@ extension CDriverDevice {
                 throw error.errno
             }
             device.driverData = box.drvdata
-            if let f = box.ops.`init` { _ = try check(Int(f(box.handle)), "init") }
+            if let f = box.ops.`init` { _ = try check(Int(f(box.handle)), "the C driver's init op returned {i}") }
         }
         // release always runs too: the handle retires after the driver's release returns.
         s.release = { device in
@@ -79,7 +80,7 @@ extension CDriverDevice {
                 let t: UInt
                 do throws(CallError) { t = try DefaultSubsystem.shared.handles.issue(ctx, kind: .iommufdCtx, strong: false) } catch { throw error.errno }
                 var id: UInt32 = 0
-                _ = try CallbackDevice.with(device) { () throws(Errno) in try check(Int(f(box.handle, t.handle(), &id)), "bind_iommufd") }
+                _ = try CallbackDevice.with(device) { () throws(Errno) in try check(Int(f(box.handle, t.handle(), &id)), "the C driver's bind_iommufd op returned {i}") }
                 return id
             }
         }
@@ -91,12 +92,12 @@ extension CDriverDevice {
         if let f = c.attach_ioas {
             s.attachIOAS = { device, id throws(Errno) in
                 var pt = id
-                _ = try CallbackDevice.with(device) { () throws(Errno) in try check(Int(f(box.handle, &pt)), "attach_ioas") }
+                _ = try CallbackDevice.with(device) { () throws(Errno) in try check(Int(f(box.handle, &pt)), "the C driver's attach_ioas op returned {i}") }
             }
         }
         if let f = c.open_device {
             s.openDevice = { device throws(Errno) in
-                _ = try CallbackDevice.with(device) { () throws(Errno) in try check(Int(f(box.handle)), "open_device") }
+                _ = try CallbackDevice.with(device) { () throws(Errno) in try check(Int(f(box.handle)), "the C driver's open_device op returned {i}") }
             }
         }
         if let f = c.close_device {
@@ -105,7 +106,7 @@ extension CDriverDevice {
         if let f = c.read {
             s.read = { _, buf, count, pos throws(Errno) in
                 var p = pos
-                let n = try check(f(box.handle, UnsafeMutablePointer(bitPattern: buf), count, &p), "read")
+                let n = try check(f(box.handle, UnsafeMutablePointer(bitPattern: buf), count, &p), "the C driver's read op returned {i}")
                 pos = p
                 return n
             }
@@ -113,13 +114,13 @@ extension CDriverDevice {
         if let f = c.write {
             s.write = { _, buf, count, pos throws(Errno) in
                 var p = pos
-                let n = try check(f(box.handle, UnsafePointer(bitPattern: buf), count, &p), "write")
+                let n = try check(f(box.handle, UnsafePointer(bitPattern: buf), count, &p), "the C driver's write op returned {i}")
                 pos = p
                 return n
             }
         }
         if let f = c.ioctl {
-            s.ioctl = { _, cmd, arg throws(Errno) in try check(f(box.handle, cmd, CUnsignedLong(arg)), "ioctl") }
+            s.ioctl = { _, cmd, arg throws(Errno) in try check(f(box.handle, cmd, CUnsignedLong(arg)), "the C driver's ioctl op returned {i}") }
         }
         if let f = c.mmap {
             s.mmap = { device, offset, length, prot throws(Errno) in
@@ -129,10 +130,10 @@ extension CDriverDevice {
                 if prot & PROT_WRITE != 0 { flags |= 0x2 }
                 var vma = vm_area_struct(vm_start: 0, vm_end: UInt(length), vm_pgoff: UInt(offset / page),
                                          vm_flags: flags, vm_page_prot: UInt(UInt32(bitPattern: prot)), vm_private_data: nil)
-                _ = try check(Int(f(box.handle, &vma)), "mmap")
+                _ = try check(Int(f(box.handle, &vma)), "the C driver's mmap op returned {i}")
                 if vma.vm_start == 0 {
                     DefaultSubsystem.shared.currentSubsystem?.log.warnOn(true, "\(name): mmap returned 0 without setting vm_start")
-                    throw .EINVAL
+                    throw .EINVAL.because("the C driver's mmap op returned 0 without setting vm_start")
                 }
                 return vma.vm_start
             }
@@ -149,7 +150,7 @@ extension CDriverDevice {
         }
         if let f = c.device_feature {
             s.deviceFeature = { _, flags, arg, argsz throws(Errno) in
-                try check(Int(f(box.handle, flags, UnsafeMutableRawPointer(bitPattern: arg), argsz)), "device_feature")
+                try check(Int(f(box.handle, flags, UnsafeMutableRawPointer(bitPattern: arg), argsz)), "the C driver's device_feature op returned {i}")
             }
         }
         return s

@@ -8,7 +8,9 @@ import VFIOTopology
 // `vfioctl run`: runs a program under the LD_PRELOAD interposer, as faketime and fakeroot wrap
 // theirs. The interposer is found beside the library it loads: next to this executable in a
 // build directory (.build/debug holds vfioctl, libswiftvfio.so and libswiftvfio-preload.so), or
-// in ../lib for an installed vfioctl (PREFIX/bin/vfioctl, PREFIX/lib/libswiftvfio*.so).
+// in ../lib for an installed vfioctl (PREFIX/bin/vfioctl, PREFIX/lib/libswiftvfio*.so), or in the
+// multiarch libdir ../lib/<triplet> (`make install libdir=PREFIX/lib/x86_64-linux-gnu`), or in its
+// private directory under it, where the Debian package puts it (debian/rules).
 
 extension Command {
     /// `vfioctl run`.
@@ -24,7 +26,8 @@ extension Command {
               --trace PATH|-    write the decoded system-call trace to PATH (appended) or, with
                                 -, to standard error (sets SWIFTVFIO_TRACE)
               --preload SO      the interposer to use instead of the libswiftvfio-preload.so
-                                found beside vfioctl (same directory, or ../lib)
+                                found beside vfioctl (same directory, ../lib, or the
+                                multiarch ../lib/<triplet>)
               -h, --help        this text
 
             An LD_PRELOAD already set is kept (the interposer goes first). SWIFTVFIO_DRIVERS
@@ -42,7 +45,24 @@ func preloadCandidates() -> [String] {
     guard n > 0 else { return [] }
     let exe = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let dir = exe.lastIndex(of: "/").map { String(exe[..<$0]) } ?? "."
-    return ["\(dir)/libswiftvfio-preload.so", "\(dir)/../lib/libswiftvfio-preload.so"]
+    var candidates = ["\(dir)/libswiftvfio-preload.so", "\(dir)/../lib/libswiftvfio-preload.so"]
+    if let triplet = multiarchTriplet {
+        candidates += ["\(dir)/../lib/\(triplet)/libswiftvfio-preload.so",
+                       "\(dir)/../lib/\(triplet)/libswiftvfio/libswiftvfio-preload.so"]
+    }
+    return candidates
+}
+
+/// Debian's multiarch directory name for this build's architecture (what `dpkg-architecture -q
+/// DEB_HOST_MULTIARCH` prints), or nil where the package has no multiarch layout.
+private var multiarchTriplet: String? {
+    #if arch(x86_64)
+    return "x86_64-linux-gnu"
+    #elseif arch(arm64)
+    return "aarch64-linux-gnu"
+    #else
+    return nil
+    #endif
 }
 
 /// An absolute, symlink-free path for `path`, or nil (with errno) if it does not exist.

@@ -85,7 +85,7 @@ private func readText(_ path: String) throws -> String {
         }
         sub.tracer.disable()
         let all = lines.withLock { $0 }
-        #expect(all.first == "open(\"/dev/vfio/99\", O_RDWR) = -1 ENOENT")
+        #expect(all.first == "open(\"/dev/vfio/99\", O_RDWR) = -1 ENOENT (no such model node)")
         #expect(all.last == "ioctl(\(c), VFIO_IOMMU_MAP_DMA, {argsz=8, flags=R|W, vaddr=0x1001, iova=0x2000, size=0x1000}) = -1 EINVAL (argsz 8 < minsz 32)")
         teardown(sub)
     }

@@ -88,7 +88,7 @@ private final class Lines: @unchecked Sendable {
             "ioctl(\(d), VFIO_DEVICE_GET_REGION_INFO, {argsz=32, index=7 /* CONFIG */}) = 0 => {argsz=32, flags=READ|WRITE, size=0x1000, offset=0x70000000000, cap_offset=0}",
             "pread64(\(d), \(TraceFormat.hex(UInt(bitPattern: withUnsafePointer(to: &word) { $0 }))), 2, 0x70000000004 /* CONFIG+0x4 */) = 2 => 0x0002",
             "ioctl(\(d), VFIO_DEVICE_SET_IRQS, {argsz=24, flags=DATA_EVENTFD|ACTION_TRIGGER, index=INTX, start=0, count=1, fds=[\(e)]}) = 0",
-            "ioctl(\(g), VFIO_GROUP_SET_CONTAINER, &9999) = -1 EBADF",
+            "ioctl(\(g), VFIO_GROUP_SET_CONTAINER, &9999) = -1 EBADF (not an open fd)",
             "dup(\(d)) = \(d2)",
             "close(\(d2)) = 0",
             "close(\(d)) = 0",
@@ -126,10 +126,10 @@ private final class Lines: @unchecked Sendable {
             "ioctl(\(g), VFIO_GROUP_GET_STATUS, 0x10) = -1 EFAULT (cannot read 8 bytes at 0x10)",
             "ioctl(\(g), VFIO_GROUP_SET_CONTAINER, 0x20) = -1 EFAULT (cannot read 4 bytes at 0x20)",
             "ioctl(\(g), VFIO_GROUP_GET_DEVICE_FD, NULL) = -1 EFAULT (string at 0x0 not readable)",
-            "ioctl(\(g), 0x3b99, 0x7) = -1 ENOTTY",
-            "open(\"/dev/vfio/99\", O_RDWR) = -1 ENOENT",
-            "close(12345) = -1 EBADF",
-            "ioctl(12345, VFIO_GROUP_GET_STATUS, 0x10) = -1 EBADF",
+            "ioctl(\(g), 0x3b99, 0x7) = -1 ENOTTY (not a group request)",
+            "open(\"/dev/vfio/99\", O_RDWR) = -1 ENOENT (no such model node)",
+            "close(12345) = -1 EBADF (not a model fd)",
+            "ioctl(12345, VFIO_GROUP_GET_STATUS, 0x10) = -1 EBADF (not a model fd)",
         ])
         teardown(sub)
     }
@@ -160,7 +160,7 @@ private final class Lines: @unchecked Sendable {
         #expect(lines[1].hasPrefix("read(\(d), 0x"))
         #expect(lines[1].hasSuffix(", 4) /* at 0x0 */ = 4 => 0x00000000"))
         #expect(lines[2] == "mmap(\(d), 0x0 /* BAR0+0x0 */, 4096, PROT_READ|PROT_WRITE) = \(TraceFormat.hex(a))")
-        #expect(lines[3] == "mmap(\(d), 0x70000000000 /* CONFIG+0x0 */, 4096, PROT_READ) = -1 EINVAL")
+        #expect(lines[3] == "mmap(\(d), 0x70000000000 /* CONFIG+0x0 */, 4096, PROT_READ) = -1 EINVAL (region 7 is not a BAR: only 0-5 can be mapped)")
         teardown(sub)
     }
 

@@ -26,7 +26,7 @@ public final class NoIOMMUBackend: IOMMUBackend {
         if cmd == VFIOIoctl.checkExtension {
             return context.unsafeNoIOMMUMode && arg == VFIOExtension.noIOMMU ? 1 : 0
         }
-        throw .ENOTTY
+        throw .ENOTTY.because("the no-IOMMU backend serves only VFIO_CHECK_EXTENSION")
     }
 
     /// Kernel: vfio_noiommu_attach_group(): a no-op.

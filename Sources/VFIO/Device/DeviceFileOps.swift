@@ -64,7 +64,7 @@ extension VFIODevice {
         }
         switch h.flags & mask {
         case 1, 2, 6, 7, 8:   // MIGRATION, MIG_DEVICE_STATE, DMA_LOGGING_START/STOP/REPORT
-            throw .ENOTTY
+            throw .ENOTTY.because("feature {}: migration and dirty logging are not modelled", h.flags & mask)
         default:
             guard let feature = ops.deviceFeature else { throw .EINVAL.because("feature {}: the driver has no device_feature op", h.flags & mask) }
             return try feature(self, h.flags, arg + 8, Int(h.argsz) - 8)

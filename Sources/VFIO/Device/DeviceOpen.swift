@@ -40,7 +40,8 @@ extension VFIODevice {
             } catch {
                 if let ctx { iommufdUnbind(ctx) } else { groupUnuseIOMMU() }
                 module?.put()
-                throw error
+                // The driver's code; a Swift driver that gave no reason gets the step named.
+                throw error.reason == nil ? error.because("the driver's open_device failed") : error
             }
         }
         openedThroughIOMMUFD = ctx

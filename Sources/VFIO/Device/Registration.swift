@@ -15,7 +15,7 @@ extension VFIOSubsystem {
                 // vfio_init_device's error path frees the index without calling release.
                 device.deviceRefs.store(0, ordering: .relaxed)
                 deviceReleased(device)
-                throw error
+                throw error.reason == nil ? error.because("the driver's init failed") : error
             }
         }
         return device

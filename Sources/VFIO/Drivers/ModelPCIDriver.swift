@@ -88,6 +88,15 @@ public final class ModelPCIDriver: @unchecked Sendable {
         return ops
     }
 
+    /// Why `match` refused `name` for `device` (its errno with the failed check), or nil when it
+    /// does not refuse it now: asked only after a refusal, so the success path formats nothing.
+    static func matchFailure(_ device: VFIODevice, _ name: String) -> Errno? {
+        guard let s = state(of: device),
+              case .failure(let e) = VFIOPCIMatch.evaluate(pciName: device.busDevice.name, request: name, role: s.sriov)
+        else { return nil }
+        return e
+    }
+
     /// The members vfio-pci and the mdev model share.
     static func fill(_ ops: inout VFIODeviceOps) {
         ops.initDevice = { device throws(Errno) in
@@ -115,19 +124,19 @@ public final class ModelPCIDriver: @unchecked Sendable {
             }
         }
         ops.ioctl = { device, cmd, arg throws(Errno) in
-            guard let m = Self.model(of: device) else { throw .ENOTTY }
+            guard let m = Self.model(of: device) else { throw .ENOTTY.because("no vfio-pci model behind this device") }
             return try Self.ioctl(m, cmd, arg)
         }
         ops.read = { device, buffer, count, offset throws(Errno) in
-            guard let m = Self.model(of: device) else { throw .EINVAL }
+            guard let m = Self.model(of: device) else { throw .EINVAL.because("no vfio-pci model behind this device") }
             return try m.rw(buffer: buffer, count: count, offset: &offset, write: false)
         }
         ops.write = { device, buffer, count, offset throws(Errno) in
-            guard let m = Self.model(of: device) else { throw .EINVAL }
+            guard let m = Self.model(of: device) else { throw .EINVAL.because("no vfio-pci model behind this device") }
             return try m.rw(buffer: buffer, count: count, offset: &offset, write: true)
         }
         ops.mmap = { device, offset, length, prot throws(Errno) in
-            guard let m = Self.model(of: device) else { throw .EINVAL }
+            guard let m = Self.model(of: device) else { throw .EINVAL.because("no vfio-pci model behind this device") }
             return try m.mmap(offset: offset, length: length, prot: prot)
         }
     }
@@ -140,7 +149,7 @@ public final class ModelPCIDriver: @unchecked Sendable {
         case VFIOIoctl.deviceGetIRQInfo: return try model.getIRQInfo(arg)
         case VFIOIoctl.deviceSetIRQs: return try model.setIRQs(arg)
         case VFIOIoctl.deviceReset: return try model.reset()
-        default: throw .ENOTTY
+        default: throw .ENOTTY.because("request not handled by vfio-pci")
         }
     }
 }

@@ -234,14 +234,19 @@ public final class PCIDeviceModel: @unchecked Sendable {
     /// the caller's (munmap it as after a real mmap); it outlives the device fd.
     func mmap(offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
         let index = VFIOPCI.index(of: offset)
-        guard index < VFIOPCI.numRegions, index < VFIOPCI.romRegion, length > 0 else { throw .EINVAL }
+        guard index < VFIOPCI.romRegion else { throw .EINVAL.because("region {} is not a BAR: only 0-5 can be mapped", index) }
+        guard length > 0 else { throw .EINVAL.because("length 0") }
         // bar_mmap_supported: memory BARs only, and not those whose registers are trapped.
-        guard barIsMappable(index) else { throw .EINVAL }
+        guard barIsMappable(index) else {
+            throw .EINVAL.because("BAR {} is not mappable: absent, I/O, or trapped by the device", index)
+        }
         let size = identity.barSize(index)
         let start = Int(offset & VFIOPCI.offsetMask)
         let request = Self.pageAlign(length)
         let barLength = Self.pageAlign(Int(size))
-        guard start <= barLength, request <= barLength - start else { throw .EINVAL }
+        guard start <= barLength, request <= barLength - start else {
+            throw .EINVAL.because("offset {x} length {x} outside the page-rounded BAR size {x}", start, request, barLength)
+        }
         // Under the lock, so a BAR memory made by this call and then refused to the user is
         // released before anyone else can have seen it: a failed mmap leaves the model as it was.
         return try lock.withLock { () throws(Errno) -> UInt in
@@ -255,7 +260,8 @@ public final class PCIDeviceModel: @unchecked Sendable {
                     barMemory[index] = nil
                     Self.release([mem], host: host)
                 }
-                throw error == .EACCES ? .EACCES : .ENOMEM
+                throw error == .EACCES ? .EACCES.because("host mmap of BAR {} refused prot {x}", index, prot)
+                    : .ENOMEM.because("host mmap of BAR {} failed", index)
             }
         }
     }
@@ -277,7 +283,7 @@ public final class PCIDeviceModel: @unchecked Sendable {
     func getInfo(_ arg: UInt) throws(Errno) -> Int {
         var info = DeviceInfo(argsz: 0, flags: 0, numRegions: 0, numIRQs: 0, capOffset: 0)
         try withUnsafeMutableBytes(of: &info) { (b) throws(Errno) in try UserMemory.copyIn(b.baseAddress!, from: arg, count: 16) }
-        guard info.argsz >= 16 else { throw .EINVAL }
+        guard info.argsz >= 16 else { throw .EINVAL.because("argsz {} < minsz {}", info.argsz, 16) }
         let minsz = info.argsz >= 20 ? 20 : 16
         info.capOffset = 0
         info.flags = VFIOPCI.deviceFlagsPCI | (identity.reset ? VFIOPCI.deviceFlagsReset : 0)
@@ -292,7 +298,7 @@ public final class PCIDeviceModel: @unchecked Sendable {
     /// VGA (EINVAL: no VGA), nothing past index 8 (EINVAL).
     func getRegionInfo(_ arg: UInt) throws(Errno) -> Int {
         var info = try UserMemory.read(RegionInfo.self, from: arg)
-        guard info.argsz >= 32 else { throw .EINVAL }
+        guard info.argsz >= 32 else { throw .EINVAL.because("argsz {} < minsz {}", info.argsz, 32) }
         var caps: [UInt8] = []
         let index = Int(info.index)
         switch index {
@@ -318,9 +324,9 @@ public final class PCIDeviceModel: @unchecked Sendable {
             info.size = identity.romSize
             info.flags = identity.romSize > 0 ? VFIOPCI.regionRead : 0
         case VFIOPCI.vgaRegion:
-            throw .EINVAL
+            throw .EINVAL.because("region index {} (VGA): not a VGA device", index)
         default:
-            throw .EINVAL
+            throw .EINVAL.because("region index {} >= num_regions {}", info.index, VFIOPCI.numRegions)
         }
         if !caps.isEmpty {
             info.flags |= VFIOPCI.regionCaps
@@ -351,8 +357,13 @@ public final class PCIDeviceModel: @unchecked Sendable {
     /// Kernel: vfio_pci_ioctl_get_irq_info(): ERR only for PCIe functions (else EINVAL).
     func getIRQInfo(_ arg: UInt) throws(Errno) -> Int {
         var info = try UserMemory.read(IRQInfo.self, from: arg)
-        guard info.argsz >= 16, info.index < VFIOPCI.numIRQs else { throw .EINVAL }
-        if info.index == VFIOPCI.errIRQ && !identity.pcie { throw .EINVAL }
+        guard info.argsz >= 16 else { throw .EINVAL.because("argsz {} < minsz {}", info.argsz, 16) }
+        guard info.index < VFIOPCI.numIRQs else {
+            throw .EINVAL.because("IRQ index {} >= num_irqs {}", info.index, VFIOPCI.numIRQs)
+        }
+        if info.index == VFIOPCI.errIRQ && !identity.pcie {
+            throw .EINVAL.because("IRQ index {} (ERR) on a conventional PCI function", info.index)
+        }
         info.flags = VFIOPCI.irqEventfd
         info.count = irqCount(info.index)
         info.flags |= info.index == VFIOPCI.intxIRQ ? VFIOPCI.irqMaskable | VFIOPCI.irqAutomasked : VFIOPCI.irqNoresize
@@ -364,7 +375,7 @@ public final class PCIDeviceModel: @unchecked Sendable {
     /// personality's device is reset, as an FLR resets it), and interrupts and triggers are the
     /// user's and stay (the kernel only zaps mappings around it).
     func reset() throws(Errno) -> Int {
-        guard identity.reset else { throw .EINVAL }
+        guard identity.reset else { throw .EINVAL.because("the function cannot reset (no FLR)") }
         lock.withLock {
             resetCount += 1
             personality.reset()

@@ -34,20 +34,33 @@ extension PCIDeviceModel {
         let hdr = try UserMemory.read(IRQSet.self, from: arg)
         let max = irqCount(hdr.index)
         // vfio_set_irqs_validate_and_prepare()
-        guard hdr.argsz >= 20, hdr.index < VFIOPCI.numIRQs, hdr.count < UInt32.max - hdr.start,
-              hdr.flags & ~(VFIOPCI.setDataTypeMask | VFIOPCI.setActionTypeMask) == 0 else { throw .EINVAL }
-        guard hdr.start < max, hdr.start + hdr.count <= max else { throw .EINVAL }
+        // One check in the kernel; split here only so the reason names the part that failed.
+        guard hdr.argsz >= 20 else { throw .EINVAL.because("argsz {} < minsz {}", hdr.argsz, 20) }
+        guard hdr.index < VFIOPCI.numIRQs else {
+            throw .EINVAL.because("IRQ index {} >= num_irqs {}", hdr.index, VFIOPCI.numIRQs)
+        }
+        guard hdr.count < UInt32.max - hdr.start else {
+            throw .EINVAL.because("start {} + count {} overflows", hdr.start, hdr.count)
+        }
+        let known = VFIOPCI.setDataTypeMask | VFIOPCI.setActionTypeMask
+        guard hdr.flags & ~known == 0 else { throw .EINVAL.because("unknown flags {x} (known {x})", hdr.flags, known) }
+        guard hdr.start < max, hdr.start + hdr.count <= max else {
+            throw .EINVAL.because("start {} count {} outside the {} vector(s) of this IRQ index", hdr.start, hdr.count, max)
+        }
         let elementSize: Int
         switch hdr.flags & VFIOPCI.setDataTypeMask {
         case VFIOPCI.setDataNone: elementSize = 0
         case VFIOPCI.setDataBool: elementSize = 1
         case VFIOPCI.setDataEventfd: elementSize = 4
-        default: throw .EINVAL
+        default:
+            throw .EINVAL.because("flags {x}: data type not exactly one of NONE, BOOL, EVENTFD", hdr.flags)
         }
         var data: [UInt8] = []
         if elementSize > 0 {
             let size = Int(hdr.count) * elementSize
-            guard Int(hdr.argsz) - 20 >= size else { throw .EINVAL }
+            guard Int(hdr.argsz) - 20 >= size else {
+                throw .EINVAL.because("argsz {} < {} for {} element(s)", hdr.argsz, 20 + size, hdr.count)
+            }
             data = [UInt8](repeating: 0, count: size)
             if size > 0 { data = try Self.copyIn(from: arg + 20, count: size) }
         }
@@ -70,7 +83,7 @@ extension PCIDeviceModel {
             case (VFIOPCI.reqIRQ, VFIOPCI.setActionTrigger):
                 try singleTrigger(&reqTrigger, hdr, data)
             default:
-                throw .ENOTTY
+                throw .ENOTTY.because("IRQ index {} action {x}: not handled by vfio-pci", hdr.index, action)
             }
             return 0
         }
@@ -103,18 +116,18 @@ extension PCIDeviceModel {
     /// The model keeps its own duplicate, as the kernel keeps a reference on the eventfd context.
     private func acquireEventfd(_ fd: Int32) throws(Errno) -> Int32 {
         let isEventfd: Bool
-        do throws(Errno) { isEventfd = try host.isEventfd(fd) } catch { throw .EBADF }
-        if !isEventfd { throw .EINVAL }
+        do throws(Errno) { isEventfd = try host.isEventfd(fd) } catch { throw .EBADF.because("fd {i} is not open", fd) }
+        if !isEventfd { throw .EINVAL.because("fd {i} is not an eventfd", fd) }
         return try host.dup(fd)
     }
 
     /// Kernel: vfio_pci_set_intx_mask().
     private func intxMask(_ hdr: IRQSet, _ data: [UInt8]) throws(Errno) {
-        guard irqType == .intx, hdr.start == 0, hdr.count == 1 else { throw .EINVAL }
+        try requireINTxSingle(hdr)
         switch hdr.flags & VFIOPCI.setDataTypeMask {
         case VFIOPCI.setDataNone: intxMasked = true
         case VFIOPCI.setDataBool: if bool(data, 0) { intxMasked = true }
-        default: throw .ENOTTY   // "XXX implement me"
+        default: throw .ENOTTY.because("INTx MASK with EVENTFD data")   // "XXX implement me"
         }
     }
 
@@ -122,7 +135,7 @@ extension PCIDeviceModel {
     /// (and stays masked, as the automasking handler would); DATA_EVENTFD arms an unmask eventfd
     /// (kept; the model does not watch it).
     private func intxUnmask(_ hdr: IRQSet, _ data: [UInt8]) throws(Errno) {
-        guard irqType == .intx, hdr.start == 0, hdr.count == 1 else { throw .EINVAL }
+        try requireINTxSingle(hdr)
         switch hdr.flags & VFIOPCI.setDataTypeMask {
         case VFIOPCI.setDataNone: intxUnmaskLocked()
         case VFIOPCI.setDataBool: if bool(data, 0) { intxUnmaskLocked() }
@@ -130,6 +143,33 @@ extension PCIDeviceModel {
             let f = fd(data, 0)
             if let old = intxUnmaskFD { host.close(old); intxUnmaskFD = nil }
             if f >= 0 { intxUnmaskFD = try acquireEventfd(f) }
+        }
+    }
+
+    /// Kernel: the `!is_intx(vdev) || start != 0 || count != 1` check of the INTx mask and unmask
+    /// handlers; the reason names the mode or the range that failed.
+    private func requireINTxSingle(_ hdr: IRQSet) throws(Errno) {
+        guard irqType == .intx else { throw modeMismatch(hdr) }
+        guard hdr.start == 0, hdr.count == 1 else {
+            throw .EINVAL.because("INTx: start {} count {} (must be 0 and 1)", hdr.start, hdr.count)
+        }
+    }
+
+    /// EINVAL for an action that does not fit the interrupt mode the device is in; the reason
+    /// names the action and the mode (the templates are static, hence one per pair).
+    private func modeMismatch(_ hdr: IRQSet) -> Errno {
+        let action = hdr.flags & VFIOPCI.setActionTypeMask
+        switch (action, irqType) {
+        case (VFIOPCI.setActionMask, .none): return .EINVAL.because("IRQ index {} MASK: no interrupt mode is enabled", hdr.index)
+        case (VFIOPCI.setActionMask, .msi): return .EINVAL.because("IRQ index {} MASK: MSI is enabled", hdr.index)
+        case (VFIOPCI.setActionMask, .msix): return .EINVAL.because("IRQ index {} MASK: MSI-X is enabled", hdr.index)
+        case (VFIOPCI.setActionUnmask, .none): return .EINVAL.because("IRQ index {} UNMASK: no interrupt mode is enabled", hdr.index)
+        case (VFIOPCI.setActionUnmask, .msi): return .EINVAL.because("IRQ index {} UNMASK: MSI is enabled", hdr.index)
+        case (VFIOPCI.setActionUnmask, .msix): return .EINVAL.because("IRQ index {} UNMASK: MSI-X is enabled", hdr.index)
+        case (_, .none): return .EINVAL.because("IRQ index {} TRIGGER: no interrupt mode is enabled", hdr.index)
+        case (_, .intx): return .EINVAL.because("IRQ index {} TRIGGER: INTx is enabled", hdr.index)
+        case (_, .msi): return .EINVAL.because("IRQ index {} TRIGGER: MSI is enabled", hdr.index)
+        case (_, .msix): return .EINVAL.because("IRQ index {} TRIGGER: MSI-X is enabled", hdr.index)
         }
     }
 
@@ -151,7 +191,12 @@ extension PCIDeviceModel {
             disableIRQsLocked()
             return
         }
-        guard irqType == .intx || irqType == .none, hdr.start == 0, hdr.count == 1 else { throw .EINVAL }
+        guard irqType == .intx || irqType == .none else {
+            throw modeMismatch(hdr)
+        }
+        guard hdr.start == 0, hdr.count == 1 else {
+            throw .EINVAL.because("INTx: start {} count {} (must be 0 and 1)", hdr.start, hdr.count)
+        }
         if dataType == VFIOPCI.setDataEventfd {
             let f = fd(data, 0)
             let enabling = irqType == .none
@@ -171,7 +216,7 @@ extension PCIDeviceModel {
             }
             return
         }
-        guard irqType == .intx else { throw .EINVAL }
+        guard irqType == .intx else { throw modeMismatch(hdr) }
         if dataType == VFIOPCI.setDataNone || bool(data, 0) { signal(triggers[0]) }
     }
 
@@ -182,18 +227,23 @@ extension PCIDeviceModel {
             disableIRQsLocked()
             return
         }
-        guard irqType == type || irqType == .none else { throw .EINVAL }
+        guard irqType == type || irqType == .none else {
+            throw modeMismatch(hdr)
+        }
         let start = Int(hdr.start), count = Int(hdr.count)
         if dataType == VFIOPCI.setDataEventfd {
             let enabling = irqType == .none
             if enabling {
-                guard count > 0 || start > 0 else { throw .EINVAL }   // pci_alloc_irq_vectors(1, 0)
+                guard count > 0 || start > 0 else {   // pci_alloc_irq_vectors(1, 0)
+                    throw .EINVAL.because("enabling IRQ index {} with 0 vectors", hdr.index)
+                }
                 irqType = type
                 triggers = Array(repeating: nil, count: start + count)
             }
             guard start < triggers.count, start + count <= triggers.count else {
+                let enabled = triggers.count
                 if enabling { disableIRQsLocked() }
-                throw .EINVAL
+                throw .EINVAL.because("start {} count {} outside the {} enabled vector(s)", start, count, enabled)
             }
             var j = start
             do throws(Errno) {
@@ -211,7 +261,12 @@ extension PCIDeviceModel {
             }
             return
         }
-        guard irqType == type, start + count <= triggers.count else { throw .EINVAL }
+        guard irqType == type else {
+            throw modeMismatch(hdr)
+        }
+        guard start + count <= triggers.count else {
+            throw .EINVAL.because("start {} count {} outside the {} enabled vector(s)", start, count, triggers.count)
+        }
         for i in start..<(start + count) {
             guard let t = triggers[i] else { continue }
             if dataType == VFIOPCI.setDataNone || bool(data, i - start) { signal(t) }
@@ -220,17 +275,19 @@ extension PCIDeviceModel {
 
     /// Kernel: vfio_pci_set_ctx_trigger_single() for ERR and REQ.
     private func singleTrigger(_ slot: inout Int32?, _ hdr: IRQSet, _ data: [UInt8]) throws(Errno) {
-        guard hdr.start == 0, hdr.count <= 1 else { throw .EINVAL }
+        guard hdr.start == 0, hdr.count <= 1 else {
+            throw .EINVAL.because("ERR/REQ: start {} count {} (must be 0 and at most 1)", hdr.start, hdr.count)
+        }
         switch hdr.flags & VFIOPCI.setDataTypeMask {
         case VFIOPCI.setDataNone:
             if let t = slot {
                 if hdr.count > 0 { signal(t) } else { host.close(t); slot = nil }
             }
         case VFIOPCI.setDataBool:
-            guard hdr.count > 0 else { throw .EINVAL }
+            guard hdr.count > 0 else { throw .EINVAL.because("ERR/REQ: count 0 with BOOL or EVENTFD data") }
             if bool(data, 0), let t = slot { signal(t) }
         default:
-            guard hdr.count > 0 else { throw .EINVAL }
+            guard hdr.count > 0 else { throw .EINVAL.because("ERR/REQ: count 0 with BOOL or EVENTFD data") }
             let f = fd(data, 0)
             if f == -1 {
                 if let t = slot { host.close(t) }

@@ -21,12 +21,13 @@ extension PCIDeviceModel {
         case VFIOPCI.configRegion:
             done = try configRW(buffer: buffer, count: count, pos: pos, write: write)
         case VFIOPCI.romRegion:
-            if write { throw .EINVAL }
+            if write { throw .EINVAL.because("the ROM region is read-only") }
             done = try barRW(bar: index, buffer: buffer, count: count, pos: pos, write: false)
         case 0..<6:
             done = try barRW(bar: index, buffer: buffer, count: count, pos: pos, write: write)
         default:
-            throw .EINVAL   // VGA without VGA, and indexes past the last region
+            // VGA without VGA, and indexes past the last region
+            throw .EINVAL.because("region index {} has nothing to read or write", index)
         }
         offset += Int64(done)
         return done
@@ -35,7 +36,9 @@ extension PCIDeviceModel {
     /// Kernel: vfio_pci_config_rw() / vfio_config_do_rw(): EFAULT outside the config space.
     private func configRW(buffer: UInt, count: Int, pos: Int, write: Bool) throws(Errno) -> Int {
         if count == 0 { return 0 }
-        guard pos < configSize, count <= configSize - pos else { throw .EFAULT }
+        guard pos < configSize, count <= configSize - pos else {
+            throw .EFAULT.because("config offset {x} count {} past the config space size {x}", pos, count, configSize)
+        }
         return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { (tmp) throws(Errno) -> Int in
             let p = tmp.baseAddress!
             if write {
@@ -60,8 +63,8 @@ extension PCIDeviceModel {
     /// personality.
     private func barRW(bar: Int, buffer: UInt, count: Int, pos: Int, write: Bool) throws(Errno) -> Int {
         let end = bar == VFIOPCI.romRegion ? Int(identity.romSize) : Int(identity.barSize(bar))
-        guard end > 0 else { throw .EINVAL }
-        guard pos < end else { throw .EINVAL }
+        guard end > 0 else { throw .EINVAL.because("region index {} is an absent BAR or ROM", bar) }
+        guard pos < end else { throw .EINVAL.because("offset {x} at or past the region's end {x}", pos, end) }
         let n = min(count, end - pos)
         if n == 0 { return 0 }
         return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n) { (tmp) throws(Errno) -> Int in
@@ -70,7 +73,9 @@ extension PCIDeviceModel {
             try lock.withLock { () throws(Errno) in
                 let isMemory = bar == VFIOPCI.romRegion || identity.barType(bar).isMemory
                 if isMemory {
-                    guard get16(PCIReg.command) & PCIReg.commandMemory != 0 else { throw .EIO }
+                    guard get16(PCIReg.command) & PCIReg.commandMemory != 0 else {
+                        throw .EIO.because("memory decoding is off (command register {x})", get16(PCIReg.command))
+                    }
                 }
                 if bar != VFIOPCI.romRegion && personality.traps(bar: bar) {
                     trappedRW(bar: bar, p, count: n, pos: pos, write: write)

@@ -129,7 +129,7 @@ final class FDTable: @unchecked Sendable {
     func reserve(cloexec: Bool, name: String) throws(Errno) -> Int32 {
         try faults.check(.fdReserve)
         let fd = svfio_placeholder_fd(name, cloexec ? 1 : 0)
-        if fd < 0 { throw Errno(rawValue: -fd) }
+        if fd < 0 { throw Errno(rawValue: -fd).because("the host refused a placeholder descriptor") }
         return fd
     }
 
@@ -221,9 +221,9 @@ final class FDTable: @unchecked Sendable {
 
     /// `close(fd)`: removes the slot, closes the placeholder and puts the file. EBADF if not ours.
     func close(_ fd: Int32) throws(Errno) {
-        guard fd >= 0 else { throw .EBADF }
+        guard fd >= 0 else { throw .EBADF.because("negative fd") }
         let file = try withStripe(fd) { (s, i) throws(Errno) -> VFIOFile in
-            guard let e = Self.exchange(s, i, nil, fd: fd) else { throw .EBADF }
+            guard let e = Self.exchange(s, i, nil, fd: fd) else { throw .EBADF.because("not a model fd") }
             _ = svfio_close_fd(fd)
             return e.file
         }
@@ -237,12 +237,12 @@ final class FDTable: @unchecked Sendable {
     /// and reused under it); the new number is installed under its own stripe lock afterwards,
     /// never with both held (two stripes taken in either order could deadlock).
     func dup(_ fd: Int32, minimum: Int32 = 0, cloexec: Bool = false) throws(Errno) -> Int32 {
-        guard fd >= 0 else { throw .EBADF }
+        guard fd >= 0 else { throw .EBADF.because("negative fd") }
         let (nfd, e) = try withStripe(fd) { (s, i) throws(Errno) -> (Int32, Entry) in
-            guard let e = Self.entry(s, i) else { throw .EBADF }
+            guard let e = Self.entry(s, i) else { throw .EBADF.because("not a model fd") }
             let nfd = svfio_dup_fd(fd, minimum, cloexec ? 1 : 0)
-            if nfd < 0 { throw Errno(rawValue: -nfd) }
-            guard e.file.get() else { _ = svfio_close_fd(nfd); throw .EBADF }
+            if nfd < 0 { throw Errno(rawValue: -nfd).because("the host's dup failed") }
+            guard e.file.get() else { _ = svfio_close_fd(nfd); throw .EBADF.because("its file is being released") }
             return (nfd, e)
         }
         let stale = withStripe(nfd) { s, i in Self.exchange(s, i, Entry(file: e.file, dev: e.dev, ino: e.ino), fd: nfd) }
@@ -270,10 +270,10 @@ final class FDTable: @unchecked Sendable {
     /// Records that `newfd` (already a duplicate made by the real `dup`/`dup2`/`dup3` of a model fd)
     /// now refers to the same file as `oldfd`; an existing model entry at `newfd` is closed first.
     func adoptDuplicate(of oldfd: Int32, as newfd: Int32) throws(Errno) {
-        guard oldfd >= 0, newfd >= 0 else { throw .EBADF }
+        guard oldfd >= 0, newfd >= 0 else { throw .EBADF.because("fd {i} or {i} is negative", oldfd, newfd) }
         let e = try withStripe(oldfd) { (s, i) throws(Errno) -> Entry in
-            guard let e = Self.entry(s, i) else { throw .EBADF }
-            guard e.file.get() else { throw .EBADF }
+            guard let e = Self.entry(s, i) else { throw .EBADF.because("not a model fd") }
+            guard e.file.get() else { throw .EBADF.because("its file is being released") }
             return e
         }
         let replaced = withStripe(newfd) { s, i in Self.exchange(s, i, Entry(file: e.file, dev: e.dev, ino: e.ino), fd: newfd) }

@@ -5,7 +5,7 @@ extension VFIOSubsystem {
     /// `read(2)`: reads at the file position and advances it by the bytes read (ksys_read holds
     /// f_pos_lock across the call, so concurrent readers of one file see distinct positions).
     public func read(_ fd: Int32, buffer: UInt, count: Int) throws(Errno) -> Int {
-        guard let file = fdTable.fget(fd) else { throw .EBADF }
+        guard let file = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }
         defer { fput(file) }
         return try file.positionLock.withLock { () throws(Errno) -> Int in
             var pos = file.position
@@ -17,7 +17,7 @@ extension VFIOSubsystem {
 
     /// `write(2)`: writes at the file position and advances it by the bytes written.
     public func write(_ fd: Int32, buffer: UInt, count: Int) throws(Errno) -> Int {
-        guard let file = fdTable.fget(fd) else { throw .EBADF }
+        guard let file = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }
         defer { fput(file) }
         return try file.positionLock.withLock { () throws(Errno) -> Int in
             var pos = file.position

@@ -36,7 +36,7 @@ protocol FileOperations: AnyObject, Sendable {
 }
 
 extension FileOperations {
-    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int { throw .ENOTTY }
+    func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int { throw .ENOTTY.because("this file has no ioctl") }
     func read(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int { throw .EINVAL.because("this file has no read") }
     func write(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int { throw .EINVAL.because("this file has no write") }
     func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt { throw .ENODEV.because("this file has no mmap") }

@@ -40,7 +40,7 @@ extension VFIOSubsystem {
     /// ENXIO when no group holds the minor, ENODEV when its group is being removed.
     public func openGroupFile(minor: Int, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
         try TaskWork.syscall { () throws(Errno) -> VFIOFile in
-            guard let group = groups.group(minor: minor) else { throw .ENXIO }
+            guard let group = groups.group(minor: minor) else { throw .ENXIO.because("no group holds minor {}", minor) }
             return try groupFileOpen(group, path: group.path, flags: flags)
         }
     }
@@ -49,7 +49,7 @@ extension VFIOSubsystem {
     /// inode is the same even after removal, so a removed group answers ENODEV.
     public func reopen(_ file: VFIOFile, flags: Int32 = 0o2) throws(Errno) -> VFIOFile {
         try TaskWork.syscall { () throws(Errno) -> VFIOFile in
-            guard let group = file.group, !file.isReleased else { throw .ENXIO }
+            guard let group = file.group, !file.isReleased else { throw .ENXIO.because("not an open group file") }
             return try groupFileOpen(group, path: file.name, flags: flags)
         }
     }

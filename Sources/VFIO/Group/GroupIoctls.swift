@@ -8,7 +8,7 @@ extension VFIOGroup {
         case VFIOIoctl.groupGetStatus: try ioctlGetStatus(arg: arg); return 0
         case VFIOIoctl.groupSetContainer: try ioctlSetContainer(arg: arg); return 0
         case VFIOIoctl.groupUnsetContainer: try ioctlUnsetContainer(); return 0
-        default: throw .ENOTTY
+        default: throw .ENOTTY.because("not a group request")
         }
     }
 
@@ -59,7 +59,7 @@ extension VFIOGroup {
                 return
             }
             // The file is neither a container nor an iommufd.
-            throw .EBADFD
+            throw .EBADFD.because("fd {i} is neither a container nor an iommufd", fd)
         }
     }
 

@@ -213,7 +213,11 @@ public final class VFIOGroup: @unchecked Sendable, CustomStringConvertible {
     private func matches(_ d: VFIODevice, _ name: String) throws(Errno) -> Bool {
         guard let match = d.ops.match else { return d.busDevice.name == name }
         let r = match(d, name)
-        if r < 0 { throw Errno(rawValue: -r).because("the driver's match op answered {i}", r) }
+        if r < 0 {
+            // vfio-pci's own refusal names the option or token check; any other driver's the code.
+            if let e = ModelPCIDriver.matchFailure(d, name), e.rawValue == -r { throw e }
+            throw Errno(rawValue: -r).because("the driver's match op answered {i}", r)
+        }
         return r > 0
     }
 }

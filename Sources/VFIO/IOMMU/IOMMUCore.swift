@@ -31,7 +31,7 @@ public final class IOMMUCore: @unchecked Sendable {
     public func addGroup(id: Int) throws(Errno) -> IOMMUGroup {
         try lock.withLock { () throws(Errno) -> IOMMUGroup in
             guard id >= 0 else { throw .EINVAL.because("IOMMU group id {i} is negative", id) }
-            guard groupIDs.take(id) else { throw .EEXIST }
+            guard groupIDs.take(id) else { throw .EEXIST.because("IOMMU group {} already exists", id) }
             let g = IOMMUGroup(core: self, id: id, name: nil, isFake: false)
             groupsByID[id] = g
             census.iommuGroupCreated()
@@ -81,7 +81,7 @@ public final class IOMMUCore: @unchecked Sendable {
                           enforceCacheCoherency: Bool = true) throws(Errno) -> BusDevice {
         try lock.withLock { () throws(Errno) -> BusDevice in
             guard !name.isEmpty else { throw .EINVAL.because("empty device name") }
-            guard devicesByName[name] == nil else { throw .EEXIST }
+            guard devicesByName[name] == nil else { throw .EEXIST.because("a device of that name already exists") }
             let d = BusDevice(name: name, cacheCoherency: cacheCoherency, enforceCacheCoherency: enforceCacheCoherency)
             devicesByName[name] = d
             return d

@@ -87,7 +87,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
         case VFIOIoctl.iommuVFIOIOAS: try ioctlVFIOIOAS(arg); return 0
         case VFIOIoctl.iommuDestroy: try ioctlDestroy(arg); return 0
         case VFIOIoctl.iommuIOASAlloc: try ioctlIOASAlloc(arg); return 0
-        default: throw .ENOTTY
+        default: throw .ENOTTY.because("request not served by the iommufd model")
         }
     }
 
@@ -124,20 +124,20 @@ public final class IOMMUFDContext: @unchecked Sendable {
         let size = try UserMemory.read(UInt32.self, from: arg)
         guard size >= 12 else { throw .EINVAL.because("size {} < minsz {}", size, 12) }
         var cmd = try UserMemory.read(Cmd.self, from: arg)
-        guard cmd.reserved == 0 else { throw .EOPNOTSUPP }
+        guard cmd.reserved == 0 else { throw .EOPNOTSUPP.because("reserved {x} not 0", cmd.reserved) }
         switch cmd.op {
         case 0:
             cmd.ioasID = try compatIOASGetID()
             try UserMemory.write(cmd, to: arg)
         case 1:
             try lock.withLock { () throws(Errno) in
-                guard let ioas = objects[cmd.ioasID] else { throw .ENOENT }
+                guard let ioas = objects[cmd.ioasID] else { throw .ENOENT.because("no IOAS with id {}", cmd.ioasID) }
                 compatIOAS = ioas
             }
         case 2:
             clearCompatIOAS()
         default:
-            throw .EOPNOTSUPP
+            throw .EOPNOTSUPP.because("op {} is not GET (0), SET (1) or CLEAR (2)", cmd.op)
         }
     }
 
@@ -149,7 +149,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
         guard size >= 8 else { throw .EINVAL.because("size {} < minsz {}", size, 8) }
         let cmd = try UserMemory.read(Cmd.self, from: arg)
         try lock.withLock { () throws(Errno) in
-            guard let ioas = objects[cmd.id] else { throw .ENOENT }
+            guard let ioas = objects[cmd.id] else { throw .ENOENT.because("no object with id {}", cmd.id) }
             guard ioas.attachedDevices == 0 && ioas.accesses == 0 else {
                 throw .EBUSY.because("IOAS {} has {} attached device(s) and {} access(es)", cmd.id, ioas.attachedDevices, ioas.accesses)
             }
@@ -164,7 +164,7 @@ public final class IOMMUFDContext: @unchecked Sendable {
         let size = try UserMemory.read(UInt32.self, from: arg)
         guard size >= 12 else { throw .EINVAL.because("size {} < minsz {}", size, 12) }
         var cmd = try UserMemory.read(Cmd.self, from: arg)
-        guard cmd.flags == 0 else { throw .EOPNOTSUPP }
+        guard cmd.flags == 0 else { throw .EOPNOTSUPP.because("flags {x} not 0", cmd.flags) }
         cmd.outID = lock.withLock { allocIOASLocked().id }
         try UserMemory.write(cmd, to: arg)
     }
@@ -183,7 +183,7 @@ extension VFIOSubsystem {
     /// Kernel: iommufd_fops_open(): `/dev/iommu` opens a new context (ENOENT without
     /// CONFIG_IOMMUFD: no such node).
     func iommufdFileOpen(_ path: String, flags: Int32) throws(Errno) -> VFIOFile {
-        guard config.iommufd else { throw .ENOENT }
+        guard config.iommufd else { throw .ENOENT.because("no /dev/iommu: config.iommufd is off") }
         try faults.check(.fileAlloc)
         try faults.check(.iommufdAlloc)
         let ctx = IOMMUFDContext(subsystem: self)

@@ -66,7 +66,7 @@ public enum VFIOIOMMUFDOps {
     public static let physicalAttachIOAS: @Sendable (VFIODevice, UInt32) throws(Errno) -> Void = { device, id throws(Errno) in
         guard let ctx = device.iommufdBound else { throw .EINVAL.because("device is not bound to an iommufd") }
         try ctx.lock.withLock { () throws(Errno) in
-            guard let ioas = ctx.objects[id] else { throw .ENOENT }
+            guard let ioas = ctx.objects[id] else { throw .ENOENT.because("no IOAS with id {}", id) }
             ioas.attachedDevices += 1
         }
         device.iommufdAttachedIOAS = id
@@ -91,7 +91,7 @@ public enum VFIOIOMMUFDOps {
     public static let emulatedAttachIOAS: @Sendable (VFIODevice, UInt32) throws(Errno) -> Void = { device, id throws(Errno) in
         guard let ctx = device.iommufdBound else { throw .EINVAL.because("device is not bound to an iommufd") }
         try ctx.lock.withLock { () throws(Errno) in
-            guard let ioas = ctx.objects[id] else { throw .ENOENT }
+            guard let ioas = ctx.objects[id] else { throw .ENOENT.because("no IOAS with id {}", id) }
             ioas.accesses += 1
         }
         device.iommufdAttachedIOAS = id

@@ -73,6 +73,35 @@ public final class FaultInjector: Sendable {
     /// A step that can fail: throws the armed errno when this is the chosen hit.
     @inline(__always)
     func check(_ point: FaultPoint) throws(Errno) {
-        if let e = failures.fire(point) { throw e }
+        if let e = failures.fire(point) { throw e.reason == nil ? e.because(point.injectedReason) : e }
+    }
+}
+
+extension FaultPoint {
+    /// The reason an injected failure carries: the kernel step that failed (one static text per
+    /// point, as reasons are static templates; read only when a fault fires).
+    var injectedReason: StaticString {
+        switch self {
+        case .groupAlloc: "fault injected: kzalloc of the vfio_group"
+        case .groupMinor: "fault injected: ida_alloc_max of the group minor"
+        case .groupCdevAdd: "fault injected: cdev_device_add of the group node"
+        case .fakeIOMMUGroupAlloc: "fault injected: iommu_group_alloc of a private IOMMU group"
+        case .fakeIOMMUGroupAddDevice: "fault injected: iommu_group_add_device into a private IOMMU group"
+        case .deviceIndex: "fault injected: ida_alloc of the device index"
+        case .deviceAdd: "fault injected: device_add"
+        case .deviceSetAlloc: "fault injected: kzalloc of the device set"
+        case .deviceAlloc: "fault injected: vfio_alloc_device's allocation"
+        case .nameCopy: "fault injected: strndup_user of the device name"
+        case .fdReserve: "fault injected: get_unused_fd_flags"
+        case .anonInodeFile: "fault injected: anon_inode_getfile"
+        case .driverModuleGet: "fault injected: try_module_get of the driver"
+        case .containerAlloc: "fault injected: kzalloc of the container"
+        case .iommufdAlloc: "fault injected: kzalloc of the iommufd context"
+        case .backendOpen: "fault injected: the IOMMU backend's open"
+        case .backendAttach: "fault injected: the IOMMU backend's attach_group"
+        case .ownershipClaim: "fault injected: the DMA ownership claim"
+        case .compatIOASAlloc: "fault injected: the compat IOAS allocation"
+        case .fileAlloc: "fault injected: the file allocation"
+        }
     }
 }

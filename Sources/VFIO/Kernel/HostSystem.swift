@@ -28,6 +28,21 @@ public enum HostCall: String, CaseIterable, Sendable {
     case eventfdSignal
 }
 
+extension HostCall {
+    /// The reason an injected host failure carries (read only when one fires).
+    var injectedReason: StaticString {
+        switch self {
+        case .memfd: "host failure injected: memfd_create"
+        case .mmapShared: "host failure injected: mmap"
+        case .munmap: "host failure injected: munmap"
+        case .close: "host failure injected: close"
+        case .dup: "host failure injected: dup"
+        case .eventfdCheck: "host failure injected: the eventfd check"
+        case .eventfdSignal: "host failure injected: eventfd write"
+        }
+    }
+}
+
 /// The one seam between the model and the host's system calls for its own resources (swift-system
 /// style: every such call goes through here, nowhere else), so tests can make any of them fail on
 /// purpose (`arm`) and can check that nothing the model took from the host is left over (`live`).
@@ -67,7 +82,10 @@ public final class HostSystem: Sendable {
     /// What the model holds from the host now: open descriptors and its own mappings.
     public var live: (fds: Int, mappings: Int) { held.withLock { ($0.fds.count, $0.mappings) } }
 
-    @inline(__always) private func injected(_ call: HostCall) -> Errno? { failures.fire(call) }
+    @inline(__always) private func injected(_ call: HostCall) -> Errno? {
+        guard let e = failures.fire(call) else { return nil }
+        return e.reason == nil ? e.because(call.injectedReason) : e
+    }
 
     // MARK: the calls
 
@@ -75,7 +93,7 @@ public final class HostSystem: Sendable {
     func memfd(name: String, size: Int) throws(Errno) -> Int32 {
         if let e = injected(.memfd) { throw e }
         let fd = name.withCString { svfio_memfd($0, UInt64(size)) }
-        if fd < 0 { throw Errno(rawValue: -fd) }
+        if fd < 0 { throw Errno(rawValue: -fd).because("the host's memfd_create of {} bytes failed", size) }
         held.withLock { _ = $0.fds.insert(fd) }
         return fd
     }
@@ -85,7 +103,9 @@ public final class HostSystem: Sendable {
     func mmapShared(_ fd: Int32, length: Int, prot: Int32, offset: UInt64, owned: Bool) throws(Errno) -> UnsafeMutableRawPointer {
         if let e = injected(.mmapShared) { throw e }
         var err: Int32 = 0
-        guard let p = svfio_mmap_shared(fd, length, prot, offset, &err) else { throw Errno(rawValue: err) }
+        guard let p = svfio_mmap_shared(fd, length, prot, offset, &err) else {
+            throw Errno(rawValue: err).because("the host's mmap of {x} bytes at offset {x} failed", length, offset)
+        }
         if owned { held.withLock { $0.mappings += 1 } }
         return p
     }
@@ -108,7 +128,7 @@ public final class HostSystem: Sendable {
     func dup(_ fd: Int32) throws(Errno) -> Int32 {
         if let e = injected(.dup) { throw e }
         let d = svfio_dup_fd(fd, 0, 1)
-        if d < 0 { throw Errno(rawValue: -d) }
+        if d < 0 { throw Errno(rawValue: -d).because("the host's dup of fd {i} failed", fd) }
         held.withLock { _ = $0.fds.insert(d) }
         return d
     }
@@ -117,7 +137,7 @@ public final class HostSystem: Sendable {
     func isEventfd(_ fd: Int32) throws(Errno) -> Bool {
         if let e = injected(.eventfdCheck) { throw e }
         let r = svfio_fd_is_eventfd(fd)
-        if r < 0 { throw Errno(rawValue: -r) }
+        if r < 0 { throw Errno(rawValue: -r).because("fd {i} is not open", fd) }
         return r == 1
     }
 

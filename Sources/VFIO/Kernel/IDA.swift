@@ -17,7 +17,7 @@ struct IDA {
         var w = minimum > 0 ? minimum >> 6 : hint
         while true {
             if w >= words.count {
-                if w * 64 >= limit { throw .ENOSPC }
+                if w * 64 >= limit { throw .ENOSPC.because("no free id below {}", limit) }
                 words.append(0)
                 continue
             }
@@ -25,7 +25,7 @@ struct IDA {
             if minimum > 0 && w == minimum >> 6 { free &= ~((UInt64(1) << UInt64(minimum & 63)) &- 1) }
             if free != 0 {
                 let id = w * 64 + free.trailingZeroBitCount
-                if id >= limit { throw .ENOSPC }
+                if id >= limit { throw .ENOSPC.because("no free id below {}", limit) }
                 words[w] |= UInt64(1) << UInt64(id & 63)
                 if minimum == 0 { hint = w }
                 count += 1

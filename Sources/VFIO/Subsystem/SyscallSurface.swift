@@ -36,7 +36,7 @@ extension VFIOSubsystem {
         if path == "/dev/iommu" { return try iommufdFileOpen(path, flags: flags) }
         let prefix = "/dev/vfio/"
         guard path.hasPrefix(prefix), let group = groups.group(named: String(path.dropFirst(prefix.count))) else {
-            throw .ENOENT
+            throw .ENOENT.because("no such model node")
         }
         return try groupFileOpen(group, path: path, flags: flags)
     }
@@ -45,14 +45,14 @@ extension VFIOSubsystem {
     public func ioctl(_ fd: Int32, _ cmd: UInt, _ arg: UInt = 0) throws(Errno) -> Int {
         try TaskWork.syscall { () throws(Errno) -> Int in
             guard tracer.isEnabled else {
-                guard let lent = fdTable.fgetLent(fd) else { throw .EBADF }
+                guard let lent = fdTable.fgetLent(fd) else { throw .EBADF.because("not a model fd") }
                 return try lent.with { (file) throws(Errno) -> Int in
                     defer { file.put() }
                     return try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
                 }
             }
             return try traceIoctl("\(fd)", traceTarget(fd), UInt32(truncatingIfNeeded: cmd), arg) { () throws(Errno) -> Int in
-                guard let file = fdTable.fget(fd) else { throw .EBADF }
+                guard let file = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }
                 defer { file.put() }
                 return try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
             }
@@ -80,7 +80,7 @@ extension VFIOSubsystem {
     /// without one).
     public func read(_ fd: Int32, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
         try TaskWork.syscall { () throws(Errno) -> Int in try traceRW(fd, write: false, buffer: buffer, count: count, offset: offset) { () throws(Errno) -> Int in
-            guard let file = fdTable.fget(fd) else { throw .EBADF }
+            guard let file = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }
             defer { file.put() }
             return try file.operations.read(file, buffer: buffer, count: count, offset: &offset)
         } }
@@ -90,7 +90,7 @@ extension VFIOSubsystem {
     /// without one).
     public func write(_ fd: Int32, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int {
         try TaskWork.syscall { () throws(Errno) -> Int in try traceRW(fd, write: true, buffer: buffer, count: count, offset: offset) { () throws(Errno) -> Int in
-            guard let file = fdTable.fget(fd) else { throw .EBADF }
+            guard let file = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }
             defer { file.put() }
             return try file.operations.write(file, buffer: buffer, count: count, offset: &offset)
         } }
@@ -100,7 +100,7 @@ extension VFIOSubsystem {
     /// ENODEV for other model files, which have no mmap).
     public func mmap(_ fd: Int32, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
         try TaskWork.syscall { () throws(Errno) -> UInt in try tracer.call({ () throws(Errno) -> UInt in
-            guard let file = fdTable.fget(fd) else { throw .EBADF }
+            guard let file = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }
             defer { file.put() }
             return try file.operations.mmap(file, offset: offset, length: length, prot: prot)
         }) { r in
@@ -164,7 +164,7 @@ extension VFIOSubsystem {
 
     /// `fget(fd)`: the file behind a model fd with a new reference; EBADF if none.
     public func fget(_ fd: Int32) throws(Errno) -> VFIOFile {
-        guard let f = fdTable.fget(fd) else { throw .EBADF }
+        guard let f = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }
         return f
     }
 
@@ -179,7 +179,7 @@ extension VFIOSubsystem {
     /// is not its file any more): callers need no sweep first.
     func fileForFD(_ fd: Int32) throws(Errno) -> VFIOFile? {
         if let f = fdTable.fgetValidated(fd) { return f }
-        guard fd >= 0, svfio_fd_state(fd) == 1 else { throw .EBADF }
+        guard fd >= 0, svfio_fd_state(fd) == 1 else { throw .EBADF.because("not an open fd") }
         return nil
     }
 

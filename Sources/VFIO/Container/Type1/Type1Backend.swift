@@ -67,7 +67,7 @@ public final class Type1Backend: IOMMUBackend {
         case Type1UAPI.mapDMA: try iommu.mapDMA(arg: arg)
         case Type1UAPI.unmapDMA: try iommu.unmapDMA(arg: arg)
         case Type1UAPI.dirtyPages: try iommu.dirtyPages(arg: arg)
-        default: throw .ENOTTY
+        default: throw .ENOTTY.because("not a type1 request")
         }
         return 0
     }
@@ -122,7 +122,7 @@ public final class Type1Backend: IOMMUBackend {
             return
         }
         // 4. No IOMMU behind the group: iommu_domain_alloc() fails.
-        if type == .noIOMMU { throw .EIO }
+        if type == .noIOMMU { throw .EIO.because("no-IOMMU group: no IOMMU domain can be made") }
         // 5. Intel and AMD in 6.3 have no enable_nesting op.
         if iommu.isNesting { throw .EINVAL.because("nesting: the IOMMU has no enable_nesting") }
 

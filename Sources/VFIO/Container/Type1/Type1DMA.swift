@@ -50,7 +50,7 @@ extension Type1IOMMU {
         let found = dma.find(start: iova, size: size)
         if setVaddr {
             // Step 7: the request must name exactly one invalidated mapping.
-            guard let index = found else { throw .ENOENT }
+            guard let index = found else { throw .ENOENT.because("VADDR: no mapping overlaps iova {x} size {x}", iova, size) }
             let current = dma[index]
             guard current.vaddrInvalid else { throw .EINVAL.because("VADDR: mapping at iova {x} has a valid vaddr", current.iova) }
             guard current.iova == iova, current.size == size else {
@@ -64,9 +64,11 @@ extension Type1IOMMU {
             return
         }
         // Step 8: overlap with any existing mapping (adjacent is fine).
-        if found != nil { throw .EEXIST }
+        if let index = found {
+            throw .EEXIST.because("iova {x} size {x} overlaps the mapping at iova {x}", iova, size, dma[index].iova)
+        }
         // Step 9: the dma_entry_limit budget.
-        if dmaAvail == 0 { throw .ENOSPC }
+        if dmaAvail == 0 { throw .ENOSPC.because("dma_entry_limit reached: no mapping budget left") }
         // Step 10: the whole range inside one valid IOVA range.
         if !iovaDMAValid(start: iova, end: iova &+ size &- 1) {
             throw .EINVAL.because("iova {x} size {x} outside the valid IOVA ranges", iova, size)
@@ -75,7 +77,9 @@ extension Type1IOMMU {
         // because `iova + size` wrapped to 0 and hid them from step 8 (docs/DECISIONS.md#t1-wrap). Only an
         // emulated-only container can get here with such a range; the model refuses to corrupt
         // its table and answers as step 8 would without the wrap.
-        if dma.overlapsAny(iova: iova, size: size) { throw .EEXIST }
+        if dma.overlapsAny(iova: iova, size: size) {
+            throw .EEXIST.because("iova {x} size {x} overlaps an existing mapping", iova, size)
+        }
 
         // Step 12: pin and map, only into an existing IOMMU domain. Failure removes the mapping
         // again, so dma_avail is untouched from the caller's view.
@@ -315,7 +319,7 @@ extension Type1IOMMU {
     /// Kernel: vfio_iommu_type1_dirty_pages()
     func dirtyPages(arg: UInt) throws(Errno) {
         // Check 1: v1 containers refuse before reading anything.
-        guard isV2 else { throw .EACCES }
+        guard isV2 else { throw .EACCES.because("dirty tracking needs a v2 container (TYPE1v2)") }
         let header: Type1DirtyBitmapArg = try UserMemory.read(from: arg)
         let mask = Type1UAPI.dirtyFlagStart | Type1UAPI.dirtyFlagStop | Type1UAPI.dirtyFlagGetBitmap
         guard header.argsz >= 8 else { throw .EINVAL.because("argsz {} < minsz {}", header.argsz, 8) }

@@ -65,7 +65,8 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
     /// the file's life (a `let`, so a call through it borrows it: no reference-count traffic on
     /// the system-call path).
     let operations: any FileOperations
-    private let refs = Atomic<Int>(1)
+    /// The reference count (`f_count`); read inline by the C ABI's handle checks (`refCount`).
+    @usableFromInline let refs = Atomic<Int>(1)
     /// Serial number, so C handles can detect reuse.
     let serial: UInt64
     /// `file->f_pos`, the position read(2)/write(2) use and advance (pread/pwrite pass their own);
@@ -103,7 +104,7 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
     public var description: String { name }
 
     /// The current reference count (for tests and the census).
-    public var refCount: Int { refs.load(ordering: .relaxed) }
+    @inlinable public var refCount: Int { refs.load(ordering: .relaxed) }
 
     /// `get_file()`: a new reference. A get on a released file is a use-after-free: WARN, refused.
     @discardableResult

@@ -32,15 +32,6 @@ if ! swift build -c release --package-path Benchmarks --product swiftvfio-preloa
     echo "bench: the interposer did not build; its rows will say n/a" >&2
 fi
 bin="$(swift build -c release --package-path Benchmarks --show-bin-path)"
-# The C library and the interposer as the repository builds and installs them: the root package's
-# own release build. SwiftPM does not apply a dependency's unsafe flags, so the copy Benchmarks
-# builds links _Concurrency and _StringProcessing, which the root manifest keeps out of
-# libswiftvfio.so (fewer libraries to load: the start-up rows). Same sources, same C ABI.
-echo "==> building libswiftvfio.so and the interposer (root package, release)" >&2
-swift build -c release --product swiftvfio 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2
-swift build -c release --product swiftvfio-preload 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2
-root_bin="$(swift build -c release --show-bin-path)"
-cp "$root_bin/libswiftvfio.so" "$root_bin/libswiftvfio-preload.so" "$bin/"
 cc -std=gnu11 -O2 -Wall -Wextra -Werror Benchmarks/firstcall.c -o "$bin/vfio-firstcall"
 export VFIO_BENCH_QEMU_SCRIPT="$PWD/Benchmarks/qemu_startup.py"
 

@@ -12,13 +12,13 @@ extension HandleTable {
     /// `withLive`), or nil when `p` is not a live file handle (then `file(_:_:_:)` says why).
     @inline(__always)
     func withFile<R>(_ p: UnsafeMutablePointer<file>?, _ body: (VFIOFile) -> R) -> R? {
-        withLive(tokenOf(p), .file, as: VFIOFile.self, alive: { $0.refCount > 0 }, body)
+        withLive(tokenOf(p), .file, as: VFIOFile.self, type: fileType, alive: { $0.refCount > 0 }, body)
     }
 
     /// `body` on the VFIO device behind a `struct vfio_device *` (fast path), or nil.
     @inline(__always)
     func withVFIODevice<R>(_ p: UnsafeMutablePointer<vfio_device>?, _ body: (VFIODevice) -> R) -> R? {
-        withLive(tokenOf(p), .vfioDevice, as: VFIODevice.self, alive: { $0.refCount > 0 }, body)
+        withLive(tokenOf(p), .vfioDevice, as: VFIODevice.self, type: vfioDeviceType, alive: { $0.refCount > 0 }, body)
     }
 
     /// The file behind a `struct file *` C holds a reference through.
@@ -131,9 +131,10 @@ private func fileQuerySlowPath(_ file: UnsafeMutablePointer<file>?, _ fn: Static
 /// Kernel: vfio_file_has_dev()
 @c public func vfio_file_has_dev(_ file: UnsafeMutablePointer<file>?, _ device: UnsafeMutablePointer<vfio_device>?) -> Bool {
     // See `handleFastPath`.
-    if let r = HandleTable.shared.withLivePair(tokenOf(file), .file, as: VFIOFile.self, alive: { $0.refCount > 0 },
-                                               tokenOf(device), .vfioDevice, as: VFIODevice.self, alive: { $0.refCount > 0 },
-                                               { f, d in f.hasDevice(d) }) { return r }
+    let handles = HandleTable.shared
+    if let r = handles.withLivePair(tokenOf(file), .file, as: VFIOFile.self, type: handles.fileType, alive: { $0.refCount > 0 },
+                                    tokenOf(device), .vfioDevice, as: VFIODevice.self, type: handles.vfioDeviceType,
+                                    alive: { $0.refCount > 0 }, { f, d in f.hasDevice(d) }) { return r }
     return hasDevSlowPath(file, device)
 }
 

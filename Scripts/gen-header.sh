@@ -96,6 +96,7 @@ swiftvfio_dup
 swiftvfio_adopt_dup
 swiftvfio_forget_fd
 swiftvfio_path_stat
+swiftvfio_sysfs_read
 swiftvfio_fd_stat
 swiftvfio_load_environment_topology
 swiftvfio_exit_files

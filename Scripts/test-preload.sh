@@ -116,6 +116,7 @@ programs=$((programs + ${p%% programs*}))
 step "compile the clients run with special environments (gcc)"
 cc vfio_rst_fortify "$tests/test_vfio_rst.c" -O2 -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 for t in noiommu badtopo describe exitfiles; do cc "$t" "$tests/$t.c"; done
+cc modules_y "$tests/test_modules.c" # run again with the model in no-IOMMU mode (parameter "Y")
 cc iommufd "$tests/test_iommufd.c"
 cc onemodel "$tests/onemodel.c" -I include -L"$libdir" -Wl,-rpath,"$libdir" -lswiftvfio
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$tests/bench.c" -o "$out/bench"
@@ -137,6 +138,7 @@ command -v setpriv >/dev/null || die "setpriv (util-linux) is needed"
 run "no-IOMMU without CAP_SYS_RAWIO" SWIFTVFIO_TOPOLOGY="$tests/noiommu.json" -- \
   setpriv --inh-caps=-sys_rawio --bounding-set=-sys_rawio "$out/noiommu" norawio
 run "one model (linked -lswiftvfio)" -- "$out/onemodel"
+run "module files, no-IOMMU mode (parameter Y)" SWIFTVFIO_TOPOLOGY="$tests/noiommu.json" -- "$out/modules_y" Y
 
 step "files left open at exit are released (the exit hook), in the trace"
 run "exit: files left open" SWIFTVFIO_TRACE="$out/exitfiles.trace" -- "$out/exitfiles"

@@ -42,6 +42,9 @@ Scripts/test-qemu.sh
 step "A Linux 6.12 guest's virtio_net binds the model's virtio-net personality through QEMU's vfio-pci"
 Scripts/test-guest.sh
 
+step "DPDK 22.11 dpdk-testpmd probes the model's personalities under the interposer (type1 and no-IOMMU)"
+Scripts/test-dpdk.sh
+
 step "tools: vfioctl, device plug-ins, version, man pages, make install/uninstall"
 Scripts/test-tools.sh
 

@@ -351,12 +351,21 @@ ssize_t swiftvfio_pwrite(int fd, const void *buf, size_t count, off_t offset);
 
 /**
  * mmap(2) of a model device fd: the driver's mmap op provides the memory (see struct
- * vm_area_struct); `addr` is a hint the model ignores and MAP_FIXED is refused. Who may munmap()
- * the mapping is the driver's contract: the built-in vfio-pci hands out a fresh shared mapping of
- * the BAR that the caller owns and unmaps (as with the kernel); a C driver's mmap op hands out
- * memory it owns (vm_start), which the caller must not unmap. Returns its address, or MAP_FAILED ((void *)-1)
- * with errno: EBADF (not a model fd), ENODEV (not a device file), EINVAL (zero length, offset
- * not page aligned, MAP_FIXED, a driver without mmap), the driver's error.
+ * vm_area_struct). The built-in vfio-pci places the mapping as mmap(2) would: at `addr` when it is
+ * a free hint, exactly at `addr` with MAP_FIXED (replacing what is there, e.g. the caller's own
+ * PROT_NONE reservation) or MAP_FIXED_NOREPLACE (EEXIST when something is there); it hands out a
+ * fresh shared mapping of the BAR that the caller owns and unmaps, and any number of mappings,
+ * unmapped and made again, show the same BAR bytes. A C driver's mmap op hands out memory it owns
+ * (vm_start), which the caller must not unmap and the model cannot move: `addr` is only a hint
+ * there and MAP_FIXED is EINVAL. As in the kernel, a MAP_FIXED mapping the device refuses leaves
+ * the range unmapped. Returns its address, or MAP_FAILED ((void *)-1) with errno: EBADF (not a
+ * model fd), EINVAL (zero length, offset not page aligned, neither MAP_SHARED nor MAP_PRIVATE,
+ * MAP_FIXED at an address not page aligned), EPERM (MAP_FIXED at NULL, below mmap_min_addr),
+ * ENODEV (not a device file), then the driver's:
+ * vfio-pci says EINVAL for a region it cannot map (config space, ROM, an I/O or trapped BAR, no
+ * such region), a range past the region's end and a private (MAP_PRIVATE) mapping, EEXIST for
+ * MAP_FIXED_NOREPLACE over a mapping, ENOMEM when the host refuses (a fixed placement: the host
+ * kernel's errno); a C driver EINVAL for MAP_FIXED or without an mmap op, else its own error.
  */
 void *swiftvfio_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
 
@@ -399,10 +408,26 @@ int swiftvfio_forget_fd(int fd);
  * normalised (no "//", "." or ".."): "/dev/vfio", "/dev/vfio/vfio", "/dev/vfio/<N>",
  * "/dev/vfio/noiommu-<N>", "/dev/iommu". Numbers: /dev/vfio/vfio 10:196 mode 0666, /dev/iommu
  * 10:123 mode 0660 (only when the topology enables iommufd), groups 243:<group minor> mode 0600,
- * /dev/vfio a directory 0755. For the LD_PRELOAD interposer. Returns 0, or -ENOENT when the model
- * has no such node, -EFAULT for an unreadable path or out-pointer.
+ * /dev/vfio a directory 0755. Also the sysfs files of the modules the model stands for (device
+ * number 0:0): the directories "/sys/module/vfio", "/sys/module/vfio_pci",
+ * "/sys/module/vfio_iommu_type1" (while the type1 backend is registered) and
+ * "/sys/module/vfio/parameters", and the regular file (mode 0644)
+ * "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode" (both only with CONFIG_VFIO_NOIOMMU;
+ * read it with swiftvfio_sysfs_read()). For the LD_PRELOAD interposer. Returns 0, or -ENOENT
+ * when the model has no such node or file, -EFAULT for an unreadable path or out-pointer.
  */
 int32_t swiftvfio_path_stat(const char *path, uint32_t *mode, uint32_t *rdev_major, uint32_t *rdev_minor);
+
+/**
+ * Reads the model's sysfs file at `path` from its start, as read(2) of a fresh descriptor would:
+ * up to `size` bytes of its text into `buf` (not NUL-terminated). The one such file is
+ * "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode": "Y\n" or "N\n", the parameter's
+ * current value (see swiftvfio_path_stat()). For the LD_PRELOAD interposer, which answers open()
+ * and read() of it while a model is loaded. Returns the number of bytes written, or -ENOENT when
+ * the model has no such file, -EISDIR for one of its module directories, -EFAULT for an unreadable
+ * path or an unwritable `buf`.
+ */
+int32_t swiftvfio_sysfs_read(const char *path, char *buf, size_t size);
 
 /**
  * Describes the file behind model fd `fd` as fstat(2) would: a container, iommufd or group fd

@@ -13,6 +13,7 @@ static int model_open(int dirfd, const char *path, int flags, int *rc, void *ra)
     /* The /dev/vfio directory itself is not a model file: libc answers (ENOENT unless the host has
      * a real one); stat answers it as a directory. */
     if (mp.kind == P_NOT_OURS || mp.kind == P_DIR) return 0;
+    if (mp.kind == P_MODULE) return module_open(&mp, flags, rc, ra);
     *rc = -1;
     if (!lib_ready()) {
         errno = ENOENT;

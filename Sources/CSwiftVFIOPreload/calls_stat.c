@@ -14,6 +14,7 @@ static struct timespec node_time;
 static dev_t anon_dev;
 static ino_t anon_ino;
 static const dev_t devtmpfs_dev = 5; /* makedev(0, 5): devtmpfs on a typical system */
+static dev_t sysfs_dev = 22;         /* the host's /sys when it has one (probed), else a typical 0:22 */
 
 /* Called once, when libswiftvfio.so is loaded (library.c), from inside it (in_model raised). */
 INTERNAL void stat_answers_init(void);
@@ -28,6 +29,8 @@ void stat_answers_init(void) {
         }
         CALL_REAL(-1, close, efd);
     }
+    struct stat sys;
+    if (CALL_REAL(-1, stat, "/sys/module", &sys) == 0) sysfs_dev = sys.st_dev;
 }
 
 static void fill_stat(struct stat *st, const struct node_info *ni) {
@@ -36,7 +39,12 @@ static void fill_stat(struct stat *st, const struct node_info *ni) {
     st->st_uid = 0;
     st->st_gid = 0;
     st->st_blksize = 4096;
-    if (S_ISCHR(ni->mode)) {
+    if (ni->module) { /* a sysfs file or directory of a module (calls_module.c) */
+        st->st_dev = sysfs_dev;
+        st->st_ino = ni->minor;
+        st->st_nlink = S_ISDIR(ni->mode) ? 2 : 1;
+        st->st_size = S_ISREG(ni->mode) ? 4096 : 0; /* sysfs attributes report a page */
+    } else if (S_ISCHR(ni->mode)) {
         st->st_dev = devtmpfs_dev;
         st->st_rdev = makedev(ni->major, ni->minor);
         st->st_ino = 2 + (((ino_t)ni->major << 20) | ni->minor); /* stable, unique per node */
@@ -64,7 +72,7 @@ static void fill_statx(struct statx *sx, const struct node_info *ni) {
     sx->stx_gid = st.st_gid;
     sx->stx_mode = (uint16_t)st.st_mode;
     sx->stx_ino = st.st_ino;
-    sx->stx_size = 0;
+    sx->stx_size = (uint64_t)st.st_size;
     sx->stx_blocks = 0;
     sx->stx_atime.tv_sec = sx->stx_mtime.tv_sec = sx->stx_ctime.tv_sec = node_time.tv_sec;
     sx->stx_atime.tv_nsec = sx->stx_mtime.tv_nsec = sx->stx_ctime.tv_nsec = (uint32_t)node_time.tv_nsec;
@@ -82,6 +90,7 @@ static int model_stat_path(int dirfd, const char *path, struct node_info *ni, in
     classify(dirfd, path, &mp);
     errno = saved;
     if (mp.kind == P_NOT_OURS) return 0;
+    if (mp.kind == P_MODULE) return module_stat(&mp, ni, rc);
     if (!lib_ready()) return 0;
     int e = node_lookup(&mp, ni);
     if (e) {
@@ -96,6 +105,7 @@ static int model_stat_path(int dirfd, const char *path, struct node_info *ni, in
 /* fstat of an fd the routing rule gives the model: 1 and *ni filled, 0 to leave it to libc (a
  * number the model no longer knows). */
 static int model_stat_fd(int fd, struct node_info *ni) {
+    ni->module = 0;
     return LIB_QUIET(lib.fd_stat(fd, &ni->mode, &ni->major, &ni->minor)) == 0;
 }
 
@@ -159,11 +169,17 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
 }
 
 /* access: a model node exists, readable and writable (the model makes no VFS permission checks:
- * as if an administrator had given the user the nodes, vfio.rst's "chown"); not executable. */
+ * as if an administrator had given the user the nodes, vfio.rst's "chown"); not executable. A
+ * module file is readable (a directory searchable), not writable: writing the noiommu parameter
+ * is not modelled (calls_module.c), so no caller is told it may. */
 static int model_access(int dirfd, const char *path, int amode, int *rc, void *ra) {
     struct node_info ni;
     if (!model_stat_path(dirfd, path, &ni, rc, ra)) return 0;
     if (*rc == 0 && (amode & X_OK) && !S_ISDIR(ni.mode)) {
+        errno = EACCES;
+        *rc = -1;
+    }
+    if (*rc == 0 && ni.module && (amode & W_OK)) {
         errno = EACCES;
         *rc = -1;
     }

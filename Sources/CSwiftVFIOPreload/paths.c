@@ -7,6 +7,8 @@
  * | /dev/vfio/vfio, /dev/vfio/<N>, noiommu-N | container, group N                  |
  * | /dev/iommu                               | iommufd (when the topology has it)  |
  * | /dev/vfio/<other>, below a node          | ENOENT / ENOTDIR, as the kernel     |
+ * | /sys/module/vfio, vfio_* and below       | P_MODULE: the model's module files  |
+ * |                                          | (calls_module.c), the host's others |
  *
  * The fast test (maybe_model_path, preload.h) looks for "io": lexical normalisation only removes
  * components, so an absolute model path always spells "vfio" or "iommu". A relative one is
@@ -100,6 +102,12 @@ void classify(int dirfd, const char *path, struct model_path *out) {
         memcpy(out->node, norm, len + 1);
         return;
     }
+    /* The module files: "vfio" itself or "vfio_<name>" (vfio_pci, vfio_iommu_type1), and below. */
+    if (strncmp(norm, "/sys/module/vfio", 16) == 0 && (norm[16] == 0 || norm[16] == '/' || norm[16] == '_')) {
+        out->kind = P_MODULE;
+        memcpy(out->node, norm, len + 1);
+        return;
+    }
     const char *rest = NULL;
     if (strncmp(norm, "/dev/vfio/", 10) == 0) {
         rest = strchr(norm + 10, '/');
@@ -115,6 +123,7 @@ void classify(int dirfd, const char *path, struct model_path *out) {
 }
 
 int node_lookup(const struct model_path *mp, struct node_info *ni) {
+    ni->module = 0;
     int r = LIB_QUIET(lib.path_stat(mp->node, &ni->mode, &ni->major, &ni->minor));
     if (r < 0) return -r;
     if (mp->kind == P_BELOW_NODE) return ENOTDIR;

@@ -29,6 +29,7 @@
  *   calls_close.c    close, dup, fcntl, fclose families (every way a number is closed or replaced)
  *   calls_create.c   the other descriptor creators     calls_syscall.c  syscall() with fd numbers
  *   calls_stat.c     stat family, access, xattr
+ *   calls_module.c   the module files (/sys/module/vfio*): stat answers and the noiommu parameter
  *   kvm/             the kvm-vfio device of real KVM VMs (docs/KVM.md): its hooks (kvm/kvm_device.h)
  *                    sit in ioctl() and close() on fds that are not model fds, and in the exit hook
  * A new family of calls (KVM, a DPDK module's files) is one more calls_<family>.c: its functions
@@ -158,7 +159,7 @@ struct swiftvfio_lib {
 #define LIB_FIELD(name) __typeof__(swiftvfio_##name) *name;
 #define LIB_FUNCS(X)                                                                               \
     X(open) X(ioctl) X(close) X(dup) X(adopt_dup) X(forget_fd) X(is_model_fd) X(read) X(pread)     \
-    X(write) X(pwrite) X(mmap) X(path_stat) X(fd_stat) X(load_environment_topology)               \
+    X(write) X(pwrite) X(mmap) X(path_stat) X(sysfs_read) X(fd_stat) X(load_environment_topology)  \
     X(last_error) X(exit_files) X(set_fd_observer)
     LIB_FUNCS(LIB_FIELD)
 #undef LIB_FIELD
@@ -277,7 +278,8 @@ HOT int maybe_model_path(const char *path) {
     return maybe_model_path_slow(path, io);
 }
 
-enum path_kind { P_NOT_OURS, P_DIR, P_NODE, P_BELOW_NODE };
+/* P_MODULE: /sys/module/vfio, /sys/module/vfio_<anything> and below (calls_module.c). */
+enum path_kind { P_NOT_OURS, P_DIR, P_NODE, P_BELOW_NODE, P_MODULE };
 
 struct model_path {
     enum path_kind kind;
@@ -290,9 +292,18 @@ INTERNAL void classify(int dirfd, const char *path, struct model_path *out);
 
 struct node_info {
     uint32_t mode, major, minor;
+    int module; /* a module file (sysfs), not a device node */
 };
 
 /* The model's answer for a node path: 0, or an errno (ENOENT, ENOTDIR). */
 INTERNAL int node_lookup(const struct model_path *mp, struct node_info *ni);
+
+/* ---- the module files (calls_module.c) -------------------------------------------------------- */
+
+/* stat of a module path: 1 with *rc (and *ni on success) when the model answers, 0 for libc (the
+ * host's own file, or no model). */
+INTERNAL int module_stat(const struct model_path *mp, struct node_info *ni, int *rc);
+/* open of a module path: 1 with *rc when the model answers, 0 for libc. */
+INTERNAL int module_open(const struct model_path *mp, int flags, int *rc, void *ra);
 
 #endif

@@ -91,8 +91,8 @@ int svfio_memfd(const char *name, uint64_t size) {
     return fd;
 }
 
-void *svfio_mmap_shared(int fd, size_t length, int prot, uint64_t offset, int *err) {
-    void *p = mmap(NULL, length, prot, MAP_SHARED, fd, (off_t)offset);
+void *svfio_mmap_shared(int fd, size_t length, int prot, uint64_t offset, void *addr, int placement, int *err) {
+    void *p = mmap(addr, length, prot, MAP_SHARED | placement, fd, (off_t)offset);
     if (p == MAP_FAILED) {
         *err = errno;
         return NULL;

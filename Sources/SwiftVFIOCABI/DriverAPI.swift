@@ -123,9 +123,14 @@ extension CDriverDevice {
             s.ioctl = { _, cmd, arg throws(Errno) in try check(f(box.handle, cmd, CUnsignedLong(arg)), "the C driver's ioctl op returned {i}") }
         }
         if let f = c.mmap {
-            s.mmap = { device, offset, length, prot throws(Errno) in
+            s.mmap = { device, offset, length, prot, placement throws(Errno) in
+                // The driver hands out memory it owns (vm_start): the model cannot put it where
+                // MAP_FIXED asks without taking it from the driver. A hint it may ignore.
+                guard !placement.isFixed else {
+                    throw .EINVAL.because("MAP_FIXED: a C driver's mmap op hands out memory it owns, which is not moved")
+                }
                 let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
-                var flags: UInt = 0x8   // VM_SHARED
+                var flags: UInt = placement.isShared ? 0x8 : 0   // VM_SHARED
                 if prot & PROT_READ != 0 { flags |= 0x1 }
                 if prot & PROT_WRITE != 0 { flags |= 0x2 }
                 var vma = vm_area_struct(vm_start: 0, vm_end: UInt(length), vm_pgoff: UInt(offset / page),

@@ -30,6 +30,33 @@ let preloadIOMMUMinor: UInt32 = 123
 
 private let S_IFCHR: UInt32 = 0o020000
 private let S_IFDIR: UInt32 = 0o040000
+private let S_IFREG: UInt32 = 0o100000
+
+// The module files a VFIO client checks before it opens /dev/vfio (DPDK's rte_eal_check_module()
+// stats /sys/module/vfio and /sys/module/vfio_pci; its IOVA choice reads the no-IOMMU parameter),
+// as sysfs shows them for the modules the model stands for. vfio and vfio_pci are always there
+// (the model is vfio with vfio-pci built in); vfio_iommu_type1 while the type1 backend is
+// registered and not unloading; `parameters/enable_unsafe_noiommu_mode` (mode 0644, "Y\n" or
+// "N\n", param_get_bool's format) with CONFIG_VFIO_NOIOMMU, the only build that has the parameter.
+private let moduleRoot = "/sys/module/"
+private let noIOMMUParameter = "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode"
+
+/// The mode of the module file `path` in `sub`, or nil when the model has no such file.
+private func moduleFileMode(_ path: String, _ sub: VFIOSubsystem) -> UInt32? {
+    switch path {
+    case "/sys/module/vfio", "/sys/module/vfio_pci":
+        return S_IFDIR | 0o755
+    case "/sys/module/vfio_iommu_type1":
+        guard let type1 = sub.iommuDriver(named: "vfio-iommu-type1"), !type1.unloading else { return nil }
+        return S_IFDIR | 0o755
+    case "/sys/module/vfio/parameters":
+        return sub.config.vfioNoIOMMU ? S_IFDIR | 0o755 : nil
+    case noIOMMUParameter:
+        return sub.config.vfioNoIOMMU ? S_IFREG | 0o644 : nil
+    default:
+        return nil
+    }
+}
 
 /// Writes a node's mode and device number through the three out-pointers.
 private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
@@ -46,8 +73,13 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
 /// normalised (no "//", "." or ".."): "/dev/vfio", "/dev/vfio/vfio", "/dev/vfio/<N>",
 /// "/dev/vfio/noiommu-<N>", "/dev/iommu". Numbers: /dev/vfio/vfio 10:196 mode 0666, /dev/iommu
 /// 10:123 mode 0660 (only when the topology enables iommufd), groups 243:<group minor> mode 0600,
-/// /dev/vfio a directory 0755. For the LD_PRELOAD interposer. Returns 0, or -ENOENT when the model
-/// has no such node, -EFAULT for an unreadable path or out-pointer.
+/// /dev/vfio a directory 0755. Also the sysfs files of the modules the model stands for (device
+/// number 0:0): the directories "/sys/module/vfio", "/sys/module/vfio_pci",
+/// "/sys/module/vfio_iommu_type1" (while the type1 backend is registered) and
+/// "/sys/module/vfio/parameters", and the regular file (mode 0644)
+/// "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode" (both only with CONFIG_VFIO_NOIOMMU;
+/// read it with swiftvfio_sysfs_read()). For the LD_PRELOAD interposer. Returns 0, or -ENOENT
+/// when the model has no such node or file, -EFAULT for an unreadable path or out-pointer.
 @c public func swiftvfio_path_stat(_ path: UnsafePointer<CChar>?, _ mode: UnsafeMutablePointer<UInt32>?,
                                    _ rdev_major: UnsafeMutablePointer<UInt32>?,
                                    _ rdev_minor: UnsafeMutablePointer<UInt32>?) -> Int32 {
@@ -61,6 +93,9 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
         case "/dev/iommu":
             guard sub.config.iommufd else { throw CallError(.ENOENT, "\(p): iommufd is not configured") }
             try writeNode(S_IFCHR | 0o660, preloadMiscMajor, preloadIOMMUMinor, mode, rdev_major, rdev_minor)
+        case _ where p.hasPrefix(moduleRoot):
+            guard let m = moduleFileMode(p, sub) else { throw CallError(.ENOENT, "\(p): no such module file in the model") }
+            try writeNode(m, 0, 0, mode, rdev_major, rdev_minor)
         default:
             let prefix = "/dev/vfio/"
             guard p.hasPrefix(prefix), let group = sub.group(named: String(p.dropFirst(prefix.count))) else {
@@ -69,6 +104,36 @@ private func writeNode(_ mode: UInt32, _ major: UInt32, _ minor: UInt32,
             try writeNode(S_IFCHR | 0o600, preloadGroupMajor, UInt32(group.minor), mode, rdev_major, rdev_minor)
         }
         return 0
+    }
+}
+
+/// Reads the model's sysfs file at `path` from its start, as read(2) of a fresh descriptor would:
+/// up to `size` bytes of its text into `buf` (not NUL-terminated). The one such file is
+/// "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode": "Y\n" or "N\n", the parameter's
+/// current value (see swiftvfio_path_stat()). For the LD_PRELOAD interposer, which answers open()
+/// and read() of it while a model is loaded. Returns the number of bytes written, or -ENOENT when
+/// the model has no such file, -EISDIR for one of its module directories, -EFAULT for an unreadable
+/// path or an unwritable `buf`.
+@c public func swiftvfio_sysfs_read(_ path: UnsafePointer<CChar>?, _ buf: UnsafeMutablePointer<CChar>?,
+                                    _ size: size_t) -> Int32 {
+    kernelCall("swiftvfio_sysfs_read") { sub throws(CallError) in
+        let p = try cString(path, "path")
+        guard let m = moduleFileMode(p, sub) else { throw CallError(.ENOENT, "\(p): no such sysfs file in the model") }
+        guard m & S_IFREG == S_IFREG else { throw CallError(.EISDIR, "\(p) is a directory") }
+        let text = Array((sub.enableUnsafeNoIOMMUMode ? "Y\n" : "N\n").utf8)
+        let n = min(text.count, size)
+        if n == 0 { return 0 }
+        guard let buf else { throw CallError(.EFAULT, "buf is NULL") }
+        let failed: Errno? = text.withUnsafeBytes { raw in
+            do throws(Errno) {
+                try UserMemory.copyOut(raw.baseAddress!, to: UInt(bitPattern: buf), count: n)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failed { throw CallError(failed, "buf is not writable", withReason: false) }
+        return Int32(n)
     }
 }
 

@@ -162,12 +162,21 @@ import VFIO
 }
 
 /// mmap(2) of a model device fd: the driver's mmap op provides the memory (see struct
-/// vm_area_struct); `addr` is a hint the model ignores and MAP_FIXED is refused. Who may munmap()
-/// the mapping is the driver's contract: the built-in vfio-pci hands out a fresh shared mapping of
-/// the BAR that the caller owns and unmaps (as with the kernel); a C driver's mmap op hands out
-/// memory it owns (vm_start), which the caller must not unmap. Returns its address, or MAP_FAILED ((void *)-1)
-/// with errno: EBADF (not a model fd), ENODEV (not a device file), EINVAL (zero length, offset
-/// not page aligned, MAP_FIXED, a driver without mmap), the driver's error.
+/// vm_area_struct). The built-in vfio-pci places the mapping as mmap(2) would: at `addr` when it is
+/// a free hint, exactly at `addr` with MAP_FIXED (replacing what is there, e.g. the caller's own
+/// PROT_NONE reservation) or MAP_FIXED_NOREPLACE (EEXIST when something is there); it hands out a
+/// fresh shared mapping of the BAR that the caller owns and unmaps, and any number of mappings,
+/// unmapped and made again, show the same BAR bytes. A C driver's mmap op hands out memory it owns
+/// (vm_start), which the caller must not unmap and the model cannot move: `addr` is only a hint
+/// there and MAP_FIXED is EINVAL. As in the kernel, a MAP_FIXED mapping the device refuses leaves
+/// the range unmapped. Returns its address, or MAP_FAILED ((void *)-1) with errno: EBADF (not a
+/// model fd), EINVAL (zero length, offset not page aligned, neither MAP_SHARED nor MAP_PRIVATE,
+/// MAP_FIXED at an address not page aligned), EPERM (MAP_FIXED at NULL, below mmap_min_addr),
+/// ENODEV (not a device file), then the driver's:
+/// vfio-pci says EINVAL for a region it cannot map (config space, ROM, an I/O or trapped BAR, no
+/// such region), a range past the region's end and a private (MAP_PRIVATE) mapping, EEXIST for
+/// MAP_FIXED_NOREPLACE over a mapping, ENOMEM when the host refuses (a fixed placement: the host
+/// kernel's errno); a C driver EINVAL for MAP_FIXED or without an mmap op, else its own error.
 @c public func swiftvfio_mmap(_ addr: UnsafeMutableRawPointer?, _ length: size_t, _ prot: CInt, _ flags: CInt,
                               _ fd: CInt, _ offset: off_t) -> UnsafeMutableRawPointer? {
     let failed = UnsafeMutableRawPointer(bitPattern: -1)
@@ -176,8 +185,22 @@ import VFIO
         guard length > 0, offset >= 0, Int64(offset) % page == 0 else {
             throw CallError(.EINVAL, "length \(length), offset \(offset)")
         }
-        guard flags & MAP_FIXED == 0 else { throw CallError(.EINVAL, "MAP_FIXED is not supported for model fds") }
-        let address = try model("fd \(fd)") { () throws(Errno) in try sub.mmap(fd, offset: Int64(offset), length: length, prot: prot) }
+        // do_mmap(): the mapping type first (before the file's mmap is even looked at), then a
+        // fixed address must be page aligned (get_unmapped_area()).
+        let type = flags & 0x0f
+        guard type == MAP_SHARED || type == MAP_PRIVATE || type == MAP_SHARED_VALIDATE else {
+            throw CallError(.EINVAL, "flags \(String(flags, radix: 16)): neither MAP_SHARED nor MAP_PRIVATE")
+        }
+        let placement = MmapPlacement(address: UInt(bitPattern: addr), flags: flags)
+        guard !placement.isFixed || placement.address % UInt(page) == 0 else {
+            throw CallError(.EINVAL, "MAP_FIXED at \(addr.map { "\($0)" } ?? "nil"), not page aligned")
+        }
+        // The first page is below mmap_min_addr: the kernel's answer for a caller without
+        // CAP_SYS_RAWIO (and a mapping at NULL could not be told from MAP_FAILED's NULL here).
+        guard !placement.isFixed || placement.address != 0 else { throw CallError(.EPERM, "MAP_FIXED at NULL") }
+        let address = try model("fd \(fd)") { () throws(Errno) in
+            try sub.mmap(fd, offset: Int64(offset), length: length, prot: prot, placement: placement)
+        }
         return UnsafeMutableRawPointer(bitPattern: address) ?? failed
     }
 }

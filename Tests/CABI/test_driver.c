@@ -399,6 +399,26 @@ static void test_open_through_container(void)
     CHECK_EQ(seen.vma.vm_page_prot, PROT_READ | PROT_WRITE);
     CHECK_PTR_EQ(swiftvfio_mmap(NULL, 4096, PROT_READ, MAP_SHARED, d, 8192), MAP_FAILED);
     CHECK_EQ(errno, EINVAL);
+    /* A private mapping reaches the driver without VM_SHARED (the driver decides). */
+    p = swiftvfio_mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, d, 0);
+    CHECK_PTR_EQ(p, bar);
+    CHECK_EQ(seen.vma.vm_flags, 0x1);
+    /* MAP_FIXED: the driver's memory cannot be moved, so EINVAL without asking the driver; as in
+     * the kernel after a refused MAP_FIXED, the caller's range is left unmapped. */
+    {
+        int calls = seen.mmap;
+        unsigned char vec;
+        void *hole = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK(hole != MAP_FAILED);
+        CHECK_PTR_EQ(swiftvfio_mmap(hole, 4096, PROT_READ, MAP_SHARED | MAP_FIXED, d, 0), MAP_FAILED);
+        CHECK_EQ(errno, EINVAL);
+        CHECK_EQ(seen.mmap, calls);
+        CHECK_EQ(mincore(hole, 4096, &vec), -1);
+        CHECK_EQ(errno, ENOMEM);
+        /* A hint is only a hint: the driver's memory comes back. */
+        p = swiftvfio_mmap(hole, 4096, PROT_READ, MAP_SHARED, d, 0);
+        CHECK_PTR_EQ(p, bar);
+    }
     seen.mmap_leave_start_zero = 1; /* a driver bug: WARN and EINVAL, not a NULL mapping */
     EXPECT_WARNS(1, CHECK_PTR_EQ(swiftvfio_mmap(NULL, 4096, PROT_READ, MAP_SHARED, d, 0), MAP_FAILED));
     seen.mmap_leave_start_zero = 0;

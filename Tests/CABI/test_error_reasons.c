@@ -115,6 +115,43 @@ static void map_dma_row(void)
     swiftvfio_close(c);
 }
 
+/* The mm layer's checks of swiftvfio_mmap (before the driver), and the module files' entry points. */
+static void mmap_and_module_rows(void)
+{
+    int d, c, g;
+    char buf[8];
+    uint32_t mode, major, minor;
+    void *spot = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    d = cabi_open_device("/dev/vfio/26", "0000:06:0d.0", &c, &g);
+    CHECK(d >= 0 && spot != MAP_FAILED);
+    ROW("devfd-mm-einval");
+    CHECK_PTR_EQ(swiftvfio_mmap(NULL, 4096, PROT_READ, 0, d, 0), MAP_FAILED);
+    CHECK_EQ(errno, EINVAL);
+    CHECK_LAST_ERROR("neither MAP_SHARED nor MAP_PRIVATE");
+    CHECK_PTR_EQ(swiftvfio_mmap((char *)spot + 1, 4096, PROT_READ, MAP_SHARED | MAP_FIXED, d, 0), MAP_FAILED);
+    CHECK_EQ(errno, EINVAL);
+    CHECK_LAST_ERROR("not page aligned");
+    ROW("devfd-mm-eperm");
+    CHECK_PTR_EQ(swiftvfio_mmap(NULL, 4096, PROT_READ, MAP_SHARED | MAP_FIXED, d, 0), MAP_FAILED);
+    CHECK_EQ(errno, EPERM);
+    CHECK_LAST_ERROR("swiftvfio_mmap: EPERM: MAP_FIXED at NULL");
+    swiftvfio_close(d);
+    swiftvfio_close(g);
+    swiftvfio_close(c);
+    munmap(spot, 4096);
+
+    ROW("c-sysfs-enoent");
+    CHECK_NEG_WHY(swiftvfio_path_stat("/sys/module/vfio_nope", &mode, &major, &minor), ENOENT,
+                  "/sys/module/vfio_nope: no such module file in the model");
+    CHECK_NEG_WHY(swiftvfio_sysfs_read("/sys/module/vfio/refcnt", buf, sizeof buf), ENOENT,
+                  "/sys/module/vfio/refcnt: no such sysfs file in the model");
+    ROW("c-sysfs-eisdir");
+    CHECK_NEG_WHY(swiftvfio_sysfs_read("/sys/module/vfio", buf, sizeof buf), EISDIR,
+                  "swiftvfio_sysfs_read: EISDIR: /sys/module/vfio is a directory");
+    CHECK_NOTHING_OPEN();
+}
+
 /* Failures name the row and the last error. */
 static void row_context(void)
 {
@@ -129,5 +166,6 @@ int main(void)
     open_rows();
     c_rows();
     map_dma_row();
+    mmap_and_module_rows();
     return cabi_summary();
 }

@@ -172,8 +172,26 @@ static void test_read_write_mmap_errors(void)
     CHECK_EQ(errno, EINVAL);
     CHECK_PTR_EQ(swiftvfio_mmap(NULL, 0, PROT_READ, MAP_SHARED, d, 0), MAP_FAILED);
     CHECK_EQ(errno, EINVAL);
-    CHECK_PTR_EQ(swiftvfio_mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED | MAP_FIXED, d, 0), MAP_FAILED);
+    /* mm checks before the driver: MAP_FIXED at an address not page aligned, at NULL (below
+     * mmap_min_addr), no mapping type. (Placement itself: Tests/Preload/test_mmap.c.) */
+    CHECK_PTR_EQ(swiftvfio_mmap((void *)(uintptr_t)(page + 1), (size_t)page, PROT_READ, MAP_SHARED | MAP_FIXED, d, 0), MAP_FAILED);
     CHECK_EQ(errno, EINVAL);
+    CHECK_PTR_EQ(swiftvfio_mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED | MAP_FIXED, d, 0), MAP_FAILED);
+    CHECK_EQ(errno, EPERM);
+    /* An address in the kernel half, fixed: refused with the host's own errno (the kernel's ENOMEM;
+     * a sanitizer's mmap says EINVAL), never a crash here. */
+    {
+        void *high = (void *)~(uintptr_t)0xfff;
+        int host;
+        CHECK_PTR_EQ(mmap(high, (size_t)page, PROT_READ, MAP_SHARED | MAP_FIXED | MAP_ANONYMOUS, -1, 0), MAP_FAILED);
+        host = errno;
+        CHECK_PTR_EQ(swiftvfio_mmap(high, (size_t)page, PROT_READ, MAP_SHARED | MAP_FIXED, d, 0), MAP_FAILED);
+        CHECK_EQ(errno, host);
+    }
+    CHECK_PTR_EQ(swiftvfio_mmap(NULL, (size_t)page, PROT_READ, 0, d, 0), MAP_FAILED);
+    CHECK_EQ(errno, EINVAL);
+    CHECK_PTR_EQ(swiftvfio_mmap(NULL, (size_t)page, PROT_READ, MAP_PRIVATE, d, 0), MAP_FAILED);
+    CHECK_EQ(errno, EINVAL); /* vfio-pci: VM_SHARED required */
 
     swiftvfio_close(d);
     swiftvfio_close(g);
@@ -356,6 +374,59 @@ static void test_stat_answers(void)
     CHECK_NOTHING_OPEN();
 }
 
+/* The module files the interposer answers (DPDK's module check and IOVA choice): which exist, and
+ * the no-IOMMU parameter's text in the kernel's format, from the model's configuration. */
+static void test_module_files(void)
+{
+    uint32_t mode = 0, major = 1, minor = 1;
+    char buf[16];
+
+    static const char *const dirs[] = { "/sys/module/vfio", "/sys/module/vfio_pci", "/sys/module/vfio_iommu_type1",
+                                        "/sys/module/vfio/parameters" };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        mode = 0;
+        CHECK_EQ(swiftvfio_path_stat(dirs[i], &mode, &major, &minor), 0);
+        CHECK_EQ(mode, S_IFDIR | 0755);
+        CHECK_EQ(major, 0);
+        CHECK_EQ(minor, 0);
+        CHECK_EQ(swiftvfio_sysfs_read(dirs[i], buf, sizeof buf), -EISDIR);
+    }
+    const char *param = "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
+    CHECK_EQ(swiftvfio_path_stat(param, &mode, &major, &minor), 0);
+    CHECK_EQ(mode, S_IFREG | 0644);
+    /* The built-in model: no-IOMMU mode off. */
+    memset(buf, 'x', sizeof buf);
+    CHECK_EQ(swiftvfio_sysfs_read(param, buf, sizeof buf), 2);
+    CHECK(memcmp(buf, "N\nx", 3) == 0);
+    /* A short buffer gets the start, as read(2) of that many bytes. */
+    memset(buf, 'x', sizeof buf);
+    CHECK_EQ(swiftvfio_sysfs_read(param, buf, 1), 1);
+    CHECK(memcmp(buf, "Nx", 2) == 0);
+    CHECK_EQ(swiftvfio_sysfs_read(param, NULL, 0), 0);
+    /* Files the model does not have. */
+    CHECK_EQ(swiftvfio_path_stat("/sys/module/vfio_nope", &mode, &major, &minor), -ENOENT);
+    CHECK_EQ(swiftvfio_path_stat("/sys/module/vfio/refcnt", &mode, &major, &minor), -ENOENT);
+    CHECK_EQ(swiftvfio_path_stat("/sys/module/kvm", &mode, &major, &minor), -ENOENT);
+    CHECK_EQ(swiftvfio_sysfs_read("/sys/module/vfio/refcnt", buf, sizeof buf), -ENOENT);
+    CHECK_EQ(swiftvfio_sysfs_read("/dev/vfio/26", buf, sizeof buf), -ENOENT);
+    /* Misuse. */
+    CHECK_EQ(swiftvfio_sysfs_read(NULL, buf, sizeof buf), -EFAULT);
+    CHECK_EQ(swiftvfio_sysfs_read((const char *)8, buf, sizeof buf), -EFAULT);
+    CHECK_EQ(swiftvfio_sysfs_read(param, NULL, sizeof buf), -EFAULT);
+    CHECK_EQ(swiftvfio_sysfs_read(param, (char *)8, sizeof buf), -EFAULT);
+    CHECK_LAST_ERROR("swiftvfio_sysfs_read");
+
+    /* A model in no-IOMMU mode says Y. */
+    const char *path = cabi_temp_file("{ \"config\": { \"noiommu\": true } }");
+    CHECK_EQ(swiftvfio_topology_load(path), 0);
+    unlink(path);
+    memset(buf, 'x', sizeof buf);
+    CHECK_EQ(swiftvfio_sysfs_read(param, buf, sizeof buf), 2);
+    CHECK(memcmp(buf, "Y\n", 2) == 0);
+    CHECK_EQ(swiftvfio_topology_load(NULL), 0);
+    CHECK_NOTHING_OPEN();
+}
+
 static void test_census_state(void)
 {
     struct swiftvfio_census c;
@@ -437,6 +508,7 @@ int main(int argc, char **argv)
     test_topology_load();
     test_environment(argv[0]);
     test_stat_answers();
+    test_module_files();
     test_census_state();
     test_exit_files();
     /* None of the above misused a handle. */

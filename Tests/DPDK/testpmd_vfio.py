@@ -2,13 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """DPDK 22.11's dpdk-testpmd probes the model's personalities (issue 13, item 4).
 
-NOT YET IN Scripts/test.sh: it needs two interposer additions of issue 13 (item 1, the
-/sys/module/vfio* answers; item 2, mmap with MAP_FIXED over a client reservation), which wait for
-the interposer rewrite (branch s14preload). Until then the positive cases fail with testpmd's
-"Module /sys/module/vfio not found!" (see Tests/DPDK/README.md).
-
-Runs, under libswiftvfio-preload.so with the same sysfs-shaped tree as SYSFS_PCI_DEVICES and
-SWIFTVFIO_TOPOLOGY:
+Run by Scripts/test-dpdk.sh (part of Scripts/test.sh). Runs, under libswiftvfio-preload.so with the
+same sysfs-shaped tree as SYSFS_PCI_DEVICES and SWIFTVFIO_TOPOLOGY:
 
     dpdk-testpmd --no-huge -m 64 --no-shconf --iova-mode=va -a <device> \
       -- -i --disable-device-start --total-num-mbufs=2048      (stdin: "show port summary all", "quit")
@@ -17,23 +12,33 @@ Checks per positive case (plain 177d:0001 and transitional virtio-net 1af4:1000,
 mode and in no-IOMMU mode, where the tree's group is named vfio-noiommu and the node is
 /dev/vfio/noiommu-5): testpmd's own "Probe PCI driver: <pmd> (<ids>)" line; the IOMMU type EAL
 reports ("Type 1" / "No-IOMMU"); for virtio-net the port summary line with net_virtio and the
-topology's MAC; exit 0; the trace's exit_files line shows every model file released.
+topology's MAC; exit 0; the BARs DPDK maps land where it asked (MAP_FIXED over its own
+reservation, seen in the trace); the trace's exit_files line shows every model file released.
+
+No-IOMMU mode: the model's parameter file reads "Y", and with "Y" DPDK insists on IOVA-as-PA for
+a VFIO device, which --no-huge cannot give: one run checks exactly that refusal (so DPDK did read
+the model's "Y"); the probe runs stack Tests/DPDK/noiommu_param_n.so in front of the interposer,
+which checks the model says "Y" on each open and shows DPDK "N" (its stderr line is checked too).
+
 Negative cases: a group that is not viable (a second member bound to e1000e), a group with no
 VFIO device (the model's topology has the device unbound), and the module check failing when no
-model is loaded (no SWIFTVFIO_TOPOLOGY).
+model is loaded (SWIFTVFIO_TOPOLOGY names a file that is not there: the interposer says why and
+the /sys/module/vfio* paths are the host's, which has none).
 
-    testpmd_vfio.py BUILD_DIR OUT_DIR
+    testpmd_vfio.py BUILD_DIR OUT_DIR FIXTURE_SO
 """
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 
 TESTPMD = os.environ.get("TESTPMD", "dpdk-testpmd")
 MAC = "02:5e:13:00:00:02"
 failures = []
+timings = []
 # Trace lines may start with "[pid N tid N] " (docs/TRACE.md).
 TRACE_PREFIX = re.compile(r"^\[pid \d+ tid \d+\] ")
 
@@ -90,20 +95,24 @@ VIRTIO = (0x1af4, 0x1000, ["0x000000000000c040 0x000000000000c05f 0x000000000004
           {"msi": "0", "msix": "3", "msix_bar": "1", "mac": MAC})
 
 
-def run(build, out, label, tree, topology, name):
+def run(build, out, label, tree, topology, name, front=None, eal=()):
+    """testpmd under the interposer (with `front` stacked before it); its output and trace."""
     trace = os.path.join(out, label + ".trace")
     if os.path.exists(trace):
         os.unlink(trace)   # the trace appends
     env = dict(os.environ)
-    env.update(LD_PRELOAD=os.path.join(build, "libswiftvfio-preload.so"), SWIFTVFIO_TRACE=trace,
+    preload = os.path.join(build, "libswiftvfio-preload.so")
+    env.update(LD_PRELOAD=(front + " " + preload) if front else preload, SWIFTVFIO_TRACE=trace,
                SYSFS_PCI_DEVICES=os.path.join(tree, "bus/pci/devices"))
     env.pop("SWIFTVFIO_TOPOLOGY", None)
     if topology:
         env["SWIFTVFIO_TOPOLOGY"] = topology
-    argv = [TESTPMD, "--no-huge", "-m", "64", "--no-shconf", "--iova-mode=va", "-a", name, "--",
+    argv = [TESTPMD, "--no-huge", "-m", "64", "--no-shconf", "--iova-mode=va", *eal, "-a", name, "--",
             "-i", "--disable-device-start", "--total-num-mbufs=2048"]
+    started = time.monotonic()
     p = subprocess.run(argv, env=env, input=b"show port summary all\nquit\n", stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=300, cwd=out)
+    timings.append((label, time.monotonic() - started))
     output = p.stdout.decode(errors="replace")
     write(os.path.join(out, label + ".out"), output)
     trace_text = open(trace).read() if os.path.exists(trace) else ""
@@ -120,8 +129,16 @@ def released(label, trace):
           "\n".join(lines) or "(no exit_files line)")
 
 
+def placed_where_asked(label, trace):
+    """Every BAR mmap in the trace was MAP_FIXED (DPDK's reservation) and returned that address."""
+    maps = [l for l in trace_lines(trace) if l.startswith("mmap(")]
+    bad = [l for l in maps if not re.search(r"MAP_SHARED\|MAP_FIXED at (0x[0-9a-f]+)\) = \1$", l)]
+    check(maps and not bad, "%s: each BAR mmap is MAP_FIXED over DPDK's reservation, placed there (%d)" % (label, len(maps)),
+          "\n".join(bad or ["(no mmap in the trace)"]))
+
+
 def main():
-    build, out = sys.argv[1:3]
+    build, out, fixture = sys.argv[1:4]
     os.makedirs(out, exist_ok=True)
     cases = [("plain-type1", PLAIN, "0000:00:06.0", False, "event_skeleton_pci (177d:0001)", "Type 1"),
              ("virtio-type1", VIRTIO, "0000:00:05.0", False, "net_virtio (1af4:1000)", "Type 1"),
@@ -130,7 +147,11 @@ def main():
     for label, (vendor, device, resources, extra), name, noiommu, pmd, iommu in cases:
         tree = os.path.join(out, label + "-tree")
         make_tree(tree, name, vendor, device, resources, extra, noiommu=noiommu)
-        rc, output, trace = run(build, out, label, tree, tree, name)
+        rc, output, trace = run(build, out, label, tree, tree, name, front=fixture if noiommu else None)
+        if noiommu:
+            check("noiommu_param_n: the model says Y; DPDK is shown N" in output,
+                  "%s: the model's no-IOMMU parameter reads Y" % label,
+                  "\n".join(l for l in output.splitlines() if "noiommu_param_n" in l) or "(the fixture never saw an open)")
         probe = [l for l in output.splitlines() if "Probe PCI driver" in l]
         check(rc == 0, "%s: testpmd exits 0 (got %d)" % (label, rc), output[-1500:])
         check(probe == ["EAL: Probe PCI driver: %s device: %s (socket -1)" % (pmd, name)],
@@ -141,10 +162,19 @@ def main():
             port = [l for l in output.splitlines() if "net_virtio" in l and l.startswith("0 ")]
             check(len(port) == 1 and MAC.upper() in port[0].upper(),
                   "%s: port 0 is net_virtio with the topology's MAC %s" % (label, MAC), "\n".join(port))
+        placed_where_asked(label, trace)
         released(label, trace)
         for l in probe:
             print("    " + l)
         print("    ioctls: " + ", ".join("%s %d" % kv for kv in sorted(ioctl_counts(trace).items())))
+
+    # The model's "Y" shown to DPDK as it is: DPDK reads it and refuses VA mode for the device, as on
+    # a real kernel in no-IOMMU mode.
+    tree = os.path.join(out, "virtio-noiommu-tree")
+    rc, output, trace = run(build, out, "noiommu-as-is", tree, tree, "0000:00:05.0")
+    check("Expecting 'PA' IOVA mode but current mode is 'VA', not initializing" in output,
+          "noiommu-as-is: DPDK reads the model's Y and asks for IOVA-as-PA", output[-1500:])
+    released("noiommu-as-is", trace)
 
     # Negative cases.
     tree = os.path.join(out, "not-viable-tree")
@@ -163,9 +193,17 @@ def main():
           "no-vfio-device: DPDK cannot open the group", output[-1500:])
     released("no-vfio-device", trace)
 
-    rc, output, trace = run(build, out, "no-model", scan, None, "0000:00:05.0")
-    check("Module /sys/module/vfio not found!" in output and "VFIO modules not loaded" in output,
+    missing = os.path.join(out, "no-such-topology.json")
+    # (EAL says why it skips VFIO at debug level only.)
+    rc, output, trace = run(build, out, "no-model", scan, missing, "0000:00:05.0", eal=("--log-level=lib.eal:debug",))
+    check("swiftvfio-preload: SWIFTVFIO_TOPOLOGY: %s" % missing in output,
+          "no-model: the interposer says why no model is loaded", output[-1500:])
+    check("Module /sys/module/vfio not found!" in output and "VFIO modules not loaded" in output
+          and "VFIO support initialized" not in output,
           "no-model: the module check fails with no model loaded", output[-1500:])
+    check("Probe PCI driver" not in output or "cannot be used" in output, "no-model: the port is not probed")
+
+    print("run time per testpmd (s): " + ", ".join("%s %.2f" % t for t in timings))
 
     if failures:
         print("%d check(s) failed" % len(failures))

@@ -274,6 +274,37 @@ private func isOpenEventfd(_ fd: Int32) -> Bool { svfio_fd_is_eventfd(fd) == 1 }
 
     // MARK: BARs: pread/pwrite and mmap share the memfd
 
+    /// DPDK's way: a PROT_NONE reservation, the BAR mapped MAP_SHARED|MAP_FIXED over it, unmapped
+    /// and mapped again; the model places the mapping and the BAR keeps its bytes.
+    @Test func mmapPlacedOverAReservation() throws {
+        let r = try Rig()
+        let reservation = try #require(mmap(nil, 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        let at = UInt(bitPattern: reservation)
+        let fixed = MmapPlacement(address: at, flags: MAP_SHARED | MAP_FIXED)
+        #expect(try r.sub.mmap(r.device, offset: 0, length: 4096, prot: PROT_READ | PROT_WRITE, placement: fixed) == at)
+        reservation.storeBytes(of: 0x5a, toByteOffset: 8, as: UInt8.self)
+        #expect(try r.pread(1, at: 8) == [0x5a])
+        munmap(reservation, 4096)
+        #expect(try r.sub.mmap(r.device, offset: 0, length: 4096, prot: PROT_READ, placement: fixed) == at)
+        #expect(reservation.load(fromByteOffset: 8, as: UInt8.self) == 0x5a)
+        // MAP_FIXED_NOREPLACE over that mapping: the host's EEXIST, and the mapping stays.
+        let noReplace = MmapPlacement(address: at, flags: MAP_SHARED | MAP_FIXED_NOREPLACE)
+        #expect(throws: Errno.EEXIST) { _ = try r.sub.mmap(r.device, offset: 0, length: 4096, prot: PROT_READ, placement: noReplace) }
+        #expect(reservation.load(fromByteOffset: 8, as: UInt8.self) == 0x5a)
+        // vfio-pci requires VM_SHARED.
+        #expect(throws: Errno.EINVAL) {
+            _ = try r.sub.mmap(r.device, offset: 0, length: 4096, prot: PROT_READ, placement: MmapPlacement(flags: MAP_PRIVATE))
+        }
+        // A MAP_FIXED the driver refuses (past the BAR) leaves the range unmapped, as mmap_region().
+        let second = reservation + 4096
+        let past = MmapPlacement(address: UInt(bitPattern: second), flags: MAP_SHARED | MAP_FIXED)
+        #expect(throws: Errno.EINVAL) { _ = try r.sub.mmap(r.device, offset: 4096, length: 4096, prot: PROT_READ, placement: past) }
+        var vec: UInt8 = 0
+        #expect(mincore(second, 4096, &vec) == -1 && errno == ENOMEM)
+        munmap(reservation, 8192)
+        r.finish()
+    }
+
     @Test func barAccessAndMmapShareMemory() throws {
         let r = try Rig()
         let addr = try r.sub.mmap(r.device, offset: 0, length: 4096, prot: PROT_READ | PROT_WRITE)

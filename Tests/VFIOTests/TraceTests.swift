@@ -153,8 +153,18 @@ private final class Lines: @unchecked Sendable {
         let a = try sub.mmap(d, offset: 0, length: 4096, prot: PROT_READ | PROT_WRITE)
         munmap(UnsafeMutableRawPointer(bitPattern: a), 4096)
         #expect(throws: Errno.EINVAL) { _ = try sub.mmap(d, offset: 7 << 40, length: 4096, prot: PROT_READ) }
+        // A placement other than "shared, anywhere" is shown (DPDK maps BARs with MAP_FIXED).
+        let spot = try #require(mmap(nil, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        let fixed = MmapPlacement(address: UInt(bitPattern: spot), flags: MAP_SHARED | MAP_FIXED)
+        #expect(try sub.mmap(d, offset: 0, length: 4096, prot: PROT_READ, placement: fixed) == UInt(bitPattern: spot))
+        #expect(throws: Errno.EINVAL) {
+            _ = try sub.mmap(d, offset: 0, length: 4096, prot: PROT_READ, placement: MmapPlacement(address: 0x10000, flags: MAP_PRIVATE))
+        }
+        munmap(spot, 4096)
         let lines = t.take()
-        #expect(lines.count == 4)
+        #expect(lines.count == 6)
+        #expect(lines[4] == "mmap(\(d), 0x0 /* BAR0+0x0 */, 4096, PROT_READ, MAP_SHARED|MAP_FIXED at \(TraceFormat.hex(UInt(bitPattern: spot)))) = \(TraceFormat.hex(UInt(bitPattern: spot)))")
+        #expect(lines[5].hasPrefix("mmap(\(d), 0x0 /* BAR0+0x0 */, 4096, PROT_READ, MAP_PRIVATE hint 0x10000) = -1 EINVAL"))
         #expect(lines[0].hasPrefix("pwrite64(\(d), 0x"))
         #expect(lines[0].hasSuffix(", 4, 0x70000000010 /* CONFIG+0x10 */) <= 0xffffffff = 4"))
         #expect(lines[1].hasPrefix("read(\(d), 0x"))

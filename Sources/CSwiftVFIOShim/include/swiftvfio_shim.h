@@ -61,8 +61,9 @@ int svfio_gettid(void);
 /* ---- Device-model helpers ------------------------------------------------------------------ */
 /* A close-on-exec memfd of `size` bytes (BAR backing store). fd or -errno. */
 int svfio_memfd(const char *name, uint64_t size);
-/* mmap(NULL, length, prot, MAP_SHARED, fd, offset); NULL with *err = errno on failure. */
-void *svfio_mmap_shared(int fd, size_t length, int prot, uint64_t offset, int *err);
+/* mmap(addr, length, prot, MAP_SHARED | placement, fd, offset): addr a hint, or the address with
+ * placement MAP_FIXED / MAP_FIXED_NOREPLACE; NULL with *err = errno on failure. */
+void *svfio_mmap_shared(int fd, size_t length, int prot, uint64_t offset, void *addr, int placement, int *err);
 /* munmap(2); 0 or -errno. */
 int svfio_munmap(void *addr, size_t length);
 /* eventfd(initval, EFD_CLOEXEC [| EFD_NONBLOCK]); fd or -errno. */

@@ -24,8 +24,8 @@ final class DeviceFile: FileOperations, @unchecked Sendable {
         try device.fopsWrite(buffer: buffer, count: count, offset: &offset)
     }
 
-    func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
-        try device.fopsMmap(offset: offset, length: length, prot: prot)
+    func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32, placement: MmapPlacement) throws(Errno) -> UInt {
+        try device.fopsMmap(offset: offset, length: length, prot: prot, placement: placement)
     }
 
     func release(_ file: VFIOFile) { device.fopsRelease(self) }
@@ -84,8 +84,8 @@ extension VFIODevice {
     }
 
     /// Kernel: vfio_device_fops_mmap(): the driver's `mmap`, EINVAL without one.
-    func fopsMmap(offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
+    func fopsMmap(offset: Int64, length: Int, prot: Int32, placement: MmapPlacement) throws(Errno) -> UInt {
         guard let mmap = ops.mmap else { throw .EINVAL.because("the driver has no mmap op") }
-        return try mmap(self, offset, length, prot)
+        return try mmap(self, offset, length, prot, placement)
     }
 }

@@ -61,8 +61,9 @@ public struct VFIODeviceOps: Sendable {
     public var write: (@Sendable (VFIODevice, UInt, Int, inout Int64) throws(Errno) -> Int)?
     /// `ioctl(vdev, cmd, arg)`.
     public var ioctl: (@Sendable (VFIODevice, UInt32, UInt) throws(Errno) -> Int)?
-    /// `mmap(vdev, vma)`: `(offset, length, prot)` of the requested mapping; returns the address.
-    public var mmap: (@Sendable (VFIODevice, Int64, Int, Int32) throws(Errno) -> UInt)?
+    /// `mmap(vdev, vma)`: `(offset, length, prot, placement)` of the requested mapping (the
+    /// placement carries VM_SHARED and where the caller wants it); returns the address.
+    public var mmap: (@Sendable (VFIODevice, Int64, Int, Int32, MmapPlacement) throws(Errno) -> UInt)?
     /// `request(vdev, count)`: asked to release the device while unregister waits.
     public var request: (@Sendable (VFIODevice, UInt32) -> Void)?
     /// `match(vdev, buf)`: <0 error, 0 no match, >0 match (a custom GET_DEVICE_FD name match).

@@ -135,9 +135,9 @@ public final class ModelPCIDriver: @unchecked Sendable {
             guard let m = Self.model(of: device) else { throw .EINVAL.because("no vfio-pci model behind this device") }
             return try m.rw(buffer: buffer, count: count, offset: &offset, write: true)
         }
-        ops.mmap = { device, offset, length, prot throws(Errno) in
+        ops.mmap = { device, offset, length, prot, placement throws(Errno) in
             guard let m = Self.model(of: device) else { throw .EINVAL.because("no vfio-pci model behind this device") }
-            return try m.mmap(offset: offset, length: length, prot: prot)
+            return try m.mmap(offset: offset, length: length, prot: prot, placement: placement)
         }
     }
 

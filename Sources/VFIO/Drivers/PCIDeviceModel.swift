@@ -231,11 +231,15 @@ public final class PCIDeviceModel: @unchecked Sendable {
 
     /// Kernel: vfio_pci_core_mmap(): BARs only, whole pages inside the (page-rounded) BAR; the
     /// memfd is mapped shared, so every mapping and the model see the same bytes. The mapping is
-    /// the caller's (munmap it as after a real mmap); it outlives the device fd.
-    func mmap(offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
+    /// the caller's (munmap it as after a real mmap); it outlives the device fd. It goes where
+    /// `placement` asks (a hint, or MAP_FIXED over the caller's own reservation, as DPDK maps BARs),
+    /// since the mapping is made here for the caller, as the kernel's mm layer places the vma.
+    func mmap(offset: Int64, length: Int, prot: Int32, placement: MmapPlacement) throws(Errno) -> UInt {
         let index = VFIOPCI.index(of: offset)
         guard index < VFIOPCI.romRegion else { throw .EINVAL.because("region {} is not a BAR: only 0-5 can be mapped", index) }
         guard length > 0 else { throw .EINVAL.because("length 0") }
+        // A private mapping of device memory would copy on write: vfio-pci requires VM_SHARED.
+        guard placement.isShared else { throw .EINVAL.because("vfio-pci maps only MAP_SHARED (VM_SHARED unset)") }
         // bar_mmap_supported: memory BARs only, and not those whose registers are trapped.
         guard barIsMappable(index) else {
             throw .EINVAL.because("BAR {} is not mappable: absent, I/O, or trapped by the device", index)
@@ -253,13 +257,18 @@ public final class PCIDeviceModel: @unchecked Sendable {
             let fresh = barMemory[index] == nil
             let mem = try barMemoryLocked(index)
             do throws(Errno) {
-                let p = try host.mmapShared(mem.fd, length: request, prot: prot, offset: UInt64(start), owned: false)
+                let p = try host.mmapShared(mem.fd, length: request, prot: prot, offset: UInt64(start), owned: false,
+                                            placement: placement)
                 return UInt(bitPattern: p)
             } catch {
                 if fresh {
                     barMemory[index] = nil
                     Self.release([mem], host: host)
                 }
+                // A placement the host refused is refused as the host kernel says (EEXIST:
+                // MAP_FIXED_NOREPLACE over a mapping; ENOMEM past the address space); any other
+                // failure is the kernel's ENOMEM.
+                if placement.isFixed { throw error }
                 throw error == .EACCES ? .EACCES.because("host mmap of BAR {} refused prot {x}", index, prot)
                     : .ENOMEM.because("host mmap of BAR {} failed", index)
             }

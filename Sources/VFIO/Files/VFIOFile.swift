@@ -29,8 +29,8 @@ protocol FileOperations: AnyObject, Sendable {
     func read(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int
     /// `write` (write(2) passes the file position, pwrite(2) its own offset).
     func write(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int
-    /// `mmap`: the address of the new mapping.
-    func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt
+    /// `mmap`: the address of the new mapping, placed as `placement` asks.
+    func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32, placement: MmapPlacement) throws(Errno) -> UInt
     /// `release`: the last reference to the file is gone.
     func release(_ file: VFIOFile)
 }
@@ -39,7 +39,7 @@ extension FileOperations {
     func ioctl(_ file: VFIOFile, cmd: UInt32, arg: UInt) throws(Errno) -> Int { throw .ENOTTY.because("this file has no ioctl") }
     func read(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int { throw .EINVAL.because("this file has no read") }
     func write(_ file: VFIOFile, buffer: UInt, count: Int, offset: inout Int64) throws(Errno) -> Int { throw .EINVAL.because("this file has no write") }
-    func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt { throw .ENODEV.because("this file has no mmap") }
+    func mmap(_ file: VFIOFile, offset: Int64, length: Int, prot: Int32, placement: MmapPlacement) throws(Errno) -> UInt { throw .ENODEV.because("this file has no mmap") }
     func release(_ file: VFIOFile) {}
 }
 

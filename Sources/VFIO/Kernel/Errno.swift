@@ -87,6 +87,8 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let EEXIST = Errno(rawValue: 17)
     /// No such device.
     public static let ENODEV = Errno(rawValue: 19)
+    /// Is a directory.
+    public static let EISDIR = Errno(rawValue: 21)
     /// Invalid argument.
     public static let EINVAL = Errno(rawValue: 22)
     /// File table overflow.
@@ -107,7 +109,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         switch rawValue {
         case 1: "EPERM"; case 2: "ENOENT"; case 4: "EINTR"; case 5: "EIO"; case 6: "ENXIO"
         case 7: "E2BIG"; case 9: "EBADF"; case 11: "EAGAIN"; case 12: "ENOMEM"; case 13: "EACCES"
-        case 14: "EFAULT"; case 16: "EBUSY"; case 17: "EEXIST"; case 19: "ENODEV"; case 22: "EINVAL"
+        case 14: "EFAULT"; case 16: "EBUSY"; case 17: "EEXIST"; case 19: "ENODEV"; case 21: "EISDIR"; case 22: "EINVAL"
         case 23: "ENFILE"; case 24: "EMFILE"; case 25: "ENOTTY"; case 28: "ENOSPC"; case 77: "EBADFD"
         case 95: "EOPNOTSUPP"
         default: "errno \(rawValue)"

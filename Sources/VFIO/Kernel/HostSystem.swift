@@ -98,12 +98,15 @@ public final class HostSystem: Sendable {
         return fd
     }
 
-    /// `mmap(NULL, length, prot, MAP_SHARED, fd, offset)`. `owned`: the model's own mapping (undone
-    /// with `munmap`), not one handed to the user.
-    func mmapShared(_ fd: Int32, length: Int, prot: Int32, offset: UInt64, owned: Bool) throws(Errno) -> UnsafeMutableRawPointer {
+    /// `mmap(addr, length, prot, MAP_SHARED | placement, fd, offset)`: anywhere by default; where
+    /// `placement` asks for a user's mapping (its hint, or MAP_FIXED[_NOREPLACE] at its address).
+    /// `owned`: the model's own mapping (undone with `munmap`), not one handed to the user.
+    func mmapShared(_ fd: Int32, length: Int, prot: Int32, offset: UInt64, owned: Bool,
+                    placement: MmapPlacement = .shared) throws(Errno) -> UnsafeMutableRawPointer {
         if let e = injected(.mmapShared) { throw e }
         var err: Int32 = 0
-        guard let p = svfio_mmap_shared(fd, length, prot, offset, &err) else {
+        let hint = UnsafeMutableRawPointer(bitPattern: placement.address)
+        guard let p = svfio_mmap_shared(fd, length, prot, offset, hint, placement.hostPlacementFlags, &err) else {
             throw Errno(rawValue: err).because("the host's mmap of {x} bytes at offset {x} failed", length, offset)
         }
         if owned { held.withLock { $0.mappings += 1 } }
@@ -115,6 +118,13 @@ public final class HostSystem: Sendable {
         _ = injected(.munmap)
         _ = svfio_munmap(base, length)
         held.withLock { $0.mappings -= 1 }
+    }
+
+    /// `munmap` of a user's range, as the kernel's mmap_region() leaves it when a MAP_FIXED mapping
+    /// fails in the driver: the old mapping was removed before the driver was asked.
+    func unmapUserRange(_ address: UInt, length: Int) {
+        _ = injected(.munmap)
+        if let base = UnsafeMutableRawPointer(bitPattern: address) { _ = svfio_munmap(base, length) }
     }
 
     /// `close` of a descriptor the model owns (from `memfd` or `dup`).

@@ -97,16 +97,27 @@ extension VFIOSubsystem {
     }
 
     /// `mmap(2)`: the file's `mmap` (a device file's goes to the driver's, EINVAL without one;
-    /// ENODEV for other model files, which have no mmap).
-    public func mmap(_ fd: Int32, offset: Int64, length: Int, prot: Int32) throws(Errno) -> UInt {
+    /// ENODEV for other model files, which have no mmap), placed as `placement` asks. Kernel:
+    /// mmap_region() removes what MAP_FIXED replaces before it asks the file, so when a device
+    /// file's mmap then fails the range is left unmapped; so it is here.
+    public func mmap(_ fd: Int32, offset: Int64, length: Int, prot: Int32,
+                     placement: MmapPlacement = .shared) throws(Errno) -> UInt {
         try TaskWork.syscall { () throws(Errno) -> UInt in try tracer.call({ () throws(Errno) -> UInt in
             guard let file = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }
             defer { file.put() }
-            return try file.operations.mmap(file, offset: offset, length: length, prot: prot)
+            do throws(Errno) {
+                return try file.operations.mmap(file, offset: offset, length: length, prot: prot, placement: placement)
+            } catch {
+                if file.kind == .device && placement.replaces && length > 0 {
+                    host.unmapUserRange(placement.address, length: length)
+                }
+                throw error
+            }
         }) { r in
             let t = traceTarget(fd)
             let off = t.kind == .device ? TraceFormat.deviceOffset(offset, pciLayout: t.pciLayout) : TraceFormat.hex(offset)
-            return "mmap(\(fd), \(off), \(length), \(TraceFormat.prot(prot)))" + TraceFormat.result(r) { TraceFormat.hex($0) }
+            return "mmap(\(fd), \(off), \(length), \(TraceFormat.prot(prot))\(TraceFormat.placement(placement)))"
+                + TraceFormat.result(r) { TraceFormat.hex($0) }
         } }
     }
 

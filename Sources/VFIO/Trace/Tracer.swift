@@ -257,6 +257,24 @@ enum TraceFormat {
         p == 0 ? "PROT_NONE" : flags(UInt64(UInt32(bitPattern: p)), [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")])
     }
 
+    /// An mmap's placement when it is not a plain shared mapping anywhere: ", MAP_SHARED|MAP_FIXED
+    /// at 0x7f0000000000", ", MAP_SHARED hint 0x7f0000000000", ", MAP_PRIVATE"; else nothing.
+    static func placement(_ p: MmapPlacement) -> String {
+        guard p != .shared else { return "" }
+        let kinds: [(UInt64, String)] = [(UInt64(MAP_FIXED), "MAP_FIXED"), (UInt64(MAP_FIXED_NOREPLACE), "MAP_FIXED_NOREPLACE")]
+        let type: String
+        switch p.flags & 0x0f {
+        case MAP_SHARED: type = "MAP_SHARED"
+        case MAP_PRIVATE: type = "MAP_PRIVATE"
+        case MAP_SHARED_VALIDATE: type = "MAP_SHARED_VALIDATE"
+        default: type = "type \(p.flags & 0x0f)"
+        }
+        let fixed = UInt64(UInt32(bitPattern: p.flags)) & UInt64(MAP_FIXED | MAP_FIXED_NOREPLACE)
+        var text = ", " + type + (fixed != 0 ? "|" + flags(fixed, kinds) : "")
+        if p.address != 0 { text += (p.isFixed ? " at " : " hint ") + hex(UInt64(p.address)) }
+        return text
+    }
+
     /// A device-file offset with the vfio-pci region it selects: "0x70000000004 /* CONFIG+0x4 */".
     static func deviceOffset(_ offset: Int64, pciLayout: Bool) -> String {
         guard offset >= 0 else { return "\(offset)" }

@@ -251,6 +251,17 @@ extension ErrorRows {
         .sub("pci-mmap-einval (range)", .EINVAL, "offset 0x0 length 0x2000 outside the page-rounded BAR size 0x1000") { sub in
             Int(try sub.mmap(try sub.openDevice(), offset: region(0), length: 0x2000, prot: PROT_READ))
         },
+        .sub("pci-mmap-einval (private)", .EINVAL, "vfio-pci maps only MAP_SHARED (VM_SHARED unset)") { sub in
+            Int(try sub.mmap(try sub.openDevice(), offset: region(0), length: 4096, prot: PROT_READ,
+                             placement: MmapPlacement(flags: MAP_PRIVATE)))
+        },
+        .sub("pci-mmap-eexist", .EEXIST, "the host's mmap of 0x1000 bytes at offset 0x0 failed") { sub in
+            // MAP_FIXED_NOREPLACE over a mapping: the host's answer for the placement.
+            let taken = mmap(nil, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+            defer { munmap(taken, 4096) }
+            return Int(try sub.mmap(try sub.openDevice(), offset: region(0), length: 4096, prot: PROT_READ,
+                                    placement: MmapPlacement(address: UInt(bitPattern: taken), flags: MAP_SHARED | MAP_FIXED_NOREPLACE)))
+        },
         .sub("pci-match-einval", .EINVAL, "unknown (only vf_token=<uuid>)") { sub in
             let g = try sub.open("/dev/vfio/26")
             try sub.containerWith(g)

@@ -26,6 +26,10 @@ done
 
 export SWIFT_BACKTRACE=enable=no
 echo "==> building Benchmarks (release)" >&2
+# SwiftPM keeps the build plan of a path dependency (the root package) from an earlier build: a
+# source file or a manifest setting added to the root since then is missed (a new file's types
+# "not in scope"). Dropping the plan makes it plan again; the compiled objects stay.
+rm -f Benchmarks/.build/release.yaml
 swift build -c release --package-path Benchmarks 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2
 # The interposer is a product of the root package: built by the same build, beside vfio-bench.
 if ! swift build -c release --package-path Benchmarks --product swiftvfio-preload 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2; then

@@ -4,16 +4,6 @@
 // The root package has no third-party dependencies (design card); Benchmarks/ is its own package.
 import PackageDescription
 
-// The library modules use neither Swift concurrency nor regular expressions, so they do not import
-// (and libswiftvfio.so does not link) _Concurrency and _StringProcessing, which every module
-// imports implicitly: those bring libswift_Concurrency, libdispatch, libBlocksRuntime,
-// libswift_StringProcessing and libswift_RegexParser into every process that loads the model,
-// a fifth of an interposed QEMU's start-up in symbol binding (issue 14). Tests and tools keep them.
-let leanModule: [SwiftSetting] = [
-    .unsafeFlags(["-Xfrontend", "-disable-implicit-concurrency-module-import",
-                  "-Xfrontend", "-disable-implicit-string-processing-module-import"]),
-]
-
 let package = Package(
     name: "libswiftvfio",
     products: [
@@ -35,13 +25,13 @@ let package = Package(
         // The topology readers: the strict JSON parser (line and column, no Foundation), the schema,
         // the sysfs-shaped reader and the built-in default, producing a plain `TopologySpec` that
         // the model's loader turns into devices. Knows nothing of the model.
-        .target(name: "VFIOTopology", swiftSettings: leanModule),
+        .target(name: "VFIOTopology"),
         // The model: group.c and everything it leans on.
-        .target(name: "VFIO", dependencies: ["CSwiftVFIOShim", "VFIOTopology"], swiftSettings: leanModule),
+        .target(name: "VFIO", dependencies: ["CSwiftVFIOShim", "VFIOTopology"]),
         // The C types the C ABI's header declares (struct vfio_device_ops, the incomplete structs).
         .target(name: "CSwiftVFIOTypes"),
         // The C ABI: @c functions only (handles <-> objects, user memory, errors -> errno).
-        .target(name: "SwiftVFIOCABI", dependencies: ["VFIO", "CSwiftVFIOTypes"], swiftSettings: leanModule),
+        .target(name: "SwiftVFIOCABI", dependencies: ["VFIO", "CSwiftVFIOTypes"]),
         // The interposer: C only, no Swift and no link to libswiftvfio.so (one model per process).
         .target(name: "CSwiftVFIOPreload",
                 cSettings: [.headerSearchPath("../../include"), .define("SWIFTVFIO_PRELOAD")]),

@@ -26,12 +26,20 @@ done
 
 export SWIFT_BACKTRACE=enable=no
 echo "==> building Benchmarks (release)" >&2
-swift build -c release --package-path Benchmarks 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2
+# SwiftPM keeps the build plan of a path dependency (the root package) from an earlier build: a
+# source file or a manifest setting added to the root since then is missed (a new file's types
+# "not in scope"). Dropping the plan makes it plan again; the compiled objects stay.
+rm -f Benchmarks/.build/release.yaml
+# The shipped library's lean build (Scripts/dist.sh says why): no implicit _Concurrency and
+# _StringProcessing imports, so the measured libswiftvfio.so loads what the installed one does.
+lean=(-Xswiftc -Xfrontend -Xswiftc -disable-implicit-concurrency-module-import
+      -Xswiftc -Xfrontend -Xswiftc -disable-implicit-string-processing-module-import)
+swift build -c release --package-path Benchmarks "${lean[@]}" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2
 # The interposer is a product of the root package: built by the same build, beside vfio-bench.
-if ! swift build -c release --package-path Benchmarks --product swiftvfio-preload 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2; then
+if ! swift build -c release --package-path Benchmarks "${lean[@]}" --product swiftvfio-preload 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2; then
     echo "bench: the interposer did not build; its rows will say n/a" >&2
 fi
-bin="$(swift build -c release --package-path Benchmarks --show-bin-path)"
+bin="$(swift build -c release --package-path Benchmarks "${lean[@]}" --show-bin-path)"
 cc -std=gnu11 -O2 -Wall -Wextra -Werror Benchmarks/firstcall.c -o "$bin/vfio-firstcall"
 export VFIO_BENCH_QEMU_SCRIPT="$PWD/Benchmarks/qemu_startup.py"
 

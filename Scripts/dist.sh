@@ -165,10 +165,19 @@ echo "    $(grep -c '^    [a-z_0-9]*;$' "$obj/libswiftvfio.map") functions in $(
 # -z now (with lld's default relro: full RELRO): every import bound at load, the GOT then read-only,
 # as distributions build their libraries (lintian's hardening-no-bindnow); the imports are libc's,
 # libm's and libstdc++'s, all loaded anyway.
+# lean: the library's modules use neither Swift concurrency nor regular expressions, so the shipped
+# build does not import (and libswiftvfio.so does not link) _Concurrency and _StringProcessing,
+# which every Swift module imports implicitly: those bring libswift_Concurrency, libdispatch,
+# libBlocksRuntime, libswift_StringProcessing and libswift_RegexParser into every process that
+# loads the model, a fifth of an interposed QEMU's start-up in symbol binding (docs/BENCHMARKS.md).
+# The flags are given here, not in Package.swift: unsafeFlags in the root manifest would make the
+# package unusable as a versioned SwiftPM dependency. Scripts/bench.sh builds with the same flags.
+lean=(-Xswiftc -Xfrontend -Xswiftc -disable-implicit-concurrency-module-import
+  -Xswiftc -Xfrontend -Xswiftc -disable-implicit-string-processing-module-import)
 swift_flags=(-c release --product swiftvfio --scratch-path "$scratch" --disable-local-rpath
   -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker now
   -Xlinker "-soname=libswiftvfio.so.$SOVERSION"
-  -Xlinker "--version-script=$obj/libswiftvfio.map")
+  -Xlinker "--version-script=$obj/libswiftvfio.map" "${lean[@]}")
 if [ $build = 1 ]; then
   step "swift build ${swift_flags[*]}"
   t0=$SECONDS
@@ -183,7 +192,7 @@ fi
 # vfioctl: the same compilation (same swiftc flags, so nothing recompiles), its own link: the
 # Swift runtime linked in, none of the library's linker flags.
 tool_flags=(-c release --product vfioctl --scratch-path "$scratch" --disable-local-rpath -Xswiftc -static-stdlib -Xswiftc -use-ld=lld
-  -Xlinker -z -Xlinker now)
+  -Xlinker -z -Xlinker now "${lean[@]}")
 if [ $build = 1 ]; then
   step "swift build ${tool_flags[*]}"
   t0=$SECONDS

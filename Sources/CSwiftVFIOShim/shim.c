@@ -10,6 +10,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* The per-thread slots (swiftvfio_shim.h). */
+__thread struct svfio_thread_slots svfio_tls_slots __attribute__((tls_model("initial-exec")));
+
 int svfio_placeholder_fd(const char *name, int cloexec) {
     int fd = memfd_create(name, cloexec ? MFD_CLOEXEC : 0);
     return fd < 0 ? -errno : fd;
@@ -68,6 +71,7 @@ int svfio_comm(char *buf, int len) {
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 
 int svfio_memfd(const char *name, uint64_t size) {
     int fd = memfd_create(name, MFD_CLOEXEC);
@@ -154,4 +158,47 @@ int svfio_trace_write(int fd, const void *buf, size_t len) {
         len -= (size_t)n;
     }
     return 0;
+}
+
+/* ---- The calling process's VMAs, one at a time (PROCMAP_QUERY, Linux 6.11) ------------------
+ * The uapi definitions are spelled out: older system headers (Debian 12's) lack them. */
+#define SVFIO_PROCMAP_QUERY 0xC0686611u /* _IOWR('f', 17, struct svfio_procmap_query) */
+#define SVFIO_PROCMAP_QUERY_VMA_READABLE 0x01u
+#define SVFIO_PROCMAP_QUERY_VMA_WRITABLE 0x02u
+#define SVFIO_PROCMAP_QUERY_FILE_BACKED_VMA 0x20u
+struct svfio_procmap_query {
+    uint64_t size, query_flags, query_addr;                       /* in */
+    uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode; /* out */
+    uint32_t dev_major, dev_minor;                                 /* out */
+    uint32_t vma_name_size, build_id_size;                         /* in/out */
+    uint64_t vma_name_addr, build_id_addr;                         /* in */
+};
+_Static_assert(sizeof(struct svfio_procmap_query) == 104, "struct procmap_query is 104 bytes");
+
+/* Through libc (not a raw system call), as every descriptor the model opens for itself: under the
+ * interposer a new number must pass its creators' bookkeeping (docs/PRELOAD.md). */
+int svfio_vma_open(void) {
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+void svfio_vma_close(int mapsfd) { (void)close(mapsfd); }
+
+int svfio_vma_at(int mapsfd, uint64_t addr, struct svfio_vma *vma) {
+    char name[4096];
+    struct svfio_procmap_query q;
+    memset(&q, 0, sizeof q);
+    q.size = sizeof q;
+    q.query_addr = addr;
+    q.vma_name_addr = (uint64_t)(uintptr_t)name;
+    q.vma_name_size = sizeof name;
+    if (ioctl(mapsfd, SVFIO_PROCMAP_QUERY, &q) != 0) return errno == ENOENT ? 0 : -errno;
+    vma->start = q.vma_start;
+    vma->end = q.vma_end;
+    vma->readable = (q.vma_flags & SVFIO_PROCMAP_QUERY_VMA_READABLE) != 0;
+    vma->writable = (q.vma_flags & SVFIO_PROCMAP_QUERY_VMA_WRITABLE) != 0;
+    /* As /proc/self/maps names it (memfd_secret's file has no path of its own). */
+    static const char secret[] = "/secretmem (deleted)";
+    vma->secret = q.vma_name_size > 0 && strcmp(name, secret) == 0;
+    return 1;
 }

@@ -8,7 +8,12 @@
  *   - A SIGSEGV and SIGBUS handler (SA_SIGINFO|SA_NODEFER|SA_ONSTACK), installed once, lazily
  *     and thread-safely (pthread_once) by the first copy, or explicitly with
  *     svfio_usermem_install_guard().
- *   - A per-thread pointer to the active "guard": a sigjmp_buf plus the user range [lo, hi)
+ *   - x86-64, copy_from_user/copy_to_user: as in the kernel, a fixup address. The copy is one
+ *     `rep movsb` at a known address; the handler recognises a fault there by the interrupted
+ *     instruction pointer and resumes after it, and the copy returns what it did not copy. The
+ *     success path costs the copy alone.
+ *   - strncpy_from_user (and every copy elsewhere): a per-thread pointer to the active "guard": a
+ *     sigjmp_buf plus the user range [lo, hi)
  *     being copied. A copy does sigsetjmp(buf, 0) (no signal-mask syscall), publishes the
  *     guard, runs a volatile word/byte copy loop, and withdraws the guard. No syscall per copy.
  *   - The handler siglongjmps back only if the faulting thread is inside a guarded copy AND the
@@ -124,6 +129,11 @@ void __tsan_write_range(void *addr, svfio_tsan_size size);
 #else
 #  define SVFIO_KREAD(p, n)  ((void)0)
 #  define SVFIO_KWRITE(p, n) ((void)0)
+#endif
+
+/* x86-64: copy_from_user/copy_to_user are fixup copies (see below), no sigsetjmp. */
+#if defined(__x86_64__)
+#  define SVFIO_FIXUP_COPIES 1
 #endif
 
 /* ---- address space (the kernel's access_ok) -------------------------------------------- */
@@ -251,6 +261,80 @@ static void svfio_chain(int sig, siginfo_t *info, void *uctx) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* ---- x86-64: copies with a fixup address (the kernel's exception table) -------------------
+ * The two hot copies need no recovery point at all on x86-64, as in the kernel: each is one
+ * `rep movsb` at a known address (FSRM makes short ones cheap). A fault there is recognised by
+ * the handler from the interrupted instruction pointer (svfio_fixup_copy), which moves it past
+ * the `rep movsb`; RCX then holds the bytes not copied, which the routine returns. No sigsetjmp,
+ * no guard to publish: the success path is the copy itself. Both routines are plain asm, so no
+ * sanitizer instruments the user-side access; the kernel-side buffer is checked by the caller. */
+#ifdef SVFIO_FIXUP_COPIES
+/* size_t fn(void *dst, const void *src, size_t n): the bytes not copied (0 on success); on a fault
+ * svfio_rep_copy_in has zeroed all of dst. */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl svfio_rep_copy_in\n"
+        ".hidden svfio_rep_copy_in\n"
+        ".type svfio_rep_copy_in, @function\n"
+        "svfio_rep_copy_in:\n"
+        "    movq %rdx, %rcx\n"
+        "    movq %rdi, %r8\n"
+        ".globl svfio_rep_copy_in_insn\n"
+        ".hidden svfio_rep_copy_in_insn\n"
+        "svfio_rep_copy_in_insn:\n"
+        "    rep movsb\n"
+        "    movq %rcx, %rax\n"
+        "    testq %rcx, %rcx\n"
+        "    jnz 1f\n"
+        "    ret\n"
+        /* A fault: all of dst is zeroed (no stale or partial data, as the kernel's
+         * _copy_from_user leaves none); the result stays nonzero. */
+        "1:  movq %r8, %rdi\n"
+        "    movq %rdx, %rcx\n"
+        "    movq %rax, %rdx\n"
+        "    xorl %eax, %eax\n"
+        "    rep stosb\n"
+        "    movq %rdx, %rax\n"
+        "    ret\n"
+        ".size svfio_rep_copy_in, .-svfio_rep_copy_in\n"
+        ".p2align 4\n"
+        ".globl svfio_rep_copy_out\n"
+        ".hidden svfio_rep_copy_out\n"
+        ".type svfio_rep_copy_out, @function\n"
+        "svfio_rep_copy_out:\n"
+        "    movq %rdx, %rcx\n"
+        ".globl svfio_rep_copy_out_insn\n"
+        ".hidden svfio_rep_copy_out_insn\n"
+        "svfio_rep_copy_out_insn:\n"
+        "    rep movsb\n"
+        "    movq %rcx, %rax\n"
+        "    ret\n"
+        ".size svfio_rep_copy_out, .-svfio_rep_copy_out\n");
+size_t svfio_rep_copy_in(void *dst, uintptr_t src, size_t n);
+size_t svfio_rep_copy_out(uintptr_t dst, const void *src, size_t n);
+extern const char svfio_rep_copy_in_insn[], svfio_rep_copy_out_insn[];
+#define SVFIO_REP_MOVSB_LEN 2 /* f3 a4 */
+
+/* Is this fault the user-side access of one of the two copies? Then resume after the
+ * `rep movsb` (RCX = the bytes left) and return true. The faulting address must lie in what was
+ * left of the user range (or be the #GP of a non-canonical one): a fault on the model's own
+ * buffer is a bug, and is chained like any other fault. */
+SVFIO_NOSAN static bool svfio_fixup_copy(const siginfo_t *info, void *uctx) {
+    if (!uctx || !info || info->si_code <= 0) return false;
+    greg_t *r = ((ucontext_t *)uctx)->uc_mcontext.gregs;
+    uintptr_t ip = (uintptr_t)r[REG_RIP], user;
+    if (ip == (uintptr_t)svfio_rep_copy_in_insn) user = (uintptr_t)r[REG_RSI];
+    else if (ip == (uintptr_t)svfio_rep_copy_out_insn) user = (uintptr_t)r[REG_RDI];
+    else return false;
+    uintptr_t left = (uintptr_t)r[REG_RCX], a = (uintptr_t)info->si_addr;
+    bool in_range = a >= user && a - user < left;
+    bool noncanonical = info->si_code == SI_KERNEL && a == 0 && user + left > SVFIO_CANONICAL_4L;
+    if (!in_range && !noncanonical) return false;
+    r[REG_RIP] = (greg_t)(ip + SVFIO_REP_MOVSB_LEN);
+    return true;
+}
+#endif
+
 SVFIO_NOSAN static bool svfio_fault_in_guard(const struct svfio_guard *g, const siginfo_t *info) {
     if (!info || info->si_code <= 0) return false; /* kill()/tgkill()/sigqueue(): not a fault */
     uintptr_t a = svfio_untag((uintptr_t)info->si_addr);
@@ -263,6 +347,9 @@ SVFIO_NOSAN static bool svfio_fault_in_guard(const struct svfio_guard *g, const 
 }
 
 SVFIO_NOSAN static void svfio_handler(int sig, siginfo_t *info, void *uctx) {
+#ifdef SVFIO_FIXUP_COPIES
+    if (svfio_fixup_copy(info, uctx)) return; /* resumes after the copy, which reports it */
+#endif
     struct svfio_guard *g = svfio_tls_guard;
     if (g && svfio_fault_in_guard(g, info)) {
         if (uctx) {
@@ -340,6 +427,7 @@ typedef uint64_t __attribute__((__may_alias__, __aligned__(1))) svfio_uword; /* 
 
 /* User-side accesses are volatile and naturally aligned (a word never straddles a page, so
  * si_addr is exact); kernel-side ones are plain, possibly unaligned. */
+#ifndef SVFIO_FIXUP_COPIES
 SVFIO_LOOP void svfio_copy_in(unsigned char *d, uintptr_t src, size_t n) {
     const volatile unsigned char *s = (const volatile unsigned char *)src;
     while (n && ((uintptr_t)s & (SVFIO_W - 1))) { *d++ = *s++; n--; }
@@ -359,6 +447,8 @@ SVFIO_LOOP void svfio_copy_out(uintptr_t dst, const unsigned char *s, size_t n) 
     }
     while (n) { *d++ = *s++; n--; }
 }
+
+#endif
 
 #define SVFIO_ONES  0x0101010101010101ull
 #define SVFIO_HIGHS 0x8080808080808080ull
@@ -420,9 +510,30 @@ SVFIO_INLINE bool svfio_access_ok(uintptr_t addr, size_t len) {
     return a <= SVFIO_USER_END && len <= SVFIO_USER_END - a;
 }
 
+#ifdef SVFIO_FIXUP_COPIES
+/* The first copy of the process installs the guard, then copies: out of line, and reached by a tail
+ * call, so the copies' common path saves no register and sets up no frame. */
+static __attribute__((noinline, cold)) int svfio_first_copy_from_user(void *dst, uintptr_t src, size_t len) {
+    pthread_once(&svfio_once, svfio_first_install);
+    return svfio_copy_from_user(dst, src, len);
+}
+
+static __attribute__((noinline, cold)) int svfio_first_copy_to_user(uintptr_t dst, const void *src, size_t len) {
+    pthread_once(&svfio_once, svfio_first_install);
+    return svfio_copy_to_user(dst, src, len);
+}
+#endif
+
 SVFIO_NOSAN int svfio_copy_from_user(void *dst, uintptr_t src, size_t len) {
     if (len == 0) return 0;
     if (!svfio_access_ok(src, len)) goto efault;
+#ifdef SVFIO_FIXUP_COPIES
+    if (__builtin_expect(!atomic_load_explicit(&svfio_ready, memory_order_acquire), 0))
+        return svfio_first_copy_from_user(dst, src, len);
+    SVFIO_KWRITE(dst, len);
+    /* On a fault the routine has zeroed dst. */
+    return svfio_rep_copy_in(dst, src, len) == 0 ? 0 : -EFAULT;
+#else
     svfio_ensure_installed();
     SVFIO_KWRITE(dst, len);
     struct svfio_guard g;
@@ -439,6 +550,7 @@ SVFIO_NOSAN int svfio_copy_from_user(void *dst, uintptr_t src, size_t len) {
     svfio_copy_in((unsigned char *)dst, src, len);
     SVFIO_GUARD_LEAVE(g);
     return 0;
+#endif
 efault:
     /* Like the kernel's _copy_from_user(): no stale or partial data left in the buffer. */
     memset(dst, 0, len);
@@ -448,6 +560,13 @@ efault:
 SVFIO_NOSAN int svfio_copy_to_user(uintptr_t dst, const void *src, size_t len) {
     if (len == 0) return 0;
     if (!svfio_access_ok(dst, len)) return -EFAULT;
+#ifdef SVFIO_FIXUP_COPIES
+    if (__builtin_expect(!atomic_load_explicit(&svfio_ready, memory_order_acquire), 0))
+        return svfio_first_copy_to_user(dst, src, len);
+    SVFIO_KREAD(src, len);
+    /* A prefix may have been written, as in the kernel. */
+    return svfio_rep_copy_out(dst, src, len) == 0 ? 0 : -EFAULT;
+#else
     svfio_ensure_installed();
     SVFIO_KREAD(src, len);
     struct svfio_guard g;
@@ -464,6 +583,7 @@ SVFIO_NOSAN int svfio_copy_to_user(uintptr_t dst, const void *src, size_t len) {
     svfio_copy_out(dst, (const unsigned char *)src, len);
     SVFIO_GUARD_LEAVE(g);
     return 0;
+#endif
 }
 
 SVFIO_NOSAN long svfio_strncpy_from_user(char *dst, uintptr_t src, size_t max) {

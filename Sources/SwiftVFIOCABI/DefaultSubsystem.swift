@@ -2,6 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSwiftVFIOShim
 import Synchronization
 import VFIO
 
@@ -39,6 +40,7 @@ final class DefaultSubsystem: @unchecked Sendable {
     private static let inFlightKey: pthread_key_t = {
         var k = pthread_key_t()
         pthread_key_create(&k) { p in
+            svfio_tls_set_in_flight(nil)
             guard let p else { return }
             let slot = Unmanaged<InFlight>.fromOpaque(p).takeUnretainedValue()
             DefaultSubsystem.shared.inFlightLock.withLock { DefaultSubsystem.shared.freeInFlight.append(slot) }
@@ -82,7 +84,7 @@ final class DefaultSubsystem: @unchecked Sendable {
     @inline(__always) private func enter(_ slot: Unretained<InFlight>) {
         slot.with { s in
             while true {
-                s.count.add(1, ordering: .sequentiallyConsistent)
+                s.count.wrappingAdd(1, ordering: .sequentiallyConsistent)   // lock xadd (add checks overflow: a CAS loop)
                 if !loading.load(ordering: .sequentiallyConsistent) { return }
                 // The loading thread's own nested calls (a plug-in driver's ops while the load
                 // unbinds or binds its devices) go on: the load waits for nobody but others.
@@ -93,13 +95,14 @@ final class DefaultSubsystem: @unchecked Sendable {
         }
     }
 
-    /// The calling thread's in-flight slot (held by the registry; the thread-specific value is
-    /// unretained).
+    /// The calling thread's in-flight slot (held by the registry; the thread's TLS slot, one load,
+    /// holds it unretained; the pthread key is there for the thread-exit destructor).
     @inline(__always) private func inFlightSlot() -> Unretained<InFlight> {
-        if let p = pthread_getspecific(Self.inFlightKey) { return Unretained<InFlight>(p) }
+        if let p = svfio_tls_in_flight() { return Unretained<InFlight>(p) }
         return newInFlightSlot()
     }
 
+    @inline(never)
     private func newInFlightSlot() -> Unretained<InFlight> {
         let slot = inFlightLock.withLock { () -> InFlight in
             if let s = freeInFlight.popLast() { return s }
@@ -109,6 +112,7 @@ final class DefaultSubsystem: @unchecked Sendable {
         }
         let p = Unmanaged.passUnretained(slot).toOpaque()
         pthread_setspecific(Self.inFlightKey, p)
+        svfio_tls_set_in_flight(p)
         return Unretained<InFlight>(p)
     }
 

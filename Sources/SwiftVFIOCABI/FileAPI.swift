@@ -12,13 +12,13 @@ extension HandleTable {
     /// `withLive`), or nil when `p` is not a live file handle (then `file(_:_:_:)` says why).
     @inline(__always)
     func withFile<R>(_ p: UnsafeMutablePointer<file>?, _ body: (VFIOFile) -> R) -> R? {
-        withLive(tokenOf(p), .file, as: VFIOFile.self, alive: { $0.refCount > 0 }, body)
+        withLive(tokenOf(p), .file, as: VFIOFile.self, type: fileType, alive: { $0.refCount > 0 }, body)
     }
 
     /// `body` on the VFIO device behind a `struct vfio_device *` (fast path), or nil.
     @inline(__always)
     func withVFIODevice<R>(_ p: UnsafeMutablePointer<vfio_device>?, _ body: (VFIODevice) -> R) -> R? {
-        withLive(tokenOf(p), .vfioDevice, as: VFIODevice.self, alive: { $0.refCount > 0 }, body)
+        withLive(tokenOf(p), .vfioDevice, as: VFIODevice.self, type: vfioDeviceType, alive: { $0.refCount > 0 }, body)
     }
 
     /// The file behind a `struct file *` C holds a reference through.
@@ -55,6 +55,14 @@ extension HandleTable {
 
 // MARK: - the kernel's file kAPI
 
+// handleFastPath: the three queries a KVM consumer makes on every ioctl of its VFIO device
+// (vfio_file_is_group, vfio_file_has_dev, vfio_file_enforced_coherent) answer a live handle
+// under the handle table's lock alone, outside the call bracket (DefaultSubsystem.with): the
+// slot holds the file (and device) while the lock is held, a live file handle is a reference C
+// holds, which makes a model replacement refuse (EBUSY), and a replacement retires handles under
+// that same lock. So no model can go from under the answer. Anything else (NULL, stale, forged)
+// takes the bracketed path, which WARNs in the model's log and says why.
+
 /// Returns the IOMMU group of a VFIO group file, with a new reference the caller drops with
 /// iommu_group_put(); NULL for any other file, and NULL unless the model is configured with
 /// CONFIG_SPAPR_TCE_IOMMU (topology `"spapr_tce_iommu": true`): the kernel keeps this only for the
@@ -78,11 +86,16 @@ extension HandleTable {
 /// device files. A NULL, stale or forged `file` WARNs and returns false.
 /// Kernel: vfio_file_is_group()
 @c public func vfio_file_is_group(_ file: UnsafeMutablePointer<file>?) -> Bool {
-    quietCall("vfio_file_is_group", false) { sub throws(CallError) in
-        let handles = HandleTable.shared   // (not through DefaultSubsystem.shared: one lazy-global check fewer)
-        if let r = handles.withFile(file, { $0.isGroup }) { return r }
-        return try handles.file(file, sub, "vfio_file_is_group").isGroup
-    }
+    if let r = HandleTable.shared.withFile(file, { $0.isGroup }) { return r }   // see `handleFastPath`
+    return fileQuerySlowPath(file, "vfio_file_is_group", \.isGroup)
+}
+
+/// The bracketed path of a file query whose fast path found no live handle: WARNs and says why
+/// (out of line, so the fast path keeps a small frame).
+@inline(never)
+private func fileQuerySlowPath(_ file: UnsafeMutablePointer<file>?, _ fn: StaticString,
+                               _ answer: (VFIOFile) -> Bool) -> Bool {
+    quietCall(fn, false) { sub throws(CallError) in answer(try HandleTable.shared.file(file, sub, fn)) }
 }
 
 /// Returns whether DMA through the group `file` is cache coherent whatever the device asks:
@@ -92,12 +105,9 @@ extension HandleTable {
 /// returns false, the safe answer for a KVM consumer (assume non-coherent DMA).
 /// Kernel: vfio_file_enforced_coherent()
 @c public func vfio_file_enforced_coherent(_ file: UnsafeMutablePointer<file>?) -> Bool {
-    quietCall("vfio_file_enforced_coherent", false) { sub throws(CallError) in
-        // Takes no lock of the group's: may run under the table's lock.
-        let handles = HandleTable.shared   // (not through DefaultSubsystem.shared: one lazy-global check fewer)
-        if let r = handles.withFile(file, { $0.enforcedCoherent }) { return r }
-        return try handles.file(file, sub, "vfio_file_enforced_coherent").enforcedCoherent
-    }
+    // Takes no lock of the group's: may run under the table's lock. See `handleFastPath`.
+    if let r = HandleTable.shared.withFile(file, { $0.enforcedCoherent }) { return r }
+    return fileQuerySlowPath(file, "vfio_file_enforced_coherent", \.enforcedCoherent)
 }
 
 /// Stores `kvm` in the group of a VFIO group file (NULL clears it); ignored for other files. No
@@ -120,11 +130,18 @@ extension HandleTable {
 /// and returns false.
 /// Kernel: vfio_file_has_dev()
 @c public func vfio_file_has_dev(_ file: UnsafeMutablePointer<file>?, _ device: UnsafeMutablePointer<vfio_device>?) -> Bool {
+    // See `handleFastPath`.
+    let handles = HandleTable.shared
+    if let r = handles.withLivePair(tokenOf(file), .file, as: VFIOFile.self, type: handles.fileType, alive: { $0.refCount > 0 },
+                                    tokenOf(device), .vfioDevice, as: VFIODevice.self, type: handles.vfioDeviceType,
+                                    alive: { $0.refCount > 0 }, { f, d in f.hasDevice(d) }) { return r }
+    return hasDevSlowPath(file, device)
+}
+
+/// vfio_file_has_dev's bracketed path (out of line, as `fileQuerySlowPath`).
+@inline(never)
+private func hasDevSlowPath(_ file: UnsafeMutablePointer<file>?, _ device: UnsafeMutablePointer<vfio_device>?) -> Bool {
     quietCall("vfio_file_has_dev", false) { sub throws(CallError) in
-        let handles = HandleTable.shared   // (not through DefaultSubsystem.shared: one lazy-global check fewer)
-        if let r = handles.withLivePair(tokenOf(file), .file, as: VFIOFile.self, alive: { $0.refCount > 0 },
-                                        tokenOf(device), .vfioDevice, as: VFIODevice.self, alive: { $0.refCount > 0 },
-                                        { f, d in f.hasDevice(d) }) { return r }
         let f = try DefaultSubsystem.shared.handles.file(file, sub, "vfio_file_has_dev")
         let d = try DefaultSubsystem.shared.handles.vfioDevice(device, sub, "vfio_file_has_dev")
         return f.hasDevice(d)

@@ -98,6 +98,11 @@ final class HandleTable: @unchecked Sendable {
     /// The process's table: one for the default model, never freed.
     static let shared = HandleTable()
 
+    /// The classes the fast paths lend, as the slots record them: read from the table (one load)
+    /// rather than through the class's metadata accessor (a call) on every query.
+    let fileType = ObjectIdentifier(VFIOFile.self)
+    let vfioDeviceType = ObjectIdentifier(VFIODevice.self)
+
     static let tag: UInt = 0x5f << 56
     static let generationMask: UInt32 = 0xff_ffff
     static let indexLimit = 1 << 24
@@ -187,16 +192,17 @@ final class HandleTable: @unchecked Sendable {
     /// must not take any lock that is held while handles are resolved (a driver callback can run
     /// under a group's locks and resolve handles), nor call back into this table.
     @inline(__always)
-    func withLive<T: AnyObject, R>(_ token: UInt, _ kind: HandleKind, as: T.Type, alive: (T) -> Bool,
-                                   _ body: (T) -> R) -> R? {
+    func withLive<T: AnyObject, R>(_ token: UInt, _ kind: HandleKind, as: T.Type, type: ObjectIdentifier,
+                                   alive: (T) -> Bool, _ body: (T) -> R) -> R? {
         guard token & (0xff << 56) == Self.tag, token & 0xf == 0,
               UInt8(truncatingIfNeeded: token >> 52) & 0xf == kind.rawValue else { return nil }
         let generation = UInt32(truncatingIfNeeded: token >> 28) & Self.generationMask
         let index = Int(truncatingIfNeeded: token >> 4) & (Self.indexLimit - 1)
         lock.lock()
         defer { lock.unlock() }
+        // `type` is T's identifier (the callers pass the table's own copy of it).
         guard index < slots.count, slots[index].kind == kind, slots[index].generation == generation,
-              slots[index].type == ObjectIdentifier(T.self) else { return nil }
+              slots[index].type == type else { return nil }
         let bits = slots[index].strongBits
         let releasing = slots[index].releasing
         if let object = Unretained<T>(bits: bits) {
@@ -213,13 +219,15 @@ final class HandleTable: @unchecked Sendable {
     /// `withLive` for two handles at once (one lock hold): `body` gets both objects, or the call
     /// returns nil when either is not a live handle of its kind.
     @inline(__always)
-    func withLivePair<T: AnyObject, U: AnyObject, R>(_ t: UInt, _ tKind: HandleKind, as _: T.Type, alive tAlive: (T) -> Bool,
-                                                     _ u: UInt, _ uKind: HandleKind, as _: U.Type, alive uAlive: (U) -> Bool,
+    func withLivePair<T: AnyObject, U: AnyObject, R>(_ t: UInt, _ tKind: HandleKind, as _: T.Type, type tType: ObjectIdentifier,
+                                                     alive tAlive: (T) -> Bool,
+                                                     _ u: UInt, _ uKind: HandleKind, as _: U.Type, type uType: ObjectIdentifier,
+                                                     alive uAlive: (U) -> Bool,
                                                      _ body: (T, U) -> R) -> R? {
         guard let (ti, tg) = Self.fastDecode(t, tKind), let (ui, ug) = Self.fastDecode(u, uKind) else { return nil }
         lock.lock()
         defer { lock.unlock() }
-        guard let tBits = strongBitsLocked(ti, tKind, tg, T.self), let uBits = strongBitsLocked(ui, uKind, ug, U.self) else {
+        guard let tBits = strongBitsLocked(ti, tKind, tg, tType), let uBits = strongBitsLocked(ui, uKind, ug, uType) else {
             return nil
         }
         // Both held by their slots, which cannot change while the lock is held.
@@ -241,9 +249,9 @@ final class HandleTable: @unchecked Sendable {
 
     /// The strongly held object of class `T` in a live slot, as a raw pointer; lock held.
     @inline(__always)
-    private func strongBitsLocked<T: AnyObject>(_ index: Int, _ kind: HandleKind, _ generation: UInt32, _: T.Type) -> UnsafeRawPointer? {
+    private func strongBitsLocked(_ index: Int, _ kind: HandleKind, _ generation: UInt32, _ type: ObjectIdentifier) -> UnsafeRawPointer? {
         guard index < slots.count, slots[index].kind == kind, slots[index].generation == generation,
-              slots[index].type == ObjectIdentifier(T.self) else { return nil }
+              slots[index].type == type else { return nil }
         return UnsafeRawPointer(bitPattern: slots[index].strongBits)
     }
 

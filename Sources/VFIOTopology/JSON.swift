@@ -5,6 +5,33 @@
 // schema decides what it accepts (topologies want integers). Nesting is bounded, so the recursive
 // descent can never exhaust the stack, and no input makes it trap.
 
+/// Byte-for-byte equality of two strings (JSON keys and device names are compared as bytes, not
+/// by Unicode canonical equivalence, as the kernel compares names).
+@inline(__always)
+func utf8Equal(_ a: String, _ b: String) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    var a = a, b = b
+    return a.withUTF8 { x in b.withUTF8 { y in x.elementsEqual(y) } }
+}
+
+/// A string as a hash key by its UTF-8 bytes: equal when the bytes are. The bytes are hashed once,
+/// when the key is made; a probe that meets another key compares the two hashes first, so the bytes
+/// are compared only for a real match (an `Array(s.utf8)` key cost an allocation and a hash call
+/// per byte, and comparing bytes at every probe was most of a lookup).
+struct UTF8Key: Hashable {
+    let text: String
+    private let bytesHash: Int
+    init(_ text: String) {
+        var hasher = Hasher()
+        var copy = text
+        copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        self.text = text
+        bytesHash = hasher.finalize()
+    }
+    static func == (a: UTF8Key, b: UTF8Key) -> Bool { a.bytesHash == b.bytesHash && utf8Equal(a.text, b.text) }
+    func hash(into hasher: inout Hasher) { hasher.combine(bytesHash) }
+}
+
 /// A parsed JSON value with the byte offset where it starts (for error positions).
 struct JSONNode: Sendable {
     /// The value.
@@ -257,7 +284,9 @@ struct JSONParser {
         try enterContainer()
         index += 1  // '{'
         var members: [JSONMember] = []
-        var keyOffsets: [[UInt8]: Int] = [:]
+        // Duplicate keys: a scan of the members so far while the object is small (a hash table per
+        // object was most of the parse of a large topology), an index by bytes past that.
+        var keyOffsets: [UTF8Key: Int] = [:]
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -274,14 +303,12 @@ struct JSONParser {
             }
             let keyOffset = index
             let key = try parseString()
-            let keyBytes = Array(key.utf8)
-            if let first = keyOffsets[keyBytes] {
+            if let first = Self.firstOffset(of: key, at: keyOffset, in: members, index: &keyOffsets) {
                 path.append(.key(key))
                 let (line, column) = jsonLineAndColumn(in: bytes, offset: first)
                 throw error("duplicate key \(JSONPath.quoted(key)) (first at line \(line), column \(column))",
                             at: keyOffset)
             }
-            keyOffsets[keyBytes] = keyOffset
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
                 path.append(.key(key))
@@ -302,6 +329,24 @@ struct JSONParser {
         }
         depth -= 1
         return .object(members)
+    }
+
+    /// Objects with more members than this index their keys in a hash table.
+    private static let linearKeyScanLimit = 16
+
+    /// Where `key` (at `offset`) first appeared among `members` (compared byte for byte), or nil.
+    /// Builds `index` once the object is large, and records `key` in it.
+    private static func firstOffset(of key: String, at offset: Int, in members: [JSONMember],
+                                    index: inout [UTF8Key: Int]) -> Int? {
+        if members.count < linearKeyScanLimit {
+            return members.first { utf8Equal($0.key, key) }?.keyOffset
+        }
+        if index.isEmpty {
+            for m in members where index[UTF8Key(m.key)] == nil { index[UTF8Key(m.key)] = m.keyOffset }
+        }
+        if let first = index[UTF8Key(key)] { return first }
+        index[UTF8Key(key)] = offset
+        return nil
     }
 
     private mutating func parseArray() throws(JSONSyntaxError) -> JSONValue {
@@ -449,7 +494,20 @@ struct JSONParser {
     private mutating func parseString() throws(JSONSyntaxError) -> String {
         let start = index
         index += 1  // '"'
-        var buffer: [UInt8] = []
+        // Printable ASCII up to the closing quote (every key and name a real topology has): the
+        // String is made from the input bytes at once, with no intermediate buffer.
+        var scan = index
+        while scan < bytes.count {
+            let byte = bytes[scan]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { break }
+            scan += 1
+        }
+        if scan < bytes.count, bytes[scan] == UInt8(ascii: "\"") {
+            defer { index = scan + 1 }
+            return String(decoding: bytes[index..<scan], as: UTF8.self)
+        }
+        var buffer = Array(bytes[index..<scan])
+        index = scan
         while true {
             guard index < bytes.count else { throw error("unterminated string", at: start) }
             let byte = bytes[index]

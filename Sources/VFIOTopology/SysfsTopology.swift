@@ -168,7 +168,7 @@ public struct SysfsTopologyReader: Sendable {
         }
 
         // Assemble, checking names are unique across groups, no-IOMMU and emulated devices.
-        var seen = DeviceNameRegistry()
+        var seen = DeviceNameRegistry<String>()
         for group in groups {
             var devices: [TopologySpec.Device] = []
             for name in group.members {

@@ -25,7 +25,8 @@ static void test_bad_user_pointers(int group, int container, char *page)
 {
     unsigned long unmapped = (unsigned long)(page + 4096);
     /* Every pointer-taking group ioctl, with NULL, a kernel address, an unmapped page. */
-    unsigned long bad[] = { 0, 1, 0xffff800000000000ul, unmapped, (unsigned long)-1 };
+    /* 1 << 50: below the user limit, non-canonical with 4-level paging (a #GP, not a page fault). */
+    unsigned long bad[] = { 0, 1, 0xffff800000000000ul, 1ul << 50, unmapped, (unsigned long)-1 };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CHECK_SYSERR(swiftvfio_ioctl(group, VFIO_GROUP_GET_STATUS, bad[i]), EFAULT);
         CHECK_SYSERR(swiftvfio_ioctl(group, VFIO_GROUP_SET_CONTAINER, bad[i]), EFAULT);

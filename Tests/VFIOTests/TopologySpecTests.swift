@@ -230,6 +230,13 @@ struct TopologySyntaxErrorTests {
         #expect(deep?.path == "$.iommu_groups[0].id")
         #expect(deep?.line == 2 && deep?.column == 2)
         #expect(failure(#"[{"a b": 1, "a b": 2}]"#)?.path == #"$[0]["a b"]"#)
+        // A large object indexes its keys (past 16 members): found all the same, with the first's place.
+        let keys = (0..<20).map { "\"k\($0)\": \($0)" }.joined(separator: ", ")
+        let large = failure("[{" + keys + ", \"k3\": 0}]")
+        #expect(large?.path == "$[0].k3")
+        #expect(large?.message == #"duplicate key "k3" (first at line 1, column 30)"#)
+        let late = failure("[{" + keys + ", \"k19\": 0}]")
+        #expect(late?.message.hasPrefix(#"duplicate key "k19" (first at line 1, column "#) == true)
     }
 
     @Test func loneSurrogatesAreErrors() {

@@ -200,12 +200,17 @@ static int mode_loop(const char *what, long n) {
     if (fd28 < 0 || fd26 < 0 || cfd < 0) die("swiftvfio_open");
     struct ioctl_ctx st = { .fd = fd28, .ioctl_fn = swiftvfio_ioctl };
     if (strcmp(what, "status") == 0) { run_ioctl(&st, n); return 0; }
-    if (strcmp(what, "cm_status") == 0) {
+    if (strncmp(what, "cm_", 3) == 0) {
         int cfds[1];
         uintptr_t cfiles[1], cdevs[1];
         cm_setup(1, cfds, cfiles, cdevs);
         struct ioctl_ctx cm = { .fd = cfds[0], .ioctl_fn = cm_ioctl };
-        run_ioctl(&cm, n);
+        struct kapi_ctx ck = { .cfile = cfiles[0], .cdevice = cdevs[0] };
+        if (strcmp(what, "cm_status") == 0) run_ioctl(&cm, n);
+        else if (strcmp(what, "cm_is_group") == 0) cm_is_group(&ck, n);
+        else if (strcmp(what, "cm_has_dev") == 0) cm_has_dev(&ck, n);
+        else if (strcmp(what, "cm_coherent") == 0) cm_coherent(&ck, n);
+        else { fprintf(stderr, "loop: cm_status|cm_is_group|cm_has_dev|cm_coherent\n"); return 2; }
         return 0;
     }
     if (swiftvfio_ioctl(fd26, VFIO_GROUP_SET_CONTAINER, (unsigned long)&cfd) != 0) die("SET_CONTAINER");
@@ -218,7 +223,7 @@ static int mode_loop(const char *what, long n) {
     if (strcmp(what, "is_group") == 0) lib_is_group(&k, n);
     else if (strcmp(what, "has_dev") == 0) lib_has_dev(&k, n);
     else if (strcmp(what, "coherent") == 0) lib_coherent(&k, n);
-    else { fprintf(stderr, "loop: status|is_group|has_dev|coherent\n"); return 2; }
+    else { fprintf(stderr, "loop: status|is_group|has_dev|coherent (cm_<what>: the C model's side)\n"); return 2; }
     return 0;
 }
 

@@ -75,10 +75,39 @@ int svfio_eventfd_signal(int fd);
 /* Reads and resets an eventfd's counter: the value, 0 when it was zero (non-blocking fd), or -errno. */
 long long svfio_eventfd_read(int fd);
 
+/* One VMA of the calling process, as PROCMAP_QUERY (Linux 6.11) reports it. */
+struct svfio_vma {
+    uint64_t start, end; /* [start, end) */
+    int readable, writable;
+    int secret;          /* a memfd_secret() mapping ("/secretmem (deleted)") */
+};
+/* /proc/self/maps opened for svfio_vma_at(): fd or -errno. Close it with svfio_vma_close(). */
+int svfio_vma_open(void);
+void svfio_vma_close(int mapsfd);
+/* The VMA covering addr: 1 (filled in), 0 (no VMA there: a hole), or -errno when the kernel cannot
+ * say (ENOTTY before Linux 6.11: read /proc/self/maps instead). */
+int svfio_vma_at(int mapsfd, uint64_t addr, struct svfio_vma *vma);
+
 /* Opens (creating, appending, close-on-exec) a trace file with a raw openat(2): fd or -errno. */
 int svfio_trace_open(const char *path);
 /* Writes all of buf with raw write(2) calls; 0 or -errno. */
 int svfio_trace_write(int fd, const void *buf, size_t len);
+
+/* ---- Per-thread slots -----------------------------------------------------------------------
+ * Two per-thread pointers read on every model call: the C ABI's in-flight counter
+ * (DefaultSubsystem) and the core's task-work context (TaskWork). pthread_getspecific() behind a
+ * lazily created key costs a call and a once-check each time; an initial-exec TLS variable is one
+ * %fs-relative load. The owners keep their pthread keys only for the thread-exit destructors, which
+ * clear these slots before freeing what they point to. */
+struct svfio_thread_slots {
+    void *in_flight;
+    void *task_work;
+};
+extern __thread struct svfio_thread_slots svfio_tls_slots __attribute__((tls_model("initial-exec")));
+static inline void *svfio_tls_in_flight(void) { return svfio_tls_slots.in_flight; }
+static inline void svfio_tls_set_in_flight(void *p) { svfio_tls_slots.in_flight = p; }
+static inline void *svfio_tls_task_work(void) { return svfio_tls_slots.task_work; }
+static inline void svfio_tls_set_task_work(void *p) { svfio_tls_slots.task_work = p; }
 
 /* ---- uapi constants ------------------------------------------------------------------------
  * The ioctl numbers the model serves, as constants Swift can import: Swift does not expand the

@@ -92,11 +92,20 @@ extension PCIDeviceModel {
         }
     }
 
+    /// Builds the config space at its first use (`lock` held): until then nothing could have
+    /// changed it from what vfio_config_init() makes.
+    @inline(__always) func ensureConfig() {
+        if config.isEmpty { initConfig() }
+    }
+
     func put16(_ at: Int, _ v: UInt16) { config[at] = UInt8(v & 0xff); config[at + 1] = UInt8(v >> 8) }
     private func put32(_ at: Int, _ v: UInt32) { put16(at, UInt16(v & 0xffff)); put16(at + 2, UInt16(v >> 16)) }
     private func mask16(_ at: Int, _ v: UInt16) { writable[at] = UInt8(v & 0xff); writable[at + 1] = UInt8(v >> 8) }
     private func mask32(_ at: Int, _ v: UInt32) { mask16(at, UInt16(v & 0xffff)); mask16(at + 2, UInt16(v >> 16)) }
-    func get16(_ at: Int) -> UInt16 { UInt16(config[at]) | UInt16(config[at + 1]) << 8 }
+    func get16(_ at: Int) -> UInt16 {
+        ensureConfig()
+        return UInt16(config[at]) | UInt16(config[at + 1]) << 8
+    }
 
     /// Where the MSI-X table lives: (BAR, offset, size in bytes), or nil without MSI-X
     /// (`vdev->msix_bar`, `msix_offset`, `msix_size`).
@@ -135,6 +144,7 @@ extension PCIDeviceModel {
 
     /// The value a config byte reads as: BAR and ROM registers through the size masks.
     func configByte(_ at: Int) -> UInt8 {
+        ensureConfig()
         if at >= PCIReg.bar0 && at < PCIReg.bar0 + 24 {
             let value = barRegister((at - PCIReg.bar0) / 4)
             return UInt8(truncatingIfNeeded: value >> (8 * UInt32((at - PCIReg.bar0) % 4)))
@@ -148,6 +158,7 @@ extension PCIDeviceModel {
     }
 
     func writeConfigByte(_ at: Int, _ value: UInt8) {
+        ensureConfig()
         if at >= PCIReg.bar0 && at < PCIReg.bar0 + 24 {
             let bar = (at - PCIReg.bar0) / 4, shift = 8 * UInt32((at - PCIReg.bar0) % 4)
             barRaw[bar] = barRaw[bar] & ~(0xff << shift) | UInt32(value) << shift

@@ -89,11 +89,12 @@ public final class PCIDeviceModel: @unchecked Sendable {
     /// internal rather than private so the config, read/write and interrupt files (extensions)
     /// reach it; only this class's extensions touch it.
     let lock = KernelMutex("vdev->igate")
-    var config: [UInt8]
-    var writable: [UInt8]
+    /// The virtual config space and its write masks: empty until first needed (`ensureConfig()`).
+    var config: [UInt8] = []
+    var writable: [UInt8] = []
     /// The last values written to the BAR and ROM registers; reads apply the size masks
     /// (the kernel's vfio_bar_fixup).
-    var barRaw = [UInt32](repeating: 0, count: 6)
+    var barRaw: [UInt32] = []   // set with the config space (initConfig)
     var romRaw: UInt32 = 0
     /// Each BAR slot's initial register value (a 64-bit BAR's upper half in the slot above it).
     let barAddress: [UInt32]
@@ -108,7 +109,10 @@ public final class PCIDeviceModel: @unchecked Sendable {
         let base: UnsafeMutableRawPointer
         let length: Int
     }
-    var barMemory: [BARMemory?] = Array(repeating: nil, count: 6)
+    var barMemory: [BARMemory?] = PCIDeviceModel.noBARMemory
+    /// Six empty slots, shared until a BAR's first use writes its own copy (no array made per
+    /// function at probe). Immutable; the pointers it could hold are never shared across threads.
+    nonisolated(unsafe) private static let noBARMemory: [BARMemory?] = Array(repeating: nil, count: 6)
     let rom: [UInt8]
 
     enum IRQType: Equatable { case none, intx, msi, msix }
@@ -139,8 +143,6 @@ public final class PCIDeviceModel: @unchecked Sendable {
         self.name = name
         self.identity = identity
         configSize = identity.pcie ? 4096 : 256
-        config = [UInt8](repeating: 0, count: configSize)
-        writable = [UInt8](repeating: 0, count: configSize)
         // Fake host addresses: non-zero (the kernel treats a zero start as unimplemented) and
         // naturally aligned; I/O ports from 0xc000, 32-bit memory from 3 GiB, 64-bit memory above
         // 4 GiB (as firmware places them).
@@ -168,7 +170,9 @@ public final class PCIDeviceModel: @unchecked Sendable {
         romAddress = identity.romSize > 0
             ? UInt32(truncatingIfNeeded: (cursor + identity.romSize - 1) & ~(identity.romSize - 1)) : 0
         rom = Self.makeROM(identity)
-        initConfig()
+        // The config space (8 KiB with its masks for a PCIe function) is built at its first use,
+        // not here: every open rebuilds it anyway (enable), and a topology of 10,000 functions
+        // that are never opened should not fault in 80 MB at start-up (issue 14).
     }
 
     /// The memory of BAR `index` (which must have a size), made at its first use: the BAR's memfd

@@ -30,6 +30,15 @@ final class FDTable: @unchecked Sendable {
         let file: VFIOFile
         let dev: UInt64
         let ino: UInt64
+        /// `file`'s address, read by `fgetLent` without copying the entry (a copy retains).
+        let fileBits: UnsafeRawPointer
+
+        init(file: VFIOFile, dev: UInt64, ino: UInt64) {
+            self.file = file
+            self.dev = dev
+            self.ino = ino
+            fileBits = UnsafeRawPointer(Unmanaged.passUnretained(file).toOpaque())
+        }
     }
 
     /// One lock stripe (64 bytes, one cache line): its mutex first, then its slots.
@@ -145,6 +154,20 @@ final class FDTable: @unchecked Sendable {
         return withStripe(fd) { (s, i) -> VFIOFile? in
             guard i < s.pointee.capacity, let file = s.pointee.slots![i]?.file else { return nil }
             file.getHeld()
+            return file
+        }
+    }
+
+    /// `fget(fd)` lent: the file with a new reference, and no Swift retain (a file pins itself
+    /// while it has references: `VFIOFile.pin`), so the caller's `put()` is all it must do. For the
+    /// routed system calls, which use the file for the duration of one call.
+    @inline(__always)
+    func fgetLent(_ fd: Int32) -> Unretained<VFIOFile>? {
+        guard fd >= 0 else { return nil }
+        return withStripe(fd) { (s, i) -> Unretained<VFIOFile>? in
+            guard i < s.pointee.capacity, let bits = s.pointee.slots![i]?.fileBits else { return nil }
+            let file = Unretained<VFIOFile>(bits)
+            file.with { $0.getHeld() }
             return file
         }
     }

@@ -65,7 +65,8 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
     /// the file's life (a `let`, so a call through it borrows it: no reference-count traffic on
     /// the system-call path).
     let operations: any FileOperations
-    private let refs = Atomic<Int>(1)
+    /// The reference count (`f_count`); read inline by the C ABI's handle checks (`refCount`).
+    @usableFromInline let refs = Atomic<Int>(1)
     /// Serial number, so C handles can detect reuse.
     let serial: UInt64
     /// `file->f_pos`, the position read(2)/write(2) use and advance (pread/pwrite pass their own);
@@ -83,12 +84,27 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
         self.operations = operations
         self.serial = subsystem.nextFileSerial()
         subsystem.census.fileCreated()
+        pin()
+    }
+
+    // A file pins itself (one Swift retain of its own) while it has references, as a kernel file
+    // lives until its last fput: a system call can then use the file it took a reference on
+    // without also retaining the object (`FDTable.fgetLent`), which on the routed path was a
+    // second atomic on the same cache line. The pin goes when the last reference does
+    // (`put()`), or with `abandonUnopened()` for a file whose open failed.
+    private func pin() { _ = Unmanaged.passUnretained(self).retain() }
+    private func unpin() { Unmanaged.passUnretained(self).release() }
+
+    /// A file whose open failed: freed without a release (the kernel's fput of an unopened file).
+    func abandonUnopened() {
+        guard refs.exchange(0, ordering: .acquiringAndReleasing) > 0 else { return }
+        unpin()
     }
 
     public var description: String { name }
 
     /// The current reference count (for tests and the census).
-    public var refCount: Int { refs.load(ordering: .relaxed) }
+    @inlinable public var refCount: Int { refs.load(ordering: .relaxed) }
 
     /// `get_file()`: a new reference. A get on a released file is a use-after-free: WARN, refused.
     @discardableResult
@@ -120,7 +136,8 @@ public final class VFIOFile: @unchecked Sendable, CustomStringConvertible {
     public func put() {
         let old = refs.subtract(1, ordering: .acquiringAndReleasing).oldValue
         if old == 1 {
-            TaskWork.add { [self] in self.release() }
+            TaskWork.add { [self] in self.release() }   // the work holds the file until it has run
+            unpin()
         } else if old <= 0 {
             refs.add(1, ordering: .relaxed)   // undone: a put too many changes nothing
             subsystem.log.warnOn(true, "fput on released file \(name)")

@@ -63,6 +63,7 @@ extension VFIOSubsystem {
             try group.fopsOpen(file)
         } catch {
             // A file whose open failed is freed without a release (fput of an unopened file).
+            file.abandonUnopened()
             census.fileReleased()
             throw error
         }

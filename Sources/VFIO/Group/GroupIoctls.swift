@@ -18,15 +18,16 @@ extension VFIOGroup {
         guard status.argsz >= UInt32(MemoryLayout<VFIOGroupStatus>.size) else {
             throw .EINVAL.because("argsz {} < minsz {}", status.argsz, MemoryLayout<VFIOGroupStatus>.size)
         }
-        status.flags = 0
-        try groupLock.withLock { () throws(Errno) in
-            guard !iommuGroupRevoked else { throw .ENODEV.because("group {} was removed (its last device unregistered)", iommuGroupID) }
-            if hasIOMMU() {
-                status.flags |= VFIOGroupFlags.containerSet | VFIOGroupFlags.viable
-            } else if !boundIOMMUGroup.dmaOwnerClaimed {
-                status.flags |= VFIOGroupFlags.viable
-            }
-        }
+        // The flags are computed under group_lock and the error thrown after it: the common path
+        // (every client's first call, and QEMU's on each group) is then straight-line code with
+        // no throwing closure.
+        groupLock.lock()
+        let flags: UInt32? = iommuGroupRevoked ? nil
+            : hasIOMMU() ? VFIOGroupFlags.containerSet | VFIOGroupFlags.viable
+            : boundIOMMUGroup.dmaOwnerClaimed ? 0 : VFIOGroupFlags.viable
+        groupLock.unlock()
+        guard let flags else { throw .ENODEV.because("group {} was removed (its last device unregistered)", iommuGroupID) }
+        status.flags = flags
         try UserMemory.write(status, to: arg)
     }
 

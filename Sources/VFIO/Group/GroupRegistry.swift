@@ -59,7 +59,7 @@ final class GroupRegistry: @unchecked Sendable {
         let group = VFIOGroup(subsystem: subsystem, iommuGroup: iommuGroup, type: type, minor: minor)
         iommuGroup.vfioGroupStorage = group
         byNode[group.name] = group
-        if minor >= byMinor.count { byMinor += Array(repeating: nil, count: minor + 1 - byMinor.count) }
+        while minor >= byMinor.count { byMinor.append(nil) }   // amortised growth, no temporary array
         byMinor[minor] = group
         return group
     }

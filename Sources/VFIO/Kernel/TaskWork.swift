@@ -2,6 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSwiftVFIOShim
 
 /// Per-thread "return to user space": the model's `task_work` for deferred `fput`.
 ///
@@ -18,9 +19,12 @@ enum TaskWork {
         @exclusivity(unchecked) var queue: [() -> Void] = []
     }
 
+    /// Only for the destructor that releases a thread's context when it exits; the context is
+    /// read through the shim's TLS slot (one load, no call).
     private static let key: pthread_key_t = {
         var k = pthread_key_t()
         pthread_key_create(&k) { p in
+            svfio_tls_set_task_work(nil)
             if let p { Unmanaged<Context>.fromOpaque(p).release() }
         }
         return k
@@ -30,13 +34,15 @@ enum TaskWork {
 
     /// The thread's context, held by its thread-specific slot (created on first use).
     @inline(__always) static var currentUnmanaged: Unmanaged<Context> {
-        if let p = pthread_getspecific(key) { return Unmanaged<Context>.fromOpaque(p) }
+        if let p = svfio_tls_task_work() { return Unmanaged<Context>.fromOpaque(p) }
         return makeCurrent()
     }
 
+    @inline(never)
     private static func makeCurrent() -> Unmanaged<Context> {
         let c = Unmanaged.passRetained(Context())
         pthread_setspecific(key, c.toOpaque())
+        svfio_tls_set_task_work(c.toOpaque())
         return c
     }
 

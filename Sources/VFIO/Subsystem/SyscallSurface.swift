@@ -45,9 +45,11 @@ extension VFIOSubsystem {
     public func ioctl(_ fd: Int32, _ cmd: UInt, _ arg: UInt = 0) throws(Errno) -> Int {
         try TaskWork.syscall { () throws(Errno) -> Int in
             guard tracer.isEnabled else {
-                guard let file = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }
-                defer { file.put() }
-                return try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
+                guard let lent = fdTable.fgetLent(fd) else { throw .EBADF.because("not a model fd") }
+                return try lent.with { (file) throws(Errno) -> Int in
+                    defer { file.put() }
+                    return try dispatchIoctl(file, UInt32(truncatingIfNeeded: cmd), arg)
+                }
             }
             return try traceIoctl("\(fd)", traceTarget(fd), UInt32(truncatingIfNeeded: cmd), arg) { () throws(Errno) -> Int in
                 guard let file = fdTable.fget(fd) else { throw .EBADF.because("not a model fd") }

@@ -59,18 +59,19 @@ extension VFIOSubsystem {
         }
         for (gi, group) in spec.iommuGroups.enumerated() {
             for (di, d) in group.devices.enumerated() {
-                try probe(d, iommuGroupID: group.id, path: "$.iommu_groups[\(gi)].devices[\(di)]", fail)
+                try probe(d, iommuGroupID: group.id, path: { "$.iommu_groups[\(gi)].devices[\(di)]" }, fail)
             }
         }
         for (di, d) in spec.noIOMMUDevices.enumerated() {
-            try probe(d, iommuGroupID: nil, path: "$.noiommu_devices[\(di)]", fail)
+            try probe(d, iommuGroupID: nil, path: { "$.noiommu_devices[\(di)]" }, fail)
         }
         for (di, d) in spec.emulatedDevices.enumerated() {
             do throws(Errno) { try probeEmulatedDevice(name: d.name) } catch { throw fail("$.emulated_devices[\(di)]", error) }
         }
     }
 
-    private func probe(_ d: TopologySpec.Device, iommuGroupID: Int?, path: String,
+    /// `path` renders the device's place for a message only (not for every device of a large topology).
+    private func probe(_ d: TopologySpec.Device, iommuGroupID: Int?, path: () -> String,
                        _ fail: (String, Errno) -> TopologyError) throws(TopologyError) {
         let isVFIO = d.driver?.hasPrefix("vfio") ?? false
         do throws(Errno) {
@@ -78,7 +79,7 @@ extension VFIOSubsystem {
                                cacheCoherency: d.cacheCoherency, enforceCacheCoherency: d.enforceCacheCoherency,
                                identity: d.pci)
         } catch {
-            throw fail(path, error)
+            throw fail(path(), error)
         }
         guard isVFIO, let bus = iommu.device(named: d.name) else { return }
         bus.preferredNoIOMMUGroupID = d.noIOMMUGroupID
@@ -91,7 +92,7 @@ extension VFIOSubsystem {
         } catch {
             // Anything else (ENOMEM, ENOSPC, ...) is the model refusing: the load fails rather
             // than silently leaving a device out.
-            throw fail(path, error)
+            throw fail(path(), error)
         }
     }
 

@@ -138,6 +138,25 @@ struct Type1MapTests {
         #expect(c.map(iova: 0, size: kP, vaddr: wo.base, flags: kW) == nil)
     }
 
+    @Test func kernelQueryAgreesWithMapsText() {
+        // The pin check asks PROCMAP_QUERY (Linux 6.11) where the kernel has it, the maps text
+        // elsewhere: both must give the same answer for live memory ([rw -][r r], and a hole).
+        let m = T1Mem(4 * Int(kP))
+        m.protect(offset: 2 * Int(kP), length: 2 * Int(kP), prot: PROT_READ)
+        m.protect(offset: Int(kP), length: Int(kP), prot: PROT_NONE)
+        let cases: [(UInt64, UInt64, Bool)] = [
+            (m.base, kP, true), (m.base, 2 * kP, false), (m.base + 2 * kP, 2 * kP, false),
+            (m.base + 2 * kP, 2 * kP, true), (m.base + 3 * kP, kP, false), (0x1000, kP, false),
+        ]
+        guard let maps = Type1ProcSelfMaps.readMaps() else { return }
+        for (v, s, w) in cases {
+            let byText = t1Errno { () throws(Errno) in try Type1ProcSelfMaps.check(maps: maps, vaddr: v, size: s, write: w) } == nil
+            if let byQuery = Type1ProcSelfMaps.queryCovers(vaddr: v, size: s, write: w) {
+                #expect(byQuery == byText, "vaddr \(v) size \(s) write \(w)")
+            }
+        }
+    }
+
     @Test func procMapsCoverageRule() {
         let text = """
         00400000-00401000 r-xp 00000000 08:01 1234 /bin/x

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import CSwiftVFIOShim
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -15,7 +16,8 @@ public protocol Type1AddressSpace: Sendable {
     func checkPinnable(vaddr: UInt64, size: UInt64, write: Bool) throws(Errno)
 }
 
-/// The calling process's own VMAs, read from `/proc/self/maps` at every check.
+/// The calling process's own VMAs at every check: asked of the kernel one at a time (PROCMAP_QUERY,
+/// Linux 6.11), or read from `/proc/self/maps` where it has no such ioctl.
 ///
 /// Mirrors GUP's `check_vma_flags()` as far as `/proc/self/maps` can tell: no VMA (a hole) is
 /// EFAULT; with FOLL_WRITE the VMA must be writable (VM_WRITE; a write-only VMA passes, as in the
@@ -29,8 +31,39 @@ public struct Type1ProcSelfMaps: Type1AddressSpace {
     public func checkPinnable(vaddr: UInt64, size: UInt64, write: Bool) throws(Errno) {
         // If the maps file cannot be read the model cannot tell; it accepts rather than fail
         // valid memory (the kernel would always know).
-        guard size > 0, let maps = Self.readMaps() else { return }
+        guard size > 0 else { return }
+        if let covered = Self.queryCovers(vaddr: vaddr, size: size, write: write) {
+            if !covered { throw Self.refusal(vaddr: vaddr, size: size, write: write) }
+            return
+        }
+        guard let maps = Self.readMaps() else { return }
         try Self.check(maps: maps, vaddr: vaddr, size: size, write: write)
+    }
+
+    /// The same rule asked of the kernel one VMA at a time (PROCMAP_QUERY, Linux 6.11): whether the
+    /// range is covered, or nil when the kernel cannot say (then the maps text decides). Reading
+    /// and parsing all of /proc/self/maps for each MAP_DMA was most of an interposed QEMU's ioctl
+    /// time at start-up (its maps list every library it loads).
+    static func queryCovers(vaddr: UInt64, size: UInt64, write: Bool) -> Bool? {
+        let fd = svfio_vma_open()
+        guard fd >= 0 else { return nil }
+        defer { svfio_vma_close(fd) }
+        let last = vaddr &+ (size - 1)
+        var cursor = vaddr          // the first byte not yet known to be covered
+        var vma = svfio_vma()
+        while true {
+            let r = svfio_vma_at(fd, cursor, &vma)
+            if r < 0 { return nil }
+            if r == 0 { return false }                                         // a hole
+            if vma.secret != 0 || !(write ? vma.writable != 0 : vma.readable != 0) { return false }
+            if vma.end &- 1 >= last { return true }                            // covered to the end
+            cursor = vma.end                                                    // the next VMA may continue it
+        }
+    }
+
+    private static func refusal(vaddr: UInt64, size: UInt64, write: Bool) -> Errno {
+        write ? .EFAULT.because("vaddr {x} size {x}: not all mapped writable in this process", vaddr, size)
+              : .EFAULT.because("vaddr {x} size {x}: not all mapped readable in this process", vaddr, size)
     }
 
     /// The coverage rule over the text of a maps file: walks the VMAs in address order, so a range
@@ -48,10 +81,7 @@ public struct Type1ProcSelfMaps: Type1AddressSpace {
             cursor = end                                         // adjacent VMAs may continue it
             return true
         }
-        if !ok {
-            throw write ? .EFAULT.because("vaddr {x} size {x}: not all mapped writable in this process", vaddr, size)
-                        : .EFAULT.because("vaddr {x} size {x}: not all mapped readable in this process", vaddr, size)
-        }
+        if !ok { throw refusal(vaddr: vaddr, size: size, write: write) }
     }
 
     /// The whole of `/proc/self/maps`, or nil if it cannot be read.

@@ -4,10 +4,17 @@
 # (Scripts/dist.sh) into a scratch prefix, then checks
 #   1. include/swiftvfio.h is generated from the current sources (Scripts/gen-header.sh --check);
 #   2. the exports: `nm -D --defined-only` of libswiftvfio.so.0 is exactly the header's functions,
-#      each @@LIBSWIFTVFIO_0; SONAME, NEEDED, the symlinks; libswiftvfio.a defines them all; the
-#      preload exports exactly its EXPORT functions, unversioned, each one libc has;
-#   3. the ABI against Scripts/abi-baseline.txt: prototypes, struct layouts, constants (a change
-#      or removal fails: docs/VERSIONING.md says what to do; an addition is listed);
+#      each name@@NODE with the node Scripts/abi-nodes.txt gives it (Scripts/abi-symbols.sh --nodes;
+#      a header function in no node fails there); SONAME, NEEDED, the symlinks; libswiftvfio.a
+#      defines them all; the preload exports exactly its EXPORT functions, unversioned, each one
+#      libc has;
+#   2a. old programs keep running: a program linked against a stand-in library that has only the
+#      first node (what 0.1.0 exported) references every function name@LIBSWIFTVFIO_0 and runs
+#      against the release library; a program using a later node's function, run against the
+#      stand-in, is refused by the loader ("version `LIBSWIFTVFIO_0.2' not found");
+#   3. the ABI against Scripts/abi-baseline.txt: prototypes, struct layouts, constants, each
+#      function's node (a change or removal fails, and so does a function added to a node the
+#      baseline has: docs/VERSIONING.md says what to do; an addition in a new node is listed);
 #   4. the header under gcc and clang, as C11 and C++17, -pedantic -Werror, from the installed
 #      prefix through pkg-config (Tests/CABI/header/*.c, linked and run);
 #   5. examples-c (C and the C++ consumer) built from the installed prefix through
@@ -21,8 +28,9 @@
 #
 #   Scripts/abi-check.sh                    all of the above
 #   Scripts/abi-check.sh --no-build         use the existing release build (.build-dist)
-#   Scripts/abi-check.sh --update-baseline  rewrite Scripts/abi-baseline.txt from the header (only
-#                                           before a release, or with a SONAME bump: see
+#   Scripts/abi-check.sh --update-baseline  rewrite Scripts/abi-baseline.txt from the header and
+#                                           Scripts/abi-nodes.txt (at a release, after the ABI
+#                                           bookkeeping, or with a SONAME bump: see
 #                                           docs/VERSIONING.md) and exit
 #
 # Environment: SWIFTVFIO_DIST_SCRATCH (default .build-dist). Needs gcc, g++, clang, clang++,
@@ -59,8 +67,8 @@ ok() { checks=$((checks + 1)); printf '    ok  %s\n' "$*"; }
 # ---- the ABI surface of the header, as the compilers see it -----------------------------------
 # One line per fact, sorted within each kind: a function's prototype (gcc -aux-info), each struct
 # member's offset and type and each struct's size (clang -fdump-record-layouts), each enum
-# constant's value. Functions the KVM side provides are "import": the library calls them, so their
-# prototypes are ABI too.
+# constant's value, each exported function's symbol version node. Functions the KVM side provides
+# are "import": the library calls them, so their prototypes are ABI too.
 abi_surface() {
   local t; t="$(mktemp -d)"
   local h="$root/include/swiftvfio.h"
@@ -74,6 +82,7 @@ abi_surface() {
     $1 == "/*" { split($2, loc, ":"); if (loc[1] != h) next
       d = $0; sub(/^\/\*[^*]*\*\/ */, "", d); sub(/^extern /, "", d)
       print (loc[2] + 0 < first ? "import " : "func ") d }' "$t/aux" | LC_ALL=C sort
+  "$root/Scripts/abi-symbols.sh" --nodes | awk '{ print "export " $1 "@@" $2 }'
   local structs; structs="$(sed -n 's/^struct \([a-z_0-9]*\) {.*/\1/p' "$h")"
   {
     printf '#include "%s"\nint swiftvfio_abi_sizes[] = {\n' "$h"
@@ -102,7 +111,7 @@ abi_surface() {
 
 if [ $update = 1 ]; then
   abi_surface > "$baseline"
-  echo "wrote $baseline ($(grep -c '^func ' "$baseline") functions, $(grep -c '^struct .* \[sizeof' "$baseline") structs)"
+  echo "wrote $baseline ($(grep -c '^func ' "$baseline") functions in $(grep '^export ' "$baseline" | sed 's/.*@@//' | sort -u | wc -l) nodes, $(grep -c '^struct .* \[sizeof' "$baseline") structs)"
   exit 0
 fi
 
@@ -133,12 +142,65 @@ ok "no drift"
 step "exports"
 Scripts/abi-symbols.sh > "$out/header.functions"
 n="$(wc -l < "$out/header.functions")"
-sed 's/$/@@LIBSWIFTVFIO_0/' "$out/header.functions" | sed 's/^/T /' > "$out/expected.dynsym"
+Scripts/abi-symbols.sh --nodes | awk '{ print "T " $1 "@@" $2 }' > "$out/expected.dynsym"
 nm -D --defined-only "$so" | awk '{ print $2, $3 }' | LC_ALL=C sort > "$out/actual.dynsym"
 LC_ALL=C sort -o "$out/expected.dynsym" "$out/expected.dynsym"
 diff -u "$out/expected.dynsym" "$out/actual.dynsym" >&2 ||
   die "nm -D --defined-only $(basename "$so") differs from the header's functions (- header, + library)"
-ok "nm -D --defined-only: exactly the header's $n functions, each T name@@LIBSWIFTVFIO_0"
+ok "nm -D --defined-only: exactly the header's $n functions, each T name@@NODE as Scripts/abi-nodes.txt says ($(Scripts/abi-symbols.sh --node-list | while read -r nd _; do printf '%s: %d, ' "$nd" "$(grep -c " $nd\$" <(Scripts/abi-symbols.sh --nodes))"; done | sed 's/, $//'))"
+
+# A function of the header that no node names must stop the release build, not silently land in
+# some node: Scripts/abi-symbols.sh (which writes the version script) refuses a nodes file that
+# lacks one. Shown here with a copy of the nodes file missing the header's last function.
+last_fn="$(tail -n 1 "$out/header.functions")"
+grep -v "^[[:space:]]*$last_fn\$" Scripts/abi-nodes.txt > "$out/nodes-missing.txt"
+if NODES="$out/nodes-missing.txt" Scripts/abi-symbols.sh --version-script > /dev/null 2> "$out/nodes-missing.err"; then
+  die "Scripts/abi-symbols.sh made a version script although $last_fn is in no node"
+fi
+grep -q "in no symbol version node.*$last_fn" "$out/nodes-missing.err" || { cat "$out/nodes-missing.err"; die "Scripts/abi-symbols.sh failed without naming $last_fn"; }
+ok "a header function in no node ($last_fn, removed from a copy of Scripts/abi-nodes.txt) stops Scripts/abi-symbols.sh"
+
+# ---- 2a. programs built against the first node -----------------------------------------------------
+# The stand-in is the 0.1.0 library as a linker and the loader see it: libswiftvfio.so.0 defining
+# the first node's functions (empty bodies: nothing calls them) with a version script of that node
+# alone. A program linked against it records name@LIBSWIFTVFIO_0 for each, as a program built
+# against 0.1.0 does; taking every function's address makes the loader bind all of them at start.
+step "old programs: linked against the first node only, run against the release library"
+old="$out/old-abi"; mkdir -p "$old/lib"
+read -r node0 rel0 _ < <(Scripts/abi-symbols.sh --node-list | head -n 1)
+Scripts/abi-symbols.sh --nodes | awk -v n="$node0" '$2 == n { print $1 }' > "$old/functions"
+n0="$(wc -l < "$old/functions")"
+{ printf '%s {\n  global:\n' "$node0"; sed 's/.*/    &;/' "$old/functions"; printf '  local:\n    *;\n};\n'; } > "$old/stand-in.map"
+{ echo '/* the first node, as empty functions (Scripts/abi-check.sh) */'
+  sed 's/.*/void &(void) {}/' "$old/functions"; } > "$old/stand-in.c"
+gcc -shared -fPIC -o "$old/lib/libswiftvfio.so.0" -Wl,-soname=libswiftvfio.so.0 \
+  -Wl,--version-script="$old/stand-in.map" "$old/stand-in.c"
+ln -sf libswiftvfio.so.0 "$old/lib/libswiftvfio.so"
+{ echo '#include <stdio.h>'
+  sed 's/.*/extern void &(void);/' "$old/functions"
+  echo 'static void (*const fns[])(void) = {'; sed 's/.*/  &,/' "$old/functions"; echo '};'
+  echo 'int main(void) { unsigned n = 0; for (unsigned i = 0; i < sizeof fns / sizeof fns[0]; i++) n += fns[i] != 0;'
+  echo '  printf("%u functions bound\n", n); return n == sizeof fns / sizeof fns[0] ? 0 : 1; }'
+} > "$old/old-program.c"
+gcc -std=c11 -o "$old/old-program" "$old/old-program.c" -L"$old/lib" -lswiftvfio
+refs="$(nm -D --undefined-only "$old/old-program" | awk '$2 ~ /@/ && $2 !~ /@GLIBC/ { print $2 }' | LC_ALL=C sort)"
+[ "$refs" = "$(sed "s/\$/@$node0/" "$old/functions" | LC_ALL=C sort)" ] ||
+  die "the program linked against the stand-in does not reference each function @$node0: $refs"
+LD_LIBRARY_PATH="$lib" LD_BIND_NOW=1 "$old/old-program" > "$old/old-program.log" 2>&1 ||
+  { cat "$old/old-program.log"; die "a program built against $node0 ($rel0) does not run against $(basename "$so")"; }
+ok "a program built against $node0 alone ($rel0: $n0 functions, each name@$node0) runs against $(basename "$so"): $(cat "$old/old-program.log")"
+later="$(Scripts/abi-symbols.sh --nodes | awk -v n="$node0" '$2 != n { print $1, $2; exit }')"
+if [ -n "$later" ]; then
+  read -r lfn lnode <<<"$later"
+  printf '#include <stdio.h>\nextern void %s(void);\nint main(void) { printf("%%p\\n", (void *)%s); return 0; }\n' "$lfn" "$lfn" > "$old/new-program.c"
+  gcc -std=gnu11 -o "$old/new-program" "$old/new-program.c" -L"$lib" -lswiftvfio
+  nm -D --undefined-only "$old/new-program" | grep -q " $lfn@$lnode\$" || die "the new program's $lfn is not @$lnode"
+  if LD_LIBRARY_PATH="$old/lib" "$old/new-program" > "$old/new-program.log" 2>&1; then
+    die "a program using $lfn@$lnode started against a library with only $node0"
+  fi
+  grep -q "version \`$lnode' not found" "$old/new-program.log" || { cat "$old/new-program.log"; die "the loader refused the new program for another reason"; }
+  ok "a program using $lfn@$lnode, run against the $node0-only stand-in, is refused at start: version \`$lnode' not found"
+fi
 
 soname="$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
 [ "$soname" = libswiftvfio.so.0 ] || die "SONAME is '$soname'"
@@ -186,6 +248,10 @@ abi_surface > "$out/abi.txt"
 [ -f "$baseline" ] || die "no $baseline: run $0 --update-baseline (docs/VERSIONING.md)"
 gone="$(LC_ALL=C comm -23 <(grep -v '^#' "$baseline" | LC_ALL=C sort) <(grep -v '^#' "$out/abi.txt" | LC_ALL=C sort))"
 added="$(LC_ALL=C comm -13 <(grep -v '^#' "$baseline" | LC_ALL=C sort) <(grep -v '^#' "$out/abi.txt" | LC_ALL=C sort))"
+# A released node never changes: a function that is new since the baseline must be in a node the
+# baseline does not know (docs/VERSIONING.md).
+grown="$(grep '^export ' <<<"$added" | while read -r _ sym; do
+  grep -q "@@${sym#*@@}\$" "$baseline" && echo "$sym"; done || true)"
 if [ -n "$gone" ]; then
   echo "    in the baseline, changed or gone now:" >&2
   printf '      %s\n' "$gone" >&2
@@ -193,7 +259,9 @@ if [ -n "$gone" ]; then
   die "an incompatible ABI change against $baseline. Keep the old prototype/layout, or, if this is
         deliberate, bump the SONAME and regenerate the baseline: docs/VERSIONING.md"
 fi
-ok "$(grep -c '^func ' "$baseline") prototypes, $(grep -c '^struct .* \[sizeof' "$baseline") struct layouts, $(grep -c '^const ' "$baseline") constants: unchanged"
+[ -z "$grown" ] || die "added to a node $baseline already has (a released node never changes; put them in
+        the next release's node in Scripts/abi-nodes.txt): $grown"
+ok "$(grep -c '^func ' "$baseline") prototypes, $(grep -c '^export ' "$baseline") functions' nodes, $(grep -c '^struct .* \[sizeof' "$baseline") struct layouts, $(grep -c '^const ' "$baseline") constants: unchanged"
 if [ -n "$added" ]; then
   echo "    added since the baseline (compatible; record them at the next release, docs/VERSIONING.md):"
   printf '      %s\n' "$added"

@@ -55,8 +55,8 @@ cd "$(dirname "$0")/.."
 root="$PWD"
 
 # The release version. SOVERSION changes only with an incompatible ABI change (docs/VERSIONING.md);
-# it names the SONAME. A bump also renames the version node (LIBSWIFTVFIO_0 in
-# Scripts/abi-symbols.sh), the names Scripts/abi-check.sh expects, and regenerates the baseline.
+# it names the SONAME. A bump also restarts the version nodes (Scripts/abi-nodes.txt, which
+# Scripts/abi-symbols.sh and Scripts/abi-check.sh read) and regenerates the baseline.
 # The version is kept in VERSION (Scripts/gen-header.sh puts it in the header and in
 # swiftvfio_version()); the SONAME's number is its MAJOR.
 VERSION="$(tr -d ' \n' < VERSION)"
@@ -143,10 +143,11 @@ step() { printf '\n--> %s\n' "$*"; }
 started=$SECONDS
 
 # ---- 1. libswiftvfio.so.0 ----------------------------------------------------------------------
-# The version script comes from the header (Scripts/abi-symbols.sh): one source of truth for what
-# is exported. SwiftPM does not know the script is an input of the link, so a changed script would
+# The version script comes from the header (what is exported) and Scripts/abi-nodes.txt (in which
+# node), through Scripts/abi-symbols.sh, which fails on a header function in no node. SwiftPM
+# does not know the script is an input of the link, so a changed script would
 # not relink; the .so is removed whenever the script differs from the one it was linked with.
-step "version script from include/swiftvfio.h"
+step "version script from include/swiftvfio.h and Scripts/abi-nodes.txt"
 Scripts/abi-symbols.sh --version-script > "$obj/libswiftvfio.map.new"
 if ! cmp -s "$obj/libswiftvfio.map.new" "$obj/libswiftvfio.map" 2>/dev/null; then
   mv "$obj/libswiftvfio.map.new" "$obj/libswiftvfio.map"
@@ -154,7 +155,7 @@ if ! cmp -s "$obj/libswiftvfio.map.new" "$obj/libswiftvfio.map" 2>/dev/null; the
 else
   rm -f "$obj/libswiftvfio.map.new"
 fi
-echo "    $(grep -c '^    [a-z_0-9]*;$' "$obj/libswiftvfio.map") functions in LIBSWIFTVFIO_$SOVERSION"
+echo "    $(grep -c '^    [a-z_0-9]*;$' "$obj/libswiftvfio.map") functions in $(grep -c '^LIBSWIFTVFIO_[0-9.]* {$' "$obj/libswiftvfio.map") version nodes"
 
 # -use-ld=lld: gold (swiftc's default linker here) keeps every symbol that a GOT entry refers to
 # in .dynsym, as a LOCAL entry, even after the version script hid it: 41 Swift metadata accessors

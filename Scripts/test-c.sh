@@ -107,7 +107,7 @@ libdir=$libdir
 
 Name: swiftvfio
 Description: A user-space model of the Linux v6.3 VFIO group layer (this source tree's build)
-Version: 0.1.0
+Version: $(tr -d ' \n' < "$root/VERSION")
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -Wl,-rpath,\${libdir} -lswiftvfio
 EOF

@@ -61,10 +61,16 @@ debversion="$(dpkg-parsechangelog -l debian/changelog -S Version)"
 grep -qx "Package: libswiftvfio$soversion" debian/control || die "debian/control has no package libswiftvfio$soversion (SONAME libswiftvfio.so.$soversion)"
 grep -qx "libswiftvfio.so.$soversion libswiftvfio$soversion #MINVER#" "debian/libswiftvfio$soversion.symbols" ||
   die "debian/libswiftvfio$soversion.symbols does not describe libswiftvfio.so.$soversion"
+# One (symver) line per symbol version node, with the release that introduced it, as
+# Scripts/abi-nodes.txt (the one list of the nodes) says.
+Scripts/abi-symbols.sh --node-list | awk '{ print " (symver)" $1 " " $2 }' > "$tmp/symver-nodes"
+grep '^ *(symver)' "debian/libswiftvfio$soversion.symbols" > "$tmp/symver-deb" || true
+diff "$tmp/symver-nodes" "$tmp/symver-deb" > "$tmp/symver-diff" ||
+  { cat "$tmp/symver-diff"; die "debian/libswiftvfio$soversion.symbols' (symver) lines are not Scripts/abi-nodes.txt's nodes (< nodes, > symbols file)"; }
 # A release tag on the tested commit names the same version (CHANGELOG.md, Release procedure).
 tags="$(git tag --points-at HEAD 'v[0-9]*' 2>/dev/null || true)"
 for t in $tags; do [ "$t" = "v$version" ] || die "HEAD is tagged $t but VERSION says $version"; done
-ok "debian/changelog $debversion = VERSION${tags:+ = tag $tags}; package libswiftvfio$soversion for libswiftvfio.so.$soversion"
+ok "debian/changelog $debversion = VERSION${tags:+ = tag $tags}; package libswiftvfio$soversion for libswiftvfio.so.$soversion; a (symver) line per node ($(wc -l < "$tmp/symver-nodes"))"
 
 # ---- 2. dpkg-buildpackage on a copy ----------------------------------------------------------------
 # The copy holds what git shows of the work tree (tracked files and untracked ones not ignored).
@@ -153,13 +159,16 @@ dpkg-deb -f "$work/vfioctl_${version}_$arch.deb" Depends > "$tmp/dep-tool"
 has "$tmp/dep-tool" "libswiftvfio$soversion (= $version)"
 dpkg-deb --ctrl-tarfile "$work/libswiftvfio${soversion}_${version}_$arch.deb" | tar -xO ./symbols > "$tmp/symbols"
 has "$tmp/symbols" "libswiftvfio.so.$soversion libswiftvfio$soversion #MINVER#"
-# dpkg-gensymbols expanded the (symver) pattern into the exports: exactly the header's functions.
-sed -n "s/^ \([a-z_0-9]*\)@LIBSWIFTVFIO_$soversion $version\$/\1/p" "$tmp/symbols" | grep -vx "LIBSWIFTVFIO_$soversion" | LC_ALL=C sort > "$tmp/sym-pkg"
-Scripts/abi-symbols.sh | LC_ALL=C sort > "$tmp/sym-header"
-diff "$tmp/sym-header" "$tmp/sym-pkg" > "$tmp/sym-diff" || { cat "$tmp/sym-diff"; die "the symbols file's functions are not the header's (< header, > package)"; }
+# dpkg-gensymbols expanded the (symver) patterns into the exports: exactly the header's functions,
+# each name@NODE with the release of its node (Scripts/abi-nodes.txt), so a package built against
+# a function of a later node depends on that release.
+sed -n "s/^ \([a-z_0-9]*\)@\(LIBSWIFTVFIO_[0-9.]*\) \([0-9.]*\)\$/\1@\2 \3/p" "$tmp/symbols" | grep -v '^LIBSWIFTVFIO_' | LC_ALL=C sort > "$tmp/sym-pkg"
+Scripts/abi-symbols.sh --node-list > "$tmp/node-list"
+Scripts/abi-symbols.sh --nodes | awk 'NR == FNR { rel[$1] = $2; next } { print $1 "@" $2 " " rel[$2] }' "$tmp/node-list" - | LC_ALL=C sort > "$tmp/sym-header"
+diff "$tmp/sym-header" "$tmp/sym-pkg" > "$tmp/sym-diff" || { cat "$tmp/sym-diff"; die "the symbols file's functions are not the header's, each name@NODE RELEASE (< header and nodes, > package)"; }
 dpkg-deb --ctrl-tarfile "$work/libswiftvfio${soversion}_${version}_$arch.deb" | tar -xO ./shlibs > "$tmp/shlibs"
 has "$tmp/shlibs" "libswiftvfio $soversion libswiftvfio$soversion"
-ok "Depends from shlibs (libc6, libstdc++6; no Swift package), vfioctl needs its exact library; shlibs, and a symbols file with the header's $(wc -l < "$tmp/sym-header") functions @LIBSWIFTVFIO_$soversion"
+ok "Depends from shlibs (libc6, libstdc++6; no Swift package), vfioctl needs its exact library; shlibs, and a symbols file with the header's $(wc -l < "$tmp/sym-header") functions, each @NODE with its node's release"
 
 # ---- 5. unpacked and used -------------------------------------------------------------------------------
 sysroot="$tmp/root"

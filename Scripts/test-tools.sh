@@ -308,8 +308,11 @@ pages=(man/man1/*.1 man/man3/*.3 man/man5/*.5 man/man7/*.7)
 lint="$(mandoc -T lint -W style "${pages[@]}" 2>&1 || true)"
 [ -z "$lint" ] || { echo "$lint"; die "mandoc -T lint complains"; }
 for f in $(Scripts/abi-symbols.sh); do [ -f "man/man3/$f.3" ] || die "no man page for $f"; done
+# Every page's title line names the release it documents (the hand-written ones are bumped with VERSION).
+stale_pages="$(grep -L "^\.TH .* \"libswiftvfio $(tr -d ' \n' < VERSION)\"" "${pages[@]}" || true)"
+[ -z "$stale_pages" ] || die "man pages whose .TH does not say libswiftvfio $(tr -d ' \n' < VERSION): $stale_pages"
 mandoc -T utf8 man/man3/vfio_file_set_kvm.3 | grep -q "Models vfio_file_set_kvm() of Linux v6.3" || die "vfio_file_set_kvm(3) does not render"
-ok "${#pages[@]} pages, one per exported function ($(Scripts/abi-symbols.sh | wc -l)) plus swiftvfio(3), vfioctl(1), swiftvfio-topology(5), swiftvfio(7); lint clean"
+ok "${#pages[@]} pages, one per exported function ($(Scripts/abi-symbols.sh | wc -l)) plus swiftvfio(3), vfioctl(1), swiftvfio-topology(5), swiftvfio(7); lint clean; each .TH says libswiftvfio $(tr -d ' \n' < VERSION)"
 
 # ---- Makefile: install, uninstall ----------------------------------------------------------------
 step "make install PREFIX=... / make uninstall (release build: Scripts/dist.sh)"

@@ -23,10 +23,10 @@
 /* The version of this header (VERSION in the source tree); swiftvfio_version() gives the
  * library's at run time. SWIFTVFIO_VERSION_NUMBER is MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define SWIFTVFIO_VERSION_MAJOR 0
-#define SWIFTVFIO_VERSION_MINOR 1
+#define SWIFTVFIO_VERSION_MINOR 2
 #define SWIFTVFIO_VERSION_PATCH 0
-#define SWIFTVFIO_VERSION_STRING "0.1.0"
-#define SWIFTVFIO_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+#define SWIFTVFIO_VERSION_STRING "0.2.0"
+#define SWIFTVFIO_VERSION_NUMBER (0 * 10000 + 2 * 100 + 0)
 
 #include <stdbool.h>
 #include <stddef.h>

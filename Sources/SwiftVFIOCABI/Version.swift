@@ -3,4 +3,4 @@
 // edit: change VERSION and run Scripts/gen-header.sh (--check fails when this file drifts).
 
 /// The library's version, MAJOR.MINOR.PATCH, as VERSION says.
-let swiftvfioVersionString: StaticString = "0.1.0"
+let swiftvfioVersionString: StaticString = "0.2.0"

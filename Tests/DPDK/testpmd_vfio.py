@@ -35,31 +35,13 @@ import sys
 import time
 from collections import Counter
 
+sys.dont_write_bytecode = True  # no __pycache__ left in the clone
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import check, failures, trace_lines, write  # noqa: E402  (Tests/harness.py)
+
 TESTPMD = os.environ.get("TESTPMD", "dpdk-testpmd")
 MAC = "02:5e:13:00:00:02"
-failures = []
 timings = []
-# Trace lines may start with "[pid N tid N] " (docs/TRACE.md).
-TRACE_PREFIX = re.compile(r"^\[pid \d+ tid \d+\] ")
-
-
-def trace_lines(text):
-    return [TRACE_PREFIX.sub("", l) for l in text.splitlines()]
-
-
-def check(ok, what, detail=""):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-        if detail:
-            print("    " + detail.replace("\n", "\n    "))
-    return ok
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def make_tree(root, name, vendor, device, resources, extra, group=5, noiommu=False, driver="vfio-pci",

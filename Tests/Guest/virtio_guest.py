@@ -24,38 +24,19 @@ unpacks them from the Debian package). Prints the guest's interface lines and th
 """
 import gzip
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ left in the clone
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import check, failures, trace_lines, write  # noqa: E402  (Tests/harness.py)
+
 QEMU = os.environ.get("QEMU", "qemu-system-x86_64")
 DEVICE = "0000:00:05.0"
 MAC = "02:5e:13:00:00:01"
 HERE = os.path.dirname(os.path.abspath(__file__))
-failures = []
-# Trace lines may start with "[pid N tid N] " (docs/TRACE.md).
-TRACE_PREFIX = re.compile(r"^\[pid \d+ tid \d+\] ")
-
-
-def trace_lines(text):
-    return [TRACE_PREFIX.sub("", l) for l in text.splitlines()]
-
-
-def check(ok, what, detail=""):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-        if detail:
-            print("    " + detail.replace("\n", "\n    "))
-    return ok
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def make_tree(root, device_id, personality=None):

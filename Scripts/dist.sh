@@ -174,34 +174,31 @@ echo "    $(grep -c '^    [a-z_0-9]*;$' "$obj/libswiftvfio.map") functions in $(
 # package unusable as a versioned SwiftPM dependency. Scripts/bench.sh builds with the same flags.
 lean=(-Xswiftc -Xfrontend -Xswiftc -disable-implicit-concurrency-module-import
   -Xswiftc -Xfrontend -Xswiftc -disable-implicit-string-processing-module-import)
-swift_flags=(-c release --product swiftvfio --scratch-path "$scratch" --disable-local-rpath
-  -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker now
+# The flags both products share. Their swiftc flags are the same, so vfioctl's build recompiles
+# nothing: it only links (the Swift runtime linked in, none of the library's linker flags).
+common_flags=(-c release --scratch-path "$scratch" --disable-local-rpath
+  -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker now "${lean[@]}")
+swift_flags=(--product swiftvfio "${common_flags[@]}"
   -Xlinker "-soname=libswiftvfio.so.$SOVERSION"
-  -Xlinker "--version-script=$obj/libswiftvfio.map" "${lean[@]}")
-if [ $build = 1 ]; then
-  step "swift build ${swift_flags[*]}"
-  t0=$SECONDS
-  if ! "$swift" build "${swift_flags[@]}" > "$obj/build.log" 2>&1; then
-    cat "$obj/build.log" >&2
-    echo "$0: swift build failed" >&2
+  -Xlinker "--version-script=$obj/libswiftvfio.map")
+tool_flags=(--product vfioctl "${common_flags[@]}")
+# swift_build WHAT LOG FLAGS...: one release build, its log kept in LOG and shown whole on failure.
+swift_build() {
+  local what="$1" log="$2"
+  shift 2
+  step "swift build $*"
+  local t0=$SECONDS
+  if ! "$swift" build "$@" > "$log" 2>&1; then
+    cat "$log" >&2
+    echo "$0: swift build of $what failed" >&2
     exit 1
   fi
-  grep -v '^\[' "$obj/build.log" || true   # without the per-file progress lines
+  grep -v '^\[' "$log" || true   # without the per-file progress lines
   echo "    ($((SECONDS - t0)) s)"
-fi
-# vfioctl: the same compilation (same swiftc flags, so nothing recompiles), its own link: the
-# Swift runtime linked in, none of the library's linker flags.
-tool_flags=(-c release --product vfioctl --scratch-path "$scratch" --disable-local-rpath -Xswiftc -static-stdlib -Xswiftc -use-ld=lld
-  -Xlinker -z -Xlinker now "${lean[@]}")
+}
 if [ $build = 1 ]; then
-  step "swift build ${tool_flags[*]}"
-  t0=$SECONDS
-  if ! "$swift" build "${tool_flags[@]}" > "$obj/build-vfioctl.log" 2>&1; then
-    cat "$obj/build-vfioctl.log" >&2
-    echo "$0: swift build of vfioctl failed" >&2
-    exit 1
-  fi
-  echo "    ($((SECONDS - t0)) s)"
+  swift_build libswiftvfio "$obj/build.log" "${swift_flags[@]}"
+  swift_build vfioctl "$obj/build-vfioctl.log" "${tool_flags[@]}"
 fi
 [ -f "$rel/vfioctl" ] || { echo "$0: no $rel/vfioctl (run without --no-build)" >&2; exit 1; }
 [ -f "$rel/libswiftvfio.so" ] || { echo "$0: no $rel/libswiftvfio.so (run without --no-build)" >&2; exit 1; }
